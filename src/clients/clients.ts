@@ -1,0 +1,174 @@
+import type { Db } from '../store/database.js';
+import { open, seal } from '../keys/secret-box.js';
+
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+
+export interface ClientInput {
+  clientId: string;
+  name?: string;
+  /** undefined for a public client */
+  secret?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: GrantType[];
+  firstParty: boolean;
+  requirePkce: boolean;
+  backchannelLogoutUri?: string;
+}
+
+export interface ClientRecord extends Omit<ClientInput, 'secret'> {
+  public: boolean;
+  createdAt: string;
+  source: 'store' | 'config';
+}
+
+/** oidc-provider client metadata, with Poort's own fields prefixed `poort_`. */
+export type ClientMetadata = Record<string, unknown> & { client_id: string };
+
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  constructor(
+    readonly code: 'invalid_client_metadata' | 'exists' | 'not_found',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+function isLoopback(uri: string): boolean {
+  const url = URL.parse(uri);
+  return url?.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/** Checks the parts oidc-provider would otherwise refuse only when the client is first used. */
+export function validateClientInput(input: ClientInput): void {
+  const fail = (message: string) => {
+    throw new ClientError('invalid_client_metadata', message);
+  };
+  if (!CLIENT_ID.test(input.clientId)) fail(`"${input.clientId}" is not a valid client id (letters, digits, . _ : -)`);
+  if (input.grantTypes.length === 0) fail('at least one grant type is needed');
+  if (input.grantTypes.includes('refresh_token') && !input.grantTypes.includes('authorization_code')) {
+    fail('refresh_token needs authorization_code');
+  }
+  if (input.secret === undefined && input.grantTypes.includes('client_credentials')) fail('a public client cannot use client_credentials');
+  if (input.secret !== undefined && input.secret.length < 16) fail('the client secret needs at least 16 characters');
+  if (input.grantTypes.includes('authorization_code') && input.redirectUris.length === 0) {
+    fail('authorization_code needs at least one --redirect-uri');
+  }
+  for (const uri of [...input.redirectUris, ...input.postLogoutRedirectUris, ...(input.backchannelLogoutUri ? [input.backchannelLogoutUri] : [])]) {
+    const url = URL.parse(uri);
+    if (!url || !/^https?:$/.test(url.protocol)) fail(`${uri} is not an http(s) URL`);
+    if (url!.hash) fail(`${uri} must not have a fragment`);
+    if (url!.protocol === 'http:' && !isLoopback(uri) && input.secret === undefined) {
+      fail(`${uri}: a public client may use http only on a loopback address (127.0.0.1, [::1], localhost)`);
+    }
+  }
+}
+
+/** Turns Poort's view of a client into oidc-provider metadata. The secret is passed in plaintext here. */
+export function toMetadata(input: ClientInput): ClientMetadata {
+  const isPublic = input.secret === undefined;
+  // A public client whose redirect URIs are all loopback is a native app: RFC 8252 lets it use any port.
+  const native = isPublic && input.redirectUris.length > 0 && input.redirectUris.every(isLoopback);
+  return {
+    client_id: input.clientId,
+    ...(input.name ? { client_name: input.name } : {}),
+    ...(isPublic ? { token_endpoint_auth_method: 'none' } : { client_secret: input.secret, token_endpoint_auth_method: 'client_secret_basic' }),
+    application_type: native ? 'native' : 'web',
+    redirect_uris: input.redirectUris,
+    post_logout_redirect_uris: input.postLogoutRedirectUris,
+    grant_types: input.grantTypes,
+    response_types: input.grantTypes.includes('authorization_code') ? ['code'] : [],
+    ...(input.backchannelLogoutUri
+      ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true }
+      : {}),
+    poort_first_party: input.firstParty,
+    poort_require_pkce: input.requirePkce,
+  };
+}
+
+function toRecord(m: ClientMetadata, createdAt: string, source: ClientRecord['source']): ClientRecord {
+  return {
+    clientId: m.client_id,
+    name: m.client_name as string | undefined,
+    public: m.token_endpoint_auth_method === 'none',
+    redirectUris: (m.redirect_uris as string[]) ?? [],
+    postLogoutRedirectUris: (m.post_logout_redirect_uris as string[]) ?? [],
+    grantTypes: (m.grant_types as GrantType[]) ?? [],
+    firstParty: m.poort_first_party === true,
+    requirePkce: m.poort_require_pkce === true,
+    backchannelLogoutUri: m.backchannel_logout_uri as string | undefined,
+    createdAt,
+    source,
+  };
+}
+
+/**
+ * Registered OIDC clients. Secrets are sealed (AES-256-GCM) with Poort's secret material, because
+ * the token endpoint must compare them as presented; a stolen database alone does not reveal them.
+ */
+export class ClientRepository {
+  readonly #static = new Map<string, ClientMetadata>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly encryptionKey: Buffer,
+    staticClients: ClientMetadata[] = [],
+  ) {
+    for (const c of staticClients) this.#static.set(c.client_id, c);
+  }
+
+  async add(input: ClientInput): Promise<ClientRecord> {
+    validateClientInput(input);
+    if (this.#static.has(input.clientId)) throw new ClientError('exists', `client ${input.clientId} is declared in the configuration`);
+    const metadata = toMetadata(input);
+    if (typeof metadata.client_secret === 'string') {
+      metadata.client_secret = seal(this.encryptionKey, metadata.client_secret, `client:${input.clientId}`);
+    }
+    const now = new Date().toISOString();
+    try {
+      await this.db
+        .insertInto('clients')
+        .values({ client_id: input.clientId, metadata: JSON.stringify(metadata), first_party: input.firstParty ? 1 : 0, created_at: now, updated_at: now })
+        .execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err))) throw new ClientError('exists', `client ${input.clientId} already exists`);
+      throw err;
+    }
+    return toRecord(metadata, now, 'store');
+  }
+
+  async remove(clientId: string): Promise<void> {
+    const result = await this.db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
+    if (Number(result.numDeletedRows) === 0) {
+      throw new ClientError('not_found', this.#static.has(clientId) ? `client ${clientId} is declared in the configuration; remove it there` : `no client ${clientId}`);
+    }
+  }
+
+  /** The metadata oidc-provider needs, secret opened; undefined for an unknown client. */
+  async metadata(clientId: string): Promise<ClientMetadata | undefined> {
+    const fromConfig = this.#static.get(clientId);
+    if (fromConfig) return fromConfig;
+    const row = await this.db.selectFrom('clients').select('metadata').where('client_id', '=', clientId).executeTakeFirst();
+    if (!row) return undefined;
+    const metadata = JSON.parse(row.metadata) as ClientMetadata;
+    if (typeof metadata.client_secret === 'string') {
+      metadata.client_secret = open(this.encryptionKey, metadata.client_secret, `client:${clientId}`);
+    }
+    return metadata;
+  }
+
+  async list(): Promise<ClientRecord[]> {
+    const rows = await this.db.selectFrom('clients').selectAll().orderBy('client_id').execute();
+    const stored = rows.map((r) => toRecord(JSON.parse(r.metadata) as ClientMetadata, r.created_at, 'store'));
+    const declared = [...this.#static.values()].map((m) => toRecord(m, '', 'config'));
+    return [...declared, ...stored].sort((a, b) => a.clientId.localeCompare(b.clientId));
+  }
+
+  async find(clientId: string): Promise<ClientRecord | undefined> {
+    return (await this.list()).find((c) => c.clientId === clientId);
+  }
+}

@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import type { z } from 'zod';
+import { defaultConfigFile } from '../paths.js';
+import { configSchema, type Config } from './schema.js';
+
+/** Raised for any configuration that cannot be used; the message names the file, the key path and the reason. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Environment variables that override a key of the file, with how their text is read. */
+const envOverrides: ReadonlyArray<{ env: string; path: string[]; parse: (v: string) => unknown }> = [
+  { env: 'POORT_HOST', path: ['server', 'host'], parse: (v) => v },
+  { env: 'POORT_PORT', path: ['server', 'port'], parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  { env: 'POORT_ISSUER', path: ['server', 'issuer'], parse: (v) => v },
+  {
+    env: 'POORT_TRUST_PROXY',
+    path: ['server', 'trust_proxy'],
+    parse: (v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+  },
+  { env: 'POORT_DATA_DIR', path: ['storage', 'data_dir'], parse: (v) => v },
+  { env: 'POORT_KEYS_DIR', path: ['keys', 'dir'], parse: (v) => v },
+  { env: 'POORT_LOG_LEVEL', path: ['log', 'level'], parse: (v) => v },
+];
+
+export interface LoadedConfig {
+  config: Config;
+  /** the file the configuration was read from */
+  file: string;
+}
+
+/** Which file to read: an explicit path, else POORT_CONFIG, else ./poort.yaml when present, else the shipped defaults. */
+export function resolveConfigFile(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (explicit) return path.resolve(explicit);
+  if (env.POORT_CONFIG) return path.resolve(env.POORT_CONFIG);
+  const local = path.resolve('poort.yaml');
+  if (fs.existsSync(local)) return local;
+  return defaultConfigFile;
+}
+
+function setPath(target: Record<string, unknown>, keys: string[], value: unknown): void {
+  let node = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  let received = '';
+  let node: unknown = raw;
+  for (const key of issue.path) {
+    node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+  }
+  if (node !== undefined && typeof node !== 'object') received = ` (got ${JSON.stringify(node)})`;
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  return `${issue.message}${received}`;
+}
+
+function keyPath(path: readonly PropertyKey[]): string {
+  return path.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[') || '(top level)';
+}
+
+/** Reads, overrides from the environment and validates the configuration; throws ConfigError on anything unusable. */
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const file = resolveConfigFile(options.file, env);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read the configuration file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0]!;
+    throw new ConfigError(`${file}: not valid YAML: ${first.message.split('\n')[0]}`);
+  }
+  const raw = (doc.toJS() ?? {}) as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${file}: (top level): expected a mapping of keys to values`);
+  }
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  const fromEnv = new Map<string, string>();
+  for (const o of envOverrides) {
+    const value = env[o.env];
+    if (value === undefined || value === '') continue;
+    setPath(merged, o.path, o.parse(value));
+    fromEnv.set(o.path.join('.'), o.env);
+  }
+  const result = configSchema.safeParse(merged);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => {
+      const where = keyPath(issue.path);
+      const source = [...fromEnv].find(([p]) => where === p || where.startsWith(`${p}[`));
+      return `${source ? `${source[1]} (${where})` : `${file}: ${where}`}: ${describeIssue(issue, merged)}`;
+    });
+    throw new ConfigError(lines.join('\n'));
+  }
+  const config = result.data;
+  config.storage.data_dir = path.resolve(config.storage.data_dir);
+  config.keys.dir = path.resolve(config.keys.dir);
+  config.oidc.clients.forEach((client, i) => {
+    if (client.client_secret_file) {
+      const secretFile = path.resolve(path.dirname(file), client.client_secret_file);
+      try {
+        client.client_secret = fs.readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+      } catch (err) {
+        throw new ConfigError(
+          `${file}: oidc.clients[${i}].client_secret_file: cannot read ${secretFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+        );
+      }
+      if (client.client_secret.length < 16) {
+        throw new ConfigError(`${file}: oidc.clients[${i}].client_secret_file: the secret needs at least 16 characters`);
+      }
+    }
+  });
+  const issuer = new URL(config.server.issuer);
+  if (issuer.search || issuer.hash) {
+    throw new ConfigError(`${fromEnv.get('server.issuer') ?? file}: server.issuer: must not have a query or fragment`);
+  }
+  return { config, file };
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { isValidCidr } from '../http/cidr.js';
+import { duration } from './duration.js';
+
+const cidr = z.string().refine(isValidCidr, { message: 'expected an IP address or CIDR range such as 10.0.0.0/8' });
+
+const absoluteUrl = z.url({ message: 'expected an absolute http(s) URL' }).refine((u) => /^https?:\/\//.test(u), {
+  message: 'expected an http or https URL',
+});
+
+export const staticClientSchema = z
+  .object({
+    client_id: z.string().min(1).max(200),
+    client_name: z.string().max(200).optional(),
+    client_secret: z.string().min(16, 'client secrets need at least 16 characters').optional(),
+    client_secret_file: z.string().optional(),
+    public: z.boolean().default(false),
+    first_party: z.boolean().default(false),
+    redirect_uris: z.array(absoluteUrl).default([]),
+    post_logout_redirect_uris: z.array(absoluteUrl).default([]),
+    grant_types: z
+      .array(z.enum(['authorization_code', 'refresh_token', 'client_credentials']))
+      .default(['authorization_code', 'refresh_token']),
+    require_pkce: z.boolean().default(false),
+    backchannel_logout_uri: absoluteUrl.optional(),
+    scope: z.string().optional(),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.public && (c.client_secret || c.client_secret_file)) {
+      ctx.addIssue({ code: 'custom', message: 'a public client has no secret' });
+    }
+    if (!c.public && !c.client_secret && !c.client_secret_file) {
+      ctx.addIssue({ code: 'custom', message: 'a confidential client needs client_secret or client_secret_file' });
+    }
+    if (c.public && c.grant_types.includes('client_credentials')) {
+      ctx.addIssue({ code: 'custom', message: 'a public client cannot use client_credentials' });
+    }
+    if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code needs at least one redirect URI' });
+    }
+  });
+
+const throttleRule = z
+  .object({
+    /** failed attempts allowed before delays start */
+    free_attempts: z.number().int().min(1).max(1000),
+    /** the first delay; each further failure doubles it */
+    base_delay: duration,
+    max_delay: duration,
+    /** failures older than this are forgotten */
+    window: duration,
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default('127.0.0.1'),
+        port: z.number().int().min(1).max(65535).default(9000),
+        issuer: absoluteUrl.default('http://localhost:9000'),
+        trust_proxy: z.array(cidr).default([]),
+      })
+      .strict()
+      .prefault({}),
+    storage: z
+      .object({
+        data_dir: z.string().min(1).default('./data'),
+      })
+      .strict()
+      .prefault({}),
+    keys: z
+      .object({
+        dir: z.string().min(1).default('./keys'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
+      .strict()
+      .prefault({}),
+    organisation: z
+      .object({
+        name: z.string().min(1).default('Poort'),
+        default_language: z.enum(['en', 'nl']).default('en'),
+      })
+      .strict()
+      .prefault({}),
+    passwords: z
+      .object({
+        argon2: z
+          .object({
+            memory_kib: z.number().int().min(8192).max(4194304).default(19456),
+            iterations: z.number().int().min(1).max(100).default(2),
+            parallelism: z.number().int().min(1).max(16).default(1),
+          })
+          .strict()
+          .prefault({}),
+        policy: z
+          .object({
+            min_length: z.number().int().min(8).max(256).default(12),
+            max_length: z.number().int().min(16).max(1024).default(256),
+            reject_common: z.boolean().default(true),
+            reject_user_info: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    throttle: z
+      .object({
+        account: throttleRule.prefault({ free_attempts: 5, base_delay: '2s', max_delay: '15m', window: '1h' }),
+        ip: throttleRule.prefault({ free_attempts: 50, base_delay: '1s', max_delay: '5m', window: '1h' }),
+      })
+      .strict()
+      .prefault({}),
+    oidc: z
+      .object({
+        ttl: z
+          .object({
+            access_token: duration.default(3600),
+            id_token: duration.default(3600),
+            authorization_code: duration.default(60),
+            refresh_token: duration.default(14 * 86400),
+            client_credentials: duration.default(3600),
+            session: duration.default(14 * 86400),
+            interaction: duration.default(3600),
+            grant: duration.default(14 * 86400),
+          })
+          .strict()
+          .prefault({}),
+        acr: z
+          .object({
+            password: z.string().min(1).default('urn:poort:acr:password'),
+            mfa: z.string().min(1).default('urn:poort:acr:mfa'),
+            phishing_resistant: z.string().min(1).default('urn:poort:acr:phishing-resistant'),
+          })
+          .strict()
+          .prefault({}),
+        clients: z.array(staticClientSchema).default([]),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type StaticClientConfig = z.infer<typeof staticClientSchema>;
+export type ThrottleRule = z.infer<typeof throttleRule>;

@@ -1,0 +1,159 @@
+import crypto from 'node:crypto';
+import type { Db } from '../store/database.js';
+import type { UserTable } from '../store/schema.js';
+import { isValidUsername, normaliseUsername, type Identity } from './identity.js';
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  email: string;
+  name: string | null;
+  enabled: boolean;
+  hasPassword: boolean;
+  groups: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+export class UserError extends Error {
+  override readonly name = 'UserError';
+  constructor(
+    readonly code: 'invalid_username' | 'invalid_email' | 'exists' | 'not_found' | 'group_not_found',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function toRecord(row: UserTable, groups: string[]): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    email: row.email,
+    name: row.name,
+    enabled: row.enabled === 1,
+    hasPassword: row.password_hash !== null,
+    groups,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export function toIdentity(user: UserRecord): Identity {
+  return { id: user.id, username: user.username, email: user.email, name: user.name, groups: user.groups };
+}
+
+/** Users and their group memberships in the durable store. */
+export class UserRepository {
+  constructor(private readonly db: Db) {}
+
+  async create(input: { username: string; email: string; name?: string | null; passwordHash?: string | null }): Promise<UserRecord> {
+    const username = normaliseUsername(input.username);
+    if (!isValidUsername(username)) {
+      throw new UserError('invalid_username', `"${input.username}" is not a valid username (letters, digits, . _ - @; at most 128)`);
+    }
+    const email = input.email.trim();
+    if (!EMAIL.test(email) || email.length > 254) throw new UserError('invalid_email', `"${input.email}" is not an e-mail address`);
+    const now = new Date().toISOString();
+    const row: UserTable = {
+      id: crypto.randomUUID(),
+      username,
+      email,
+      name: input.name?.trim() || null,
+      password_hash: input.passwordHash ?? null,
+      enabled: 1,
+      created_at: now,
+      updated_at: now,
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err))) throw new UserError('exists', `user ${username} already exists`);
+      throw err;
+    }
+    return toRecord(row, []);
+  }
+
+  /** The row with its password hash, for the first factor only. */
+  async findCredentials(username: string): Promise<(UserTable & { groups: string[] }) | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('username', '=', normaliseUsername(username))
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return { ...row, groups: await this.groupsOf(row.id) };
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('username', '=', normaliseUsername(username)).executeTakeFirst();
+    return row ? toRecord(row, await this.groupsOf(row.id)) : undefined;
+  }
+
+  async findById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toRecord(row, await this.groupsOf(row.id)) : undefined;
+  }
+
+  async require(username: string): Promise<UserRecord> {
+    const user = await this.findByUsername(username);
+    if (!user) throw new UserError('not_found', `no user ${normaliseUsername(username)}`);
+    return user;
+  }
+
+  async list(): Promise<UserRecord[]> {
+    const rows = await this.db.selectFrom('users').selectAll().orderBy('username').execute();
+    const memberships = await this.db
+      .selectFrom('memberships')
+      .innerJoin('groups', 'groups.id', 'memberships.group_id')
+      .select(['memberships.user_id', 'groups.name'])
+      .orderBy('groups.name')
+      .execute();
+    const byUser = new Map<string, string[]>();
+    for (const m of memberships) byUser.set(m.user_id, [...(byUser.get(m.user_id) ?? []), m.name]);
+    return rows.map((r) => toRecord(r, byUser.get(r.id) ?? []));
+  }
+
+  async groupsOf(userId: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('memberships')
+      .innerJoin('groups', 'groups.id', 'memberships.group_id')
+      .select('groups.name')
+      .where('memberships.user_id', '=', userId)
+      .orderBy('groups.name')
+      .execute();
+    return rows.map((r) => r.name);
+  }
+
+  async setEnabled(username: string, enabled: boolean): Promise<UserRecord> {
+    const user = await this.require(username);
+    await this.db
+      .updateTable('users')
+      .set({ enabled: enabled ? 1 : 0, updated_at: new Date().toISOString() })
+      .where('id', '=', user.id)
+      .execute();
+    return { ...user, enabled };
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: new Date().toISOString() })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  async update(username: string, changes: { email?: string; name?: string | null }): Promise<UserRecord> {
+    const user = await this.require(username);
+    const set: Partial<UserTable> = { updated_at: new Date().toISOString() };
+    if (changes.email !== undefined) {
+      if (!EMAIL.test(changes.email.trim())) throw new UserError('invalid_email', `"${changes.email}" is not an e-mail address`);
+      set.email = changes.email.trim();
+    }
+    if (changes.name !== undefined) set.name = changes.name?.trim() || null;
+    await this.db.updateTable('users').set(set).where('id', '=', user.id).execute();
+    return (await this.findById(user.id))!;
+  }
+}

@@ -1,0 +1,139 @@
+import crypto from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type Provider from 'oidc-provider';
+import type { Services } from '../server/services.js';
+import type { Logger } from '../log/logger.js';
+import { publicDir } from '../paths.js';
+import { SignInFlow } from '../signin/flow.js';
+import { signInRoutes } from '../signin/routes.js';
+import { Throttle } from '../signin/throttle.js';
+import { cidrMatcher } from './cidr.js';
+import { pageContext, renderPage } from './render.js';
+import { noStore, securityHeaders } from './security-headers.js';
+
+const KNOWN_ERRORS = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_redirect_uri',
+  'session_expired',
+  'csrf',
+  'not_found',
+  'unavailable',
+  'access_denied',
+]);
+
+export interface AppHandle {
+  app: express.Express;
+  pages: {
+    error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
+    logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
+    loggedOut(req: IncomingMessage, res: ServerResponse, clientName?: string): string;
+  };
+}
+
+/**
+ * Poort's HTTP surface: its own routes (pages, health) first, then oidc-provider for every protocol endpoint.
+ * `provider` is read on every request, because a key rotation replaces it.
+ */
+export function createApp(services: Services, provider: () => Provider, log: Logger): AppHandle {
+  const { config } = services;
+  const https = config.server.issuer.startsWith('https:');
+  const settings = { organisation: config.organisation.name, defaultLanguage: config.organisation.default_language, secureCookies: https };
+  const page = (req: IncomingMessage, res: ServerResponse, pagePath?: string) => pageContext(req, res, settings, pagePath);
+  const requestId = (res: ServerResponse) => String(res.getHeader('X-Request-Id') ?? '');
+
+  const errorPage = (req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }) => {
+    const p = page(req, res);
+    const key = KNOWN_ERRORS.has(error.code) ? error.code : error.status >= 500 ? 'generic' : 'invalid_request';
+    return renderPage('error', p, {
+      title: p.t('error.title'),
+      message: p.t(`error.${key}`),
+      code: error.code,
+      requestId: requestId(res),
+    });
+  };
+  const showError = (req: Request, res: Response, status: number, code: string) => {
+    res.status(status).type('html').send(errorPage(req, res, { code, status }));
+  };
+
+  const trusted = cidrMatcher(config.server.trust_proxy);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', (addr: string) => trusted(addr));
+  app.use((req, res, next) => {
+    res.setHeader('X-Request-Id', crypto.randomUUID());
+    // oidc-provider reads X-Forwarded-* itself when proxy mode is on: only trusted proxies may set them.
+    if (!trusted(req.socket.remoteAddress ?? '')) {
+      delete req.headers['x-forwarded-for'];
+      delete req.headers['x-forwarded-proto'];
+      delete req.headers['x-forwarded-host'];
+    }
+    next();
+  });
+  app.use(securityHeaders({ https }));
+
+  app.use('/static', express.static(publicDir, { index: false, maxAge: '1d', fallthrough: false }));
+  app.get('/healthz', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await services.kv.ping();
+      await services.users.findById('00000000-0000-0000-0000-000000000000');
+      res.set('Cache-Control', 'no-store').json({ status: 'ready' });
+    } catch (err) {
+      log.warn({ err }, 'store not reachable');
+      res.status(503).set('Cache-Control', 'no-store').json({ status: 'unavailable' });
+    }
+  });
+
+  const flow = new SignInFlow(services.directory, new Throttle(services.kv, config.throttle), {
+    acr: { password: config.oidc.acr.password },
+    maxUsernameLength: 256,
+    maxPasswordLength: config.passwords.policy.max_length * 4,
+  }, log);
+  app.use('/signin', noStore);
+  app.use(
+    signInRoutes({
+      provider,
+      flow,
+      directory: services.directory,
+      csrfKey: services.secrets.csrfKey,
+      page,
+      showError,
+      log,
+    }),
+  );
+
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  app.use((req, res) => {
+    const current = provider();
+    let handler = handlers.get(current);
+    if (!handler) {
+      handler = current.callback();
+      handlers.set(current, handler);
+    }
+    return handler(req, res);
+  });
+
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode ?? 500;
+    if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
+    if (res.headersSent) return res.end();
+    const code = status === 413 ? 'invalid_request' : status === 404 ? 'not_found' : status < 500 ? 'invalid_request' : 'server_error';
+    showError(req, res, status >= 400 && status < 600 ? status : 500, code);
+  });
+
+  return {
+    app,
+    pages: {
+      error: errorPage,
+      logout: (req, res, form, clientName) => {
+        const p = page(req, res);
+        return renderPage('logout', p, { form, clientName, host: new URL(config.server.issuer).host });
+      },
+      loggedOut: (req, res, clientName) => renderPage('logged-out', page(req, res), { clientName }),
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+
+export type SigningAlg = 'RS256' | 'ES256';
+const ALGS: readonly SigningAlg[] = ['RS256', 'ES256'];
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlg;
+  /** ISO time the key was made; the newest key of each algorithm signs */
+  created: string;
+  /** the private JWK */
+  jwk: JWK;
+}
+
+export interface Secrets {
+  /** keys that sign cookies; the first signs, all verify */
+  cookieKeys: string[];
+  /** 32 bytes for AES-256-GCM of secrets at rest (client secrets) */
+  encryptionKey: Buffer;
+  /** key of the HMAC that makes CSRF tokens */
+  csrfKey: Buffer;
+}
+
+const SIGNING_PREFIX = 'signing-';
+const SECRETS_FILE = 'secrets.json';
+
+function writePrivate(file: string, content: string): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
+  fs.renameSync(tmp, file);
+}
+
+async function generateSigningKey(alg: SigningAlg): Promise<SigningKey> {
+  const { privateKey } =
+    alg === 'RS256'
+      ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+      : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(jwk, 'sha256');
+  return { kid, alg, created: new Date().toISOString(), jwk: { ...jwk, kid, alg, use: 'sig' } };
+}
+
+/** Signing keys and secret material in a folder (keys/), each in its own 0600 file. */
+export class KeyStore {
+  constructor(readonly dir: string) {}
+
+  /** Creates the folder, one key per algorithm and the secret material where they are missing. */
+  async ensure(): Promise<{ created: string[] }> {
+    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const created: string[] = [];
+    const existing = this.signingKeys();
+    for (const alg of ALGS) {
+      if (!existing.some((k) => k.alg === alg)) created.push((await this.add(alg)).kid);
+    }
+    const secretsFile = path.join(this.dir, SECRETS_FILE);
+    if (!fs.existsSync(secretsFile)) {
+      const secrets = {
+        cookie_keys: [crypto.randomBytes(32).toString('base64url')],
+        encryption_key: crypto.randomBytes(32).toString('base64url'),
+        csrf_key: crypto.randomBytes(32).toString('base64url'),
+      };
+      try {
+        writePrivate(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`);
+        created.push(SECRETS_FILE);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    }
+    return { created };
+  }
+
+  private async add(alg: SigningAlg): Promise<SigningKey> {
+    const key = await generateSigningKey(alg);
+    writePrivate(path.join(this.dir, `${SIGNING_PREFIX}${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`);
+    return key;
+  }
+
+  /** Every signing key, newest first within each algorithm. */
+  signingKeys(): SigningKey[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const keys = names
+      .filter((n) => n.startsWith(SIGNING_PREFIX) && n.endsWith('.json'))
+      .map((n) => {
+        const file = path.join(this.dir, n);
+        try {
+          return JSON.parse(fs.readFileSync(file, 'utf8')) as SigningKey;
+        } catch (err) {
+          throw new Error(`${file}: not a Poort signing key: ${(err as Error).message}`);
+        }
+      });
+    return keys.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.kid.localeCompare(b.kid)));
+  }
+
+  /** Adds a new key for each algorithm; the new keys sign from now on, the old ones stay published. */
+  async rotate(): Promise<SigningKey[]> {
+    const added: SigningKey[] = [];
+    for (const alg of ALGS) added.push(await this.add(alg));
+    return added;
+  }
+
+  /** Removes a key from signing and from the JWKS. The newest key of an algorithm cannot be retired. */
+  retire(kid: string): SigningKey {
+    const keys = this.signingKeys();
+    const key = keys.find((k) => k.kid === kid);
+    if (!key) throw new KeyStoreError(`no signing key with kid ${kid}`);
+    const newest = keys.find((k) => k.alg === key.alg);
+    if (newest?.kid === kid) {
+      throw new KeyStoreError(`${kid} is the current ${key.alg} signing key; run "poort keys rotate" first`);
+    }
+    fs.unlinkSync(path.join(this.dir, `${SIGNING_PREFIX}${kid}.json`));
+    return key;
+  }
+
+  secrets(): Secrets {
+    const file = path.join(this.dir, SECRETS_FILE);
+    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+      cookie_keys: string[];
+      encryption_key: string;
+      csrf_key: string;
+    };
+    return {
+      cookieKeys: raw.cookie_keys,
+      encryptionKey: Buffer.from(raw.encryption_key, 'base64url'),
+      csrfKey: Buffer.from(raw.csrf_key, 'base64url'),
+    };
+  }
+
+  /** A cheap fingerprint of the folder's signing keys, to notice rotation by another process. */
+  version(): string {
+    try {
+      return fs
+        .readdirSync(this.dir)
+        .filter((n) => n.startsWith(SIGNING_PREFIX))
+        .sort()
+        .join(',');
+    } catch {
+      return '';
+    }
+  }
+}
+
+export class KeyStoreError extends Error {
+  override readonly name = 'KeyStoreError';
+}

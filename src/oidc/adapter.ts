@@ -1,0 +1,64 @@
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import type { ClientRepository } from '../clients/clients.js';
+import type { KeyValueStore } from '../store/kv.js';
+
+const key = (model: string, id: string) => `oidc:${model}:${id}`;
+const grantIndex = (grantId: string) => `oidc:grant:${grantId}`;
+const uidKey = (uid: string) => `oidc:uid:${uid}`;
+const userCodeKey = (userCode: string) => `oidc:user_code:${userCode}`;
+
+/**
+ * oidc-provider's storage on Poort's key-value store. Clients come from the durable client repository, read on every
+ * lookup, so a client added or removed with the CLI takes effect at once. `consume` is a compare-and-set: when two
+ * requests race to use one code or refresh token, the loser sees the reuse, the grant is revoked and it gets invalid_grant.
+ */
+export class OidcAdapter implements Adapter {
+  constructor(
+    private readonly name: string,
+    private readonly kv: KeyValueStore,
+    private readonly clients: ClientRepository,
+  ) {}
+
+  async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    const ttl = expiresIn > 0 ? expiresIn : undefined;
+    await this.kv.set(key(this.name, id), payload, ttl);
+    if (payload.grantId) await this.kv.indexAdd(grantIndex(payload.grantId), key(this.name, id), ttl);
+    if (payload.uid) await this.kv.set(uidKey(payload.uid), id, ttl);
+    if (payload.userCode) await this.kv.set(userCodeKey(payload.userCode), id, ttl);
+  }
+
+  async find(id: string): Promise<AdapterPayload | undefined> {
+    if (this.name === 'Client') return (await this.clients.metadata(id)) as AdapterPayload | undefined;
+    return this.kv.get<AdapterPayload>(key(this.name, id));
+  }
+
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const id = await this.kv.get<string>(uidKey(uid));
+    return id ? this.find(id) : undefined;
+  }
+
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
+    const id = await this.kv.get<string>(userCodeKey(userCode));
+    return id ? this.find(id) : undefined;
+  }
+
+  async consume(id: string): Promise<void> {
+    const outcome = await this.kv.update<AdapterPayload, { ok: boolean; grantId?: string }>(key(this.name, id), (current, now) => {
+      if (!current) return { value: undefined, result: { ok: true } };
+      if (current.consumed) return { value: current, result: { ok: false, grantId: current.grantId } };
+      return { value: { ...current, consumed: Math.floor(now / 1000) }, result: { ok: true } };
+    });
+    if (!outcome.ok) {
+      if (outcome.grantId) await this.revokeByGrantId(outcome.grantId);
+      throw new errors.InvalidGrant('grant request is invalid');
+    }
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.kv.delete(key(this.name, id));
+  }
+
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.kv.deleteIndexed(grantIndex(grantId));
+  }
+}

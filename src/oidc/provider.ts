@@ -1,0 +1,119 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config/schema.js';
+import type { Directory } from '../directory/identity.js';
+import type { SigningKey } from '../keys/keystore.js';
+import type { Logger } from '../log/logger.js';
+import type { ClientRepository } from '../clients/clients.js';
+import type { KeyValueStore } from '../store/kv.js';
+import { OidcAdapter } from './adapter.js';
+import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
+import { clientFlag } from './client-flags.js';
+
+/** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
+export interface ProviderPages {
+  error(req: IncomingMessage, res: ServerResponse, error: { code: string; description?: string; status: number }): string;
+  logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
+  loggedOut(req: IncomingMessage, res: ServerResponse, clientName?: string): string;
+}
+
+export interface ProviderDeps {
+  config: Config;
+  signingKeys: SigningKey[];
+  cookieKeys: string[];
+  kv: KeyValueStore;
+  clients: ClientRepository;
+  directory: Directory;
+  pages: ProviderPages;
+  log: Logger;
+}
+
+/** A Poort-shaped oidc-provider: Poort's storage, accounts, pages and key material; no development defaults. */
+export function createProvider(deps: ProviderDeps): Provider {
+  const { config, kv, clients, directory, pages, log } = deps;
+  const secure = config.server.issuer.startsWith('https:');
+  const ttl = config.oidc.ttl;
+
+  const configuration: Configuration = {
+    adapter: (name: string) => new OidcAdapter(name, kv, clients),
+    jwks: { keys: deps.signingKeys.map((k) => k.jwk) as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', secure },
+      short: { httpOnly: true, sameSite: 'lax', secure },
+    },
+    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...SCOPE_CLAIMS } as unknown as Configuration['claims'],
+    scopes: SCOPES,
+    responseTypes: ['code'],
+    conformIdTokenClaims: false,
+    extraClientMetadata: { properties: ['poort_first_party', 'poort_require_pkce'] },
+    acrValues: [config.oidc.acr.password, config.oidc.acr.mfa, config.oidc.acr.phishing_resistant],
+    async findAccount(_ctx, sub) {
+      const identity = await directory.findById(sub);
+      if (!identity) return undefined;
+      return { accountId: identity.id, claims: async () => identityClaims(identity) as { sub: string } };
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/signin/${interaction.uid}`,
+    },
+    // First-party applications need no consent: the organisation gave it when it registered them.
+    async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      const { client, session, result, params } = ctx.oidc;
+      if (!client || !session) return undefined;
+      const grantId = (result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      if (existing || !clientFlag(client, 'poort_first_party') || !session.accountId) return existing;
+      const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
+      grant.addOIDCScope(String(params?.scope ?? 'openid'));
+      await grant.save();
+      session.grantIdFor(client.clientId, grant.jti);
+      return grant;
+    },
+    pkce: {
+      required: (_ctx, client) => client.clientAuthMethod === 'none' || clientFlag(client, 'poort_require_pkce'),
+    },
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = 'html';
+          ctx.body = pages.logout(ctx.req, ctx.res, form, ctx.oidc.client?.clientName);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = 'html';
+          ctx.body = pages.loggedOut(ctx.req, ctx.res, ctx.oidc.client?.clientName);
+        },
+      },
+    },
+    async renderError(ctx, out, error) {
+      const status = (error as { status?: number }).status ?? 400;
+      if (status >= 500) log.error({ err: error }, 'oidc-provider error');
+      ctx.type = 'html';
+      ctx.body = pages.error(ctx.req, ctx.res, { code: String(out.error), description: out.error_description as string | undefined, status });
+    },
+    ttl: {
+      AccessToken: ttl.access_token,
+      AuthorizationCode: ttl.authorization_code,
+      ClientCredentials: ttl.client_credentials,
+      IdToken: ttl.id_token,
+      Interaction: ttl.interaction,
+      RefreshToken: ttl.refresh_token,
+      Session: ttl.session,
+      Grant: ttl.grant,
+    },
+  };
+
+  const provider = new Provider(config.server.issuer, configuration);
+  provider.proxy = config.server.trust_proxy.length > 0;
+  provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
+  return provider;
+}

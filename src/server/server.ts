@@ -1,0 +1,86 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Provider from 'oidc-provider';
+import type { LoadedConfig } from '../config/load.js';
+import { createApp } from '../http/app.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { createProvider, type ProviderPages } from '../oidc/provider.js';
+import { openServices, type Services } from './services.js';
+
+export interface RunningServer {
+  url: string;
+  services: Services;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+const KEY_POLL_MS = 2000;
+
+/** Starts Poort: store, keys, provider and HTTP server. Resolves once it listens. */
+export async function startServer(loaded: LoadedConfig, options: { log?: Logger } = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger(loaded.config.log.level);
+  const services = await openServices(loaded);
+  const { config } = services;
+
+  let pages: ProviderPages | undefined;
+  const build = () =>
+    createProvider({
+      config,
+      signingKeys: services.keys.signingKeys(),
+      cookieKeys: services.secrets.cookieKeys,
+      kv: services.kv,
+      clients: services.clients,
+      directory: services.directory,
+      pages: pages!,
+      log,
+    });
+
+  let provider: Provider;
+  const handle = createApp(services, () => provider, log);
+  pages = handle.pages;
+  provider = build();
+
+  // `poort keys rotate` / `retire` may run in another process: pick up the new key set without a restart.
+  let keyVersion = services.keys.version();
+  const keyWatch = setInterval(() => {
+    const version = services.keys.version();
+    if (version === keyVersion) return;
+    try {
+      provider = build();
+      keyVersion = version;
+      log.info({ event: 'keys.reloaded', kids: services.keys.signingKeys().map((k) => k.kid) }, 'signing keys reloaded');
+    } catch (err) {
+      log.error({ err }, 'could not reload signing keys; keeping the current ones');
+    }
+  }, KEY_POLL_MS);
+  keyWatch.unref();
+
+  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 }, handle.app);
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.server.port, config.server.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  log.info({ event: 'server.started', address: `${host}:${address.port}`, issuer: config.server.issuer, config: loaded.file }, 'Poort is listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${address.port}`,
+    services,
+    log,
+    close() {
+      closing ??= (async () => {
+        clearInterval(keyWatch);
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+          setTimeout(() => server.closeAllConnections(), 5000).unref();
+        });
+        await services.close();
+      })();
+      return closing;
+    },
+  };
+}

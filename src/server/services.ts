@@ -1,0 +1,80 @@
+import type { LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ClientRepository, toMetadata, validateClientInput, ClientError, type ClientMetadata } from '../clients/clients.js';
+import { GroupRepository } from '../directory/groups.js';
+import type { Directory } from '../directory/identity.js';
+import { LocalDirectory } from '../directory/local.js';
+import { PasswordHasher } from '../directory/password-hash.js';
+import { UserRepository } from '../directory/users.js';
+import { KeyStore, type Secrets } from '../keys/keystore.js';
+import { openDurableStore, type Db } from '../store/database.js';
+import type { KeyValueStore } from '../store/kv.js';
+import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
+
+/** What the server and the CLI share: the same configuration, store and keys. */
+export interface Services {
+  config: Config;
+  configFile: string;
+  db: Db;
+  kv: KeyValueStore;
+  keys: KeyStore;
+  secrets: Secrets;
+  users: UserRepository;
+  groups: GroupRepository;
+  clients: ClientRepository;
+  hasher: PasswordHasher;
+  directory: Directory;
+  close(): Promise<void>;
+}
+
+function staticClients(config: Config, file: string): ClientMetadata[] {
+  return config.oidc.clients.map((c, i) => {
+    const input = {
+      clientId: c.client_id,
+      name: c.client_name,
+      secret: c.public ? undefined : c.client_secret,
+      redirectUris: c.redirect_uris,
+      postLogoutRedirectUris: c.post_logout_redirect_uris,
+      grantTypes: c.grant_types,
+      firstParty: c.first_party,
+      requirePkce: c.require_pkce,
+      backchannelLogoutUri: c.backchannel_logout_uri,
+    };
+    try {
+      validateClientInput(input);
+    } catch (err) {
+      if (err instanceof ClientError) throw new ConfigError(`${file}: oidc.clients[${i}]: ${err.message}`);
+      throw err;
+    }
+    return toMetadata(input);
+  });
+}
+
+export async function openServices({ config, file }: LoadedConfig): Promise<Services> {
+  const declared = staticClients(config, file);
+  const keys = new KeyStore(config.keys.dir);
+  await keys.ensure();
+  const secrets = keys.secrets();
+  const db = await openDurableStore(config.storage.data_dir);
+  const kv = SqliteKeyValueStore.inDataDir(config.storage.data_dir);
+  const users = new UserRepository(db);
+  const hasher = new PasswordHasher(config.passwords.argon2);
+  return {
+    config,
+    configFile: file,
+    db,
+    kv,
+    keys,
+    secrets,
+    users,
+    groups: new GroupRepository(db),
+    clients: new ClientRepository(db, secrets.encryptionKey, declared),
+    hasher,
+    directory: new LocalDirectory(users, hasher),
+    async close() {
+      await kv.close();
+      await db.destroy();
+    },
+  };
+}
