@@ -2,7 +2,8 @@ import type { Identity } from '../directory/identity.js';
 
 /** Which claims each scope releases. */
 export const SCOPE_CLAIMS = {
-  openid: ['sub'],
+  // oidc-provider states acr, amr and auth_time only when asked; applications and auditors need them every time.
+  openid: ['sub', 'acr', 'amr', 'auth_time', 'sid'],
   profile: ['name', 'preferred_username'],
   email: ['email', 'email_verified'],
   groups: ['groups'],

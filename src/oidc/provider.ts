@@ -58,6 +58,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // First-party applications need no consent: the organisation gave it when it registered them.
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
+      // oidc-provider puts `sid` in ID tokens only for clients doing session-bound logout; Poort always does, so
+      // applications can match back-channel logout tokens and audit events to sessions. This hook runs in every
+      // authorization request after the requested claims are read, which makes it the place to ask for it.
+      const oidcCtx = ctx.oidc as unknown as { claims?: { id_token?: Record<string, unknown> } };
+      oidcCtx.claims ??= {};
+      oidcCtx.claims.id_token ??= {};
+      oidcCtx.claims.id_token.sid ??= null;
       const { client, session, result, params } = ctx.oidc;
       if (!client || !session) return undefined;
       const grantId = (result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);

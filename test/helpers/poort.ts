@@ -1,0 +1,102 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import type { LoadedConfig } from '../../src/config/load.js';
+import { loadConfig } from '../../src/config/load.js';
+import type { GrantType } from '../../src/clients/clients.js';
+import { startServer, type RunningServer } from '../../src/server/server.js';
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function tempDir(prefix = 'poort-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestPoort extends RunningServer {
+  issuer: string;
+  dir: string;
+  addUser(input: { username: string; password: string; email?: string; name?: string; groups?: string[] }): Promise<string>;
+  addClient(input: {
+    clientId: string;
+    secret?: string;
+    redirectUris?: string[];
+    postLogoutRedirectUris?: string[];
+    grantTypes?: GrantType[];
+    firstParty?: boolean;
+    requirePkce?: boolean;
+    backchannelLogoutUri?: string;
+    name?: string;
+  }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a real Poort on a free loopback port with its own data and keys folders. `yaml` is extra configuration
+ * written to the test's own poort.yaml; the issuer is http://localhost:<port>.
+ */
+export async function startPoort(yaml = ''): Promise<TestPoort> {
+  const dir = tempDir();
+  const port = await freePort();
+  const issuer = `http://localhost:${port}`;
+  const file = path.join(dir, 'poort.yaml');
+  fs.writeFileSync(file, yaml);
+  const loaded: LoadedConfig = loadConfig({
+    file,
+    env: {
+      POORT_PORT: String(port),
+      POORT_ISSUER: issuer,
+      POORT_DATA_DIR: path.join(dir, 'data'),
+      POORT_KEYS_DIR: path.join(dir, 'keys'),
+    },
+  });
+  const log = pino({ level: process.env.POORT_TEST_LOG ?? 'silent' });
+  const server = await startServer(loaded, { log });
+  const { services } = server;
+  return {
+    ...server,
+    issuer,
+    dir,
+    async addUser({ username, password, email, name, groups = [] }) {
+      const user = await services.users.create({
+        username,
+        email: email ?? `${username}@example.org`,
+        name: name ?? null,
+        passwordHash: await services.hasher.hash(password),
+      });
+      for (const g of groups) {
+        if (!(await services.groups.find(g))) await services.groups.create(g);
+        await services.groups.addMember(g, user.id);
+      }
+      return user.id;
+    },
+    async addClient(input) {
+      await services.clients.add({
+        clientId: input.clientId,
+        name: input.name,
+        secret: input.secret,
+        redirectUris: input.redirectUris ?? [],
+        postLogoutRedirectUris: input.postLogoutRedirectUris ?? [],
+        grantTypes: input.grantTypes ?? ['authorization_code', 'refresh_token'],
+        firstParty: input.firstParty ?? true,
+        requirePkce: input.requirePkce ?? false,
+        backchannelLogoutUri: input.backchannelLogoutUri,
+      });
+    },
+    async stop() {
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
