@@ -13,7 +13,7 @@ export type FailureReason = 'unknown_user' | 'wrong_password' | 'disabled' | 'no
 
 export type AuthenticationResult =
   | { ok: true; identity: Identity; rehash?: () => Promise<void> }
-  | { ok: false; code: 'invalid_credentials'; reason: FailureReason };
+  | { ok: false; code: 'invalid_credentials'; reason: FailureReason; userId?: string };
 
 /** Where users live: the local store now; LDAP/AD and upstream OpenID providers plug in here. */
 export interface Directory {

@@ -17,10 +17,10 @@ export class LocalDirectory implements Directory {
     if (!row || row.password_hash === null || row.enabled !== 1) {
       await this.hasher.verifyDummy(password);
       const reason = !row ? 'unknown_user' : row.enabled !== 1 ? 'disabled' : 'no_password';
-      return { ok: false, code: 'invalid_credentials', reason };
+      return { ok: false, code: 'invalid_credentials', reason, userId: row?.id };
     }
     if (!(await this.hasher.verify(row.password_hash, password))) {
-      return { ok: false, code: 'invalid_credentials', reason: 'wrong_password' };
+      return { ok: false, code: 'invalid_credentials', reason: 'wrong_password', userId: row.id };
     }
     const identity: Identity = { id: row.id, username: row.username, email: row.email, name: row.name, groups: row.groups };
     const hasher = this.hasher;

@@ -88,7 +88,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     }
   });
 
-  const flow = new SignInFlow(services.directory, new Throttle(services.kv, config.throttle), {
+  const flow = new SignInFlow(services.directory, new Throttle(services.kv, config.throttle), services.audit, {
     acr: { password: config.oidc.acr.password },
     maxUsernameLength: 256,
     maxPasswordLength: config.passwords.policy.max_length * 4,

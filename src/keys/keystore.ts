@@ -25,6 +25,7 @@ export interface Secrets {
 }
 
 const SIGNING_PREFIX = 'signing-';
+const RETIRED_PREFIX = 'retired-';
 const SECRETS_FILE = 'secrets.json';
 
 function writePrivate(file: string, content: string): void {
@@ -115,7 +116,31 @@ export class KeyStore {
     if (newest?.kid === kid) {
       throw new KeyStoreError(`${kid} is the current ${key.alg} signing key; run "poort keys rotate" first`);
     }
+    // The public half stays, so that what the key signed (audit checkpoints, archives) can still be verified.
+    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = key.jwk as JWK & Record<string, unknown>;
+    writePrivate(path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`), `${JSON.stringify({ ...key, jwk: publicJwk }, null, 2)}\n`);
     fs.unlinkSync(path.join(this.dir, `${SIGNING_PREFIX}${kid}.json`));
+    return key;
+  }
+
+  /** The public JWK of a current or retired key, to verify what it signed. */
+  verificationKey(kid: string): JWK | undefined {
+    const current = this.signingKeys().find((k) => k.kid === kid);
+    if (current) {
+      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = current.jwk as JWK & Record<string, unknown>;
+      return publicJwk;
+    }
+    try {
+      return (JSON.parse(fs.readFileSync(path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`), 'utf8')) as SigningKey).jwk;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The key that signs now for an algorithm. */
+  currentKey(alg: SigningAlg): SigningKey {
+    const key = this.signingKeys().find((k) => k.alg === alg);
+    if (!key) throw new KeyStoreError(`no ${alg} signing key in ${this.dir}`);
     return key;
   }
 

@@ -6,7 +6,9 @@ import type { SigningKey } from '../keys/keystore.js';
 import type { Logger } from '../log/logger.js';
 import type { ClientRepository } from '../clients/clients.js';
 import type { KeyValueStore } from '../store/kv.js';
+import type { AuditLog } from '../audit/log.js';
 import { OidcAdapter } from './adapter.js';
+import { auditProtocol } from './audit.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
 
@@ -24,6 +26,7 @@ export interface ProviderDeps {
   kv: KeyValueStore;
   clients: ClientRepository;
   directory: Directory;
+  audit: AuditLog;
   pages: ProviderPages;
   log: Logger;
 }
@@ -79,6 +82,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     pkce: {
       required: (_ctx, client) => client.clientAuthMethod === 'none' || clientFlag(client, 'poort_require_pkce'),
     },
+    // The only calls oidc-provider makes out here are back-channel logout notices (Poort enables no dynamic
+    // registration, request_uri, jwks_uri or sector identifiers), sent to addresses an administrator registered.
+    // An organisation's applications mostly live on its private network, which oidc-provider's SSRF guard (the
+    // `dispatcher` it passes) refuses without a word: deliver to them without it, keeping its timeout.
+    fetch: (url, init) => {
+      const { dispatcher: _ssrfGuard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return fetch(url, rest);
+    },
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
     features: {
@@ -121,6 +132,13 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.server.issuer, configuration);
   provider.proxy = config.server.trust_proxy.length > 0;
+  provider.use(auditProtocol(deps.audit, log));
+  provider.on('authorization.error', (ctx, err) => {
+    (ctx.state as { poortError?: string }).poortError = (err as { error?: string }).error;
+  });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
+  provider.on('backchannel.error', (_ctx, err, client, _accountId, sid) =>
+    log.warn({ err, event: 'logout.backchannel', outcome: 'failure', client: client.clientId, sid }, 'back-channel logout not delivered'),
+  );
   return provider;
 }

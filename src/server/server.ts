@@ -31,6 +31,7 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
       kv: services.kv,
       clients: services.clients,
       directory: services.directory,
+      audit: services.audit,
       pages: pages!,
       log,
     });

@@ -8,7 +8,9 @@ import { LocalDirectory } from '../directory/local.js';
 import { PasswordHasher } from '../directory/password-hash.js';
 import { UserRepository } from '../directory/users.js';
 import { KeyStore, type Secrets } from '../keys/keystore.js';
-import { openDurableStore, type Db } from '../store/database.js';
+import { openDurableSqlite, type Db } from '../store/database.js';
+import type { AuditLog } from '../audit/log.js';
+import { SqliteAuditLog } from '../audit/sqlite-log.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
 
@@ -23,6 +25,7 @@ export interface Services {
   users: UserRepository;
   groups: GroupRepository;
   clients: ClientRepository;
+  audit: AuditLog;
   hasher: PasswordHasher;
   directory: Directory;
   close(): Promise<void>;
@@ -56,7 +59,7 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
   const keys = new KeyStore(config.keys.dir);
   await keys.ensure();
   const secrets = keys.secrets();
-  const db = await openDurableStore(config.storage.data_dir);
+  const { db, sqlite } = await openDurableSqlite(config.storage.data_dir);
   const kv = SqliteKeyValueStore.inDataDir(config.storage.data_dir);
   const users = new UserRepository(db);
   const hasher = new PasswordHasher(config.passwords.argon2);
@@ -70,6 +73,7 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     users,
     groups: new GroupRepository(db),
     clients: new ClientRepository(db, secrets.encryptionKey, declared),
+    audit: new SqliteAuditLog(db, sqlite, keys),
     hasher,
     directory: new LocalDirectory(users, hasher),
     async close() {

@@ -6,7 +6,9 @@ import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
 import type { Directory } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
-import type { SignInFlow } from './flow.js';
+import { correlationId } from '../audit/event.js';
+import { describeSource } from '../policy/source.js';
+import type { AttemptContext, SignInFlow } from './flow.js';
 
 export interface SignInRouteDeps {
   /** the current provider: it is replaced when signing keys change */
@@ -22,6 +24,14 @@ export interface SignInRouteDeps {
 type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
+
+function attemptContext(req: Request, interaction: Interaction): AttemptContext {
+  return {
+    source: describeSource(req.ip ?? '', req.headers),
+    application: { id: String(interaction.params.client_id), protocol: 'oidc' },
+    correlation: correlationId(interaction.uid),
+  };
+}
 
 function field(body: unknown, name: string): string {
   const value = (body as Record<string, unknown> | undefined)?.[name];
@@ -97,11 +107,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf'))) return deps.showError(req, res, 403, 'csrf');
     if (interaction.prompt.name !== 'login') return deps.showError(req, res, 400, 'invalid_request');
     const username = field(req.body, 'username');
-    const outcome = await flow.passwordStep(username, field(req.body, 'password'), {
-      ip: req.ip ?? '',
-      userAgent: req.get('user-agent'),
-      clientId: String(interaction.params.client_id),
-    });
+    const attempt = attemptContext(req, interaction);
+    const outcome = await flow.passwordStep(username, field(req.body, 'password'), attempt);
     const page = () => deps.page(req, res, `/signin/${interaction.uid}`);
     switch (outcome.kind) {
       case 'missing':
@@ -119,6 +126,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
         });
       case 'authenticated': {
         const { authentication } = outcome;
+        await flow.completed(authentication, attempt);
         await deps.provider().interactionFinished(
           req,
           res,
@@ -144,8 +152,10 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf'))) return deps.showError(req, res, 403, 'csrf');
     if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return deps.showError(req, res, 400, 'invalid_request');
     const provider = deps.provider();
+    const identity = await deps.directory.findById(interaction.session.accountId);
+    const requested = (interaction.prompt.details as { missingOIDCScope?: string[] }).missingOIDCScope ?? [];
     if (field(req.body, 'decision') !== 'allow') {
-      log.info({ event: 'consent', outcome: 'denied', client: interaction.params.client_id }, 'consent denied');
+      await flow.consent(identity, false, requested, attemptContext(req, interaction));
       await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied access' }, { mergeWithLastSubmission: true });
       return;
     }
@@ -162,6 +172,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
+    await flow.consent(identity, true, requested, attemptContext(req, interaction));
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 

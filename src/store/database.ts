@@ -20,10 +20,15 @@ export function openSqliteFile(file: string): SQLite.Database {
 
 /** The durable store on the embedded SQLite database, migrated to the latest version. */
 export async function openDurableStore(dataDir: string): Promise<Db> {
+  return (await openDurableSqlite(dataDir)).db;
+}
+
+/** The same, with the raw handle for the few writes that need SQLite's BEGIN IMMEDIATE (the audit chain). */
+export async function openDurableSqlite(dataDir: string): Promise<{ db: Db; sqlite: SQLite.Database }> {
   const sqlite = openSqliteFile(path.join(dataDir, 'poort.sqlite'));
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db);
-  return db;
+  return { db, sqlite };
 }
 
 export async function migrate(db: Kysely<Database>): Promise<void> {

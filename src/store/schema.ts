@@ -1,5 +1,3 @@
-import type { Generated } from 'kysely';
-
 /** Durable tables. Timestamps are ISO-8601 text and booleans 0/1, so SQLite and PostgreSQL read them alike. */
 export interface UserTable {
   id: string;
@@ -32,8 +30,35 @@ export interface ClientTable {
   updated_at: string;
 }
 
-export interface MigrationLockTable {
-  id: Generated<number>;
+export interface AuditEventTable {
+  seq: number;
+  id: string;
+  time: string;
+  action: string;
+  outcome: string;
+  subject_id: string | null;
+  subject_name: string | null;
+  application: string | null;
+  ip: string | null;
+  /** the event as canonical JSON (RFC 8785): exactly the text that was hashed */
+  event: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditCheckpointTable {
+  seq: number;
+  hash: string;
+  time: string;
+  kid: string;
+  /** compact JWS over {seq, hash, time}, signed with Poort's ES256 key */
+  signature: string;
+}
+
+export interface AuditCursorTable {
+  sink: string;
+  seq: number;
+  updated_at: string;
 }
 
 export interface Database {
@@ -41,4 +66,7 @@ export interface Database {
   groups: GroupTable;
   memberships: MembershipTable;
   clients: ClientTable;
+  audit_events: AuditEventTable;
+  audit_checkpoints: AuditCheckpointTable;
+  audit_cursors: AuditCursorTable;
 }

@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+
+/** The stable action names; later features add theirs here. Documented in docs/audit-events.md. */
+export const AUDIT_ACTIONS = [
+  'signin.password',
+  'signin.mfa',
+  'signin.denied',
+  'signin.completed',
+  'signin.throttled',
+  'signin.rejected',
+  'consent.given',
+  'consent.denied',
+  'token.issued',
+  'token.refreshed',
+  'token.revoked',
+  'token.rejected',
+  'saml.assertion.issued',
+  'logout',
+  'password.changed',
+  'password.reset.requested',
+  'password.reset.completed',
+  'account.locked',
+  'account.unlocked',
+  'user.created',
+  'user.updated',
+  'user.disabled',
+  'user.enabled',
+  'group.changed',
+  'client.created',
+  'client.removed',
+  'mfa.enrolled',
+  'mfa.removed',
+  'policy.changed',
+  'keys.rotated',
+  'keys.retired',
+  'audit.archived',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+export type AuditOutcome = 'success' | 'failure' | 'denied';
+export type ActorType = 'user' | 'admin' | 'helpdesk' | 'cli' | 'system' | 'client';
+
+/** What an event says. Never a secret: no password, code, token, cookie or session value — correlation ids are hashed. */
+export interface AuditEventInput {
+  action: AuditAction;
+  outcome: AuditOutcome;
+  /** who did it */
+  actor: { type: ActorType; id?: string; name?: string };
+  /** whom it was about; `known: false` for a username that matches no user, kept as typed */
+  subject?: { id?: string; username?: string; known?: boolean };
+  /** the OIDC client or SAML service provider */
+  application?: { id: string; protocol: 'oidc' | 'saml' };
+  source?: {
+    ip?: string;
+    country?: string | null;
+    user_agent?: string;
+    device?: { type?: string; os?: string; browser?: string };
+    managed?: boolean;
+  };
+  /** a stable code for failures and denials: invalid_credentials, throttled, invalid_client, … */
+  reason?: string;
+  /** the policy rule and decision, where one was taken */
+  policy?: { rule?: string; decision?: string; report_only?: string[] };
+  /** sha-256 of the interaction, session or grant id, so events of one sign-in can be joined without the raw value */
+  correlation?: string;
+  /** further non-secret facts: factor kind, scopes, grant type, changed fields, … */
+  details?: Record<string, unknown>;
+}
+
+export interface AuditEvent extends AuditEventInput {
+  id: string;
+  /** ISO-8601 with milliseconds, UTC */
+  time: string;
+}
+
+/** One stored event with its place in the chain. */
+export interface StoredAuditEvent {
+  seq: number;
+  event: AuditEvent;
+  prevHash: string;
+  hash: string;
+}
+
+/** Hashes a correlation value (interaction uid, session id, grant id) so the trail never holds a usable one. */
+export function correlationId(value: string | undefined): string | undefined {
+  return value ? crypto.createHash('sha256').update(`poort-correlation:${value}`).digest('base64url').slice(0, 22) : undefined;
+}
+
+export function newEvent(input: AuditEventInput, now: Date = new Date()): AuditEvent {
+  return { id: crypto.randomUUID(), time: now.toISOString(), ...input };
+}

@@ -1,0 +1,60 @@
+import type { AuditEventInput, StoredAuditEvent } from './event.js';
+
+export interface AuditFilter {
+  /** username as recorded (typed) or user id */
+  user?: string;
+  action?: string;
+  outcome?: string;
+  /** client id or SAML entity id */
+  app?: string;
+  /** an address or CIDR range */
+  ip?: string;
+  /** ISO-8601 bounds, inclusive since, exclusive until */
+  since?: string;
+  until?: string;
+  limit?: number;
+}
+
+export interface VerifyProblem {
+  seq: number;
+  id?: string;
+  problem: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  events: number;
+  firstSeq?: number;
+  lastSeq?: number;
+  checkpoints: number;
+  /** events after the newest signed checkpoint: the chain covers them, no signature yet */
+  uncovered: number;
+  /** the first break found; verification stops there */
+  problem?: VerifyProblem;
+}
+
+export interface Checkpoint {
+  seq: number;
+  hash: string;
+  time: string;
+  kid: string;
+  signature: string;
+}
+
+/**
+ * The tamper-evident audit trail. `append` is part of the step that emits it: when it throws, the step must fail.
+ * Sinks do not hold events in memory: each reads forward from its own durable cursor.
+ */
+export interface AuditLog {
+  append(input: AuditEventInput): Promise<StoredAuditEvent>;
+  query(filter: AuditFilter): Promise<StoredAuditEvent[]>;
+  /** events with seq > after, in order, for sinks and export */
+  readAfter(after: number, limit: number): Promise<StoredAuditEvent[]>;
+  /** signs the current head when events were added since the last checkpoint */
+  checkpoint(): Promise<Checkpoint | undefined>;
+  verify(): Promise<VerifyReport>;
+  cursor(sink: string): Promise<number>;
+  setCursor(sink: string, seq: number): Promise<void>;
+  /** called after every append in this process */
+  onAppend(listener: (event: StoredAuditEvent) => void): () => void;
+}
