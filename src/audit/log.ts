@@ -1,5 +1,14 @@
 import type { AuditEventInput, StoredAuditEvent } from './event.js';
 
+/** The trail could not store an event: the step that emitted it must not take effect. */
+export class AuditUnavailableError extends Error {
+  override readonly name = 'AuditUnavailableError';
+  readonly status = 503;
+  constructor(cause: unknown) {
+    super('the audit trail cannot store events', { cause });
+  }
+}
+
 export interface AuditFilter {
   /** username as recorded (typed) or user id */
   user?: string;

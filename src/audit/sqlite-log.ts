@@ -6,7 +6,7 @@ import type { Db } from '../store/database.js';
 import type { AuditEventTable } from '../store/schema.js';
 import { canonical, chainHash, GENESIS } from './chain.js';
 import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
-import type { AuditFilter, AuditLog, Checkpoint, VerifyReport } from './log.js';
+import { AuditUnavailableError, type AuditFilter, type AuditLog, type Checkpoint, type VerifyReport } from './log.js';
 
 const PAGE = 5000;
 
@@ -66,7 +66,12 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   async append(input: AuditEventInput): Promise<StoredAuditEvent> {
-    const stored = this.#appendTx.immediate(newEvent(input));
+    let stored: StoredAuditEvent;
+    try {
+      stored = this.#appendTx.immediate(newEvent(input));
+    } catch (err) {
+      throw new AuditUnavailableError(err);
+    }
     for (const listener of this.#listeners) listener(stored);
     return stored;
   }
@@ -176,7 +181,7 @@ export class SqliteAuditLog implements AuditLog {
             prevHash = anchor.hash;
           }
         } else if (row.seq !== expectedSeq) {
-          return fail(expectedSeq, `events ${expectedSeq}${row.seq - 1 > expectedSeq ? `–${row.seq - 1}` : ''} are missing`, row.id);
+          return fail(expectedSeq, row.seq - 1 > expectedSeq ? `events ${expectedSeq}–${row.seq - 1} are missing` : `event ${expectedSeq} is missing`, row.id);
         }
         if (row.prev_hash !== prevHash) return fail(row.seq, 'the link to the previous event is broken', row.id);
         if (chainHash(prevHash, row.seq, row.event) !== row.hash) return fail(row.seq, 'the event was changed after it was written', row.id);

@@ -121,7 +121,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode ?? 500;
     if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
     if (res.headersSent) return res.end();
-    const code = status === 413 ? 'invalid_request' : status === 404 ? 'not_found' : status < 500 ? 'invalid_request' : 'server_error';
+    const code = status === 404 ? 'not_found' : status === 503 ? 'unavailable' : status < 500 ? 'invalid_request' : 'server_error';
     showError(req, res, status >= 400 && status < 600 ? status : 500, code);
   });
 

@@ -94,7 +94,7 @@ export function protocolEvent(ctx: KoaContextWithOIDC): Omit<AuditEventInput, 's
  * The event is written before the response leaves: when it cannot be stored, the response becomes an error and
  * whatever was issued never reaches the client.
  */
-export function auditProtocol(audit: AuditLog, log: Logger) {
+export function auditProtocol(audit: AuditLog, log: Logger, unavailablePage: (ctx: KoaContextWithOIDC) => string) {
   return async (ctx: KoaContextWithOIDC, next: Next) => {
     await next();
     const event = protocolEvent(ctx);
@@ -105,8 +105,13 @@ export function auditProtocol(audit: AuditLog, log: Logger) {
       log.error({ err, action: event.action }, 'audit trail unavailable: failing closed');
       ctx.remove('location');
       ctx.status = 503;
-      ctx.type = 'application/json';
-      ctx.body = { error: 'temporarily_unavailable', error_description: 'the request could not be recorded; try again later' };
+      if (ctx.oidc?.route === 'token' || ctx.oidc?.route === 'revocation') {
+        ctx.type = 'application/json';
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'the request could not be recorded; try again later' };
+      } else {
+        ctx.type = 'html';
+        ctx.body = unavailablePage(ctx);
+      }
     }
   };
 }

@@ -132,7 +132,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.server.issuer, configuration);
   provider.proxy = config.server.trust_proxy.length > 0;
-  provider.use(auditProtocol(deps.audit, log));
+  provider.use(auditProtocol(deps.audit, log, (ctx) => pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 })));
   provider.on('authorization.error', (ctx, err) => {
     (ctx.state as { poortError?: string }).poortError = (err as { error?: string }).error;
   });

@@ -121,3 +121,57 @@ describe('audit trail: every attempt is recorded', () => {
     expect(events[0]!.event).toMatchObject({ outcome: 'success', subject: { id: userId }, application: { id: 'trail' } });
   });
 });
+
+describe('audit trail: fail closed', () => {
+  let poort: TestPoort;
+  let config: oidc.Configuration;
+
+  beforeAll(async () => {
+    poort = await startPoort(FAST_ARGON2);
+    await poort.addUser({ username: 'dirk', password: PASSWORD });
+    await poort.addClient({ clientId: 'closed', secret: SECRET, redirectUris: [REDIRECT], grantTypes: ['authorization_code', 'client_credentials'] });
+    config = await relyingParty(poort, 'closed', SECRET);
+  });
+  afterAll(async () => poort?.stop());
+
+  /** Makes every insert into the trail fail, as a full disk or a broken database would. */
+  async function breakTheTrail(): Promise<() => Promise<void>> {
+    const { sql } = await import('kysely');
+    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk full'); END`.execute(poort.services.db);
+    return async () => {
+      await sql`DROP TRIGGER audit_broken`.execute(poort.services.db);
+    };
+  }
+
+  it('refuses the sign-in with a generic error when the event cannot be stored', async () => {
+    const repair = await breakTheTrail();
+    try {
+      const pending = await startAuthorization(config, { redirectUri: REDIRECT });
+      const page = await authorizeInBrowser(new Browser(), pending, { username: 'dirk', password: PASSWORD });
+      expect(page.status).toBe(503);
+      expect(page.body).toContain('temporarily unavailable');
+      expect(page.body).not.toMatch(/disk full|at .*\.ts:\d+/);
+      expect(page.url).not.toContain(REDIRECT);
+    } finally {
+      await repair();
+    }
+  });
+
+  it('withholds a token it cannot record', async () => {
+    const repair = await breakTheTrail();
+    try {
+      await expect(oidc.clientCredentialsGrant(config)).rejects.toThrow();
+      const res = await fetch(`${poort.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`closed:${SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as Record<string, unknown>;
+      expect(body).toEqual({ error: 'temporarily_unavailable', error_description: expect.any(String) });
+    } finally {
+      await repair();
+    }
+    await expect(oidc.clientCredentialsGrant(config)).resolves.toHaveProperty('access_token');
+  });
+});

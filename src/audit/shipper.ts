@@ -1,0 +1,289 @@
+import type { Logger } from '../log/logger.js';
+import type { StoredAuditEvent } from './event.js';
+import type { AuditLog } from './log.js';
+import type { SinkConfig } from './sinks/config.js';
+import { createSink, type CreateSinkOptions } from './sinks/index.js';
+import { errorMessage, type Sink } from './sinks/sink.js';
+
+export interface SinkStatus {
+  name: string;
+  /** the last event the sink took */
+  cursor: number;
+  /** events appended after the cursor */
+  lag: number;
+  /** why the last attempt failed, while failing */
+  lastError?: string;
+  failing: boolean;
+}
+
+export interface AuditShipperOptions {
+  audit: AuditLog;
+  sinks: Sink[];
+  logger: Logger;
+  /** events per delivery for sinks that do not set their own; default 100 */
+  batchSize?: number;
+  /** how often the trail is checked for events other processes (the CLI) appended; default 1000 ms */
+  pollIntervalMs?: number;
+  /** retry delays: `initialMs` doubling per failure up to `maxMs`, ±20 % jitter; default 250 ms to 30 s */
+  retry?: { initialMs?: number; maxMs?: number };
+  /** how long `stop` waits for in-flight batches; default 5000 ms */
+  stopTimeoutMs?: number;
+}
+
+/** The wait before retry number `attempt` (1, 2, …): initial·2^(attempt−1), capped at max, ±20 % jitter. */
+export function backoffDelay(attempt: number, initialMs = 250, maxMs = 30_000, random: () => number = Math.random): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
+  return Math.round(Math.min(maxMs, base * (0.8 + 0.4 * random())));
+}
+
+interface SinkState {
+  sink: Sink;
+  batchSize: number;
+  cursor: number;
+  failing: boolean;
+  lastError?: string;
+  /** failed attempts in a row */
+  attempts: number;
+  /** set by appends; an empty read while it is set reads again instead of waiting */
+  dirty: boolean;
+  waiting?: 'idle' | 'backoff';
+  wake?: () => void;
+  /** the batch being delivered, for the stop log */
+  inFlight?: { from: number; to: number };
+  loop?: Promise<void>;
+}
+
+const PROBE_PAGE = 1000;
+
+/**
+ * Ships the audit trail to every sink, each from its own durable cursor: read the events after the cursor, deliver
+ * them, move the cursor. A sink loop wakes on every append in this process and on a one-second poll (the CLI appends
+ * from other processes). Failures are retried with exponential backoff, never skipping or reordering an event.
+ * Appends never wait for a sink: the append listener only flips a flag. Delivery is at-least-once: a crash between
+ * delivery and the cursor update sends the batch again, and receivers de-duplicate by event id.
+ */
+export class AuditShipper {
+  readonly #audit: AuditLog;
+  readonly #logger: Logger;
+  readonly #states: SinkState[];
+  readonly #pollIntervalMs: number;
+  readonly #initialMs: number;
+  readonly #maxMs: number;
+  readonly #stopTimeoutMs: number;
+  /** the newest seq known to exist */
+  #head = 0;
+  #started = false;
+  #stopping = false;
+  #polling = false;
+  #pollTimer?: NodeJS.Timeout;
+  #unsubscribe?: () => void;
+  #stopped?: Promise<void>;
+
+  constructor(options: AuditShipperOptions) {
+    const names = new Set<string>();
+    for (const sink of options.sinks) {
+      if (names.has(sink.name)) throw new Error(`two audit sinks are named "${sink.name}"; every sink needs its own name`);
+      names.add(sink.name);
+    }
+    this.#audit = options.audit;
+    this.#logger = options.logger;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#initialMs = options.retry?.initialMs ?? 250;
+    this.#maxMs = options.retry?.maxMs ?? 30_000;
+    this.#stopTimeoutMs = options.stopTimeoutMs ?? 5000;
+    const batchSize = options.batchSize ?? 100;
+    this.#states = options.sinks.map((sink) => ({
+      sink,
+      batchSize: sink.batchSize ?? batchSize,
+      cursor: 0,
+      failing: false,
+      attempts: 0,
+      dirty: false,
+    }));
+  }
+
+  /** Loads the cursors and starts one loop per sink; resolves once they run. */
+  async start(): Promise<void> {
+    if (this.#started) throw new Error('the audit shipper was already started');
+    this.#started = true;
+    if (this.#states.length === 0) return;
+    this.#unsubscribe = this.#audit.onAppend((event) => this.#appended(event));
+    try {
+      const [newest] = await this.#audit.query({ limit: 1 });
+      this.#head = Math.max(this.#head, newest?.seq ?? 0);
+      for (const state of this.#states) state.cursor = await this.#audit.cursor(state.sink.name);
+    } catch (err) {
+      this.#unsubscribe();
+      throw err;
+    }
+    this.#pollTimer = setInterval(() => void this.#poll(), this.#pollIntervalMs);
+    this.#pollTimer.unref();
+    for (const state of this.#states) state.loop = this.#run(state);
+    this.#logger.info(
+      { event: 'audit.shipping.started', sinks: this.#states.map((s) => s.sink.name) },
+      'audit shipping started',
+    );
+  }
+
+  /**
+   * Stops the loops, waits up to the stop timeout for batches in flight to be delivered (their cursors then move),
+   * and closes the sinks. A batch still in flight after that is abandoned and sent again at the next start.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  /** Per sink: cursor, lag, whether it is failing and why. */
+  status(): SinkStatus[] {
+    return this.#states.map((s) => ({
+      name: s.sink.name,
+      cursor: s.cursor,
+      lag: Math.max(0, this.#head - s.cursor),
+      failing: s.failing,
+      ...(s.lastError !== undefined ? { lastError: s.lastError } : {}),
+    }));
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping = true;
+    clearInterval(this.#pollTimer);
+    this.#unsubscribe?.();
+    for (const state of this.#states) state.wake?.();
+    const loops = Promise.all(this.#states.map((s) => s.loop));
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      loops.then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.#stopTimeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!finished) {
+      const busy = this.#states.filter((s) => s.inFlight).map((s) => ({ sink: s.sink.name, ...s.inFlight }));
+      this.#logger.warn(
+        { event: 'audit.shipping.abandoned', batches: busy },
+        'audit batches still in flight at stop; they are sent again at the next start',
+      );
+    }
+    await Promise.all(
+      this.#states.map((s) =>
+        s.sink.close().catch((err: unknown) =>
+          this.#logger.warn({ sink: s.sink.name, error: errorMessage(err) }, 'audit sink did not close cleanly'),
+        ),
+      ),
+    );
+    if (this.#started && this.#states.length > 0) {
+      this.#logger.info({ event: 'audit.shipping.stopped' }, 'audit shipping stopped');
+    }
+  }
+
+  #appended(event: StoredAuditEvent): void {
+    if (event.seq > this.#head) this.#head = event.seq;
+    for (const state of this.#states) {
+      state.dirty = true;
+      if (state.waiting === 'idle') state.wake?.();
+    }
+  }
+
+  /** Finds events appended by other processes and wakes the sinks that are behind. */
+  async #poll(): Promise<void> {
+    if (this.#polling || this.#stopping) return;
+    this.#polling = true;
+    try {
+      for (;;) {
+        const rows = await this.#audit.readAfter(this.#head, PROBE_PAGE);
+        const last = rows[rows.length - 1];
+        if (last && last.seq > this.#head) this.#head = last.seq;
+        if (rows.length < PROBE_PAGE || this.#stopping) break;
+      }
+    } catch (err) {
+      this.#logger.debug({ error: errorMessage(err) }, 'audit shipper could not read the trail head');
+    } finally {
+      this.#polling = false;
+    }
+    for (const state of this.#states) {
+      if (state.waiting === 'idle' && state.cursor < this.#head) state.wake?.();
+    }
+  }
+
+  async #run(state: SinkState): Promise<void> {
+    const name = state.sink.name;
+    while (!this.#stopping) {
+      state.dirty = false;
+      let batch: StoredAuditEvent[];
+      try {
+        batch = await this.#audit.readAfter(state.cursor, state.batchSize);
+      } catch (err) {
+        await this.#failed(state, err);
+        continue;
+      }
+      if (batch.length === 0) {
+        if (!state.dirty) await this.#wait(state, 'idle');
+        continue;
+      }
+      const from = batch[0]!.seq;
+      const to = batch[batch.length - 1]!.seq;
+      if (to > this.#head) this.#head = to;
+      state.inFlight = { from, to };
+      try {
+        await Promise.resolve().then(() => state.sink.deliver(batch));
+        await this.#audit.setCursor(name, to);
+      } catch (err) {
+        state.inFlight = undefined;
+        await this.#failed(state, err);
+        continue;
+      }
+      state.inFlight = undefined;
+      state.cursor = to;
+      if (state.failing) {
+        this.#logger.info({ sink: name, attempts: state.attempts }, 'audit sink delivering again');
+      }
+      state.failing = false;
+      state.attempts = 0;
+      state.lastError = undefined;
+      this.#logger.debug({ sink: name, from, to, count: batch.length }, 'audit events shipped');
+    }
+  }
+
+  async #failed(state: SinkState, err: unknown): Promise<void> {
+    if (this.#stopping) return;
+    state.attempts += 1;
+    state.failing = true;
+    state.lastError = errorMessage(err);
+    const delay = backoffDelay(state.attempts, this.#initialMs, this.#maxMs);
+    const fields = { sink: state.sink.name, attempt: state.attempts, retryInMs: delay, error: state.lastError };
+    if (state.attempts === 1) this.#logger.error(fields, 'audit sink delivery failed');
+    else this.#logger.warn(fields, 'audit sink delivery failed again');
+    await this.#wait(state, 'backoff', delay);
+  }
+
+  /** Until woken (an append, the poll, stop) or, for a backoff, until the delay passed; only stop ends a backoff early. */
+  #wait(state: SinkState, kind: 'idle' | 'backoff', ms?: number): Promise<void> {
+    if (this.#stopping) return Promise.resolve();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        clearTimeout(timer);
+        state.waiting = undefined;
+        state.wake = undefined;
+        resolve();
+      };
+      if (ms !== undefined) {
+        timer = setTimeout(done, ms);
+        timer.unref();
+      }
+      state.waiting = kind;
+      state.wake = done;
+    });
+  }
+}
+
+/** The shipper for the parsed `audit.sinks` list; throws at once when a sink cannot be made (unset variable, …). */
+export function createAuditShipper(
+  audit: AuditLog,
+  sinks: SinkConfig[],
+  logger: Logger,
+  options: Omit<AuditShipperOptions, 'audit' | 'sinks' | 'logger'> & CreateSinkOptions = {},
+): AuditShipper {
+  const { env, ...rest } = options;
+  return new AuditShipper({ audit, sinks: sinks.map((c) => createSink(c, { env })), logger, ...rest });
+}
