@@ -18,16 +18,9 @@ RUN apt-get update \
 
 WORKDIR /app
 
-# Recent npm 11 releases block dependency install scripts unless they are approved (package.json
-# "allowScripts" or .npmrc "allow-scripts"; the command-line flag is refused for project installs).
-# argon2 and better-sqlite3 need theirs to fetch or compile their native binaries. If package.json
-# declares allowScripts, npm uses that instead and ignores this line; npm releases without the
-# feature only warn about an unknown key.
-RUN echo 'allow-scripts=argon2,better-sqlite3' >> "$HOME/.npmrc"
-
 # Dependencies first, for layer caching. --ignore-scripts also keeps the root "prepare" script
-# (the TypeScript build) from running before the sources are here; the two native modules are
-# then built explicitly.
+# (the TypeScript build) from running before the sources are here; the two native modules are then
+# built explicitly (npm's install-script policy approves them in package.json "allowScripts").
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --ignore-scripts --no-audit --no-fund \
@@ -46,7 +39,7 @@ RUN mkdir -p views locales public config \
 FROM ${NODE_IMAGE} AS runtime
 
 ARG VERSION=0.1.0
-# TODO: set the default to the public repository URL once it exists.
+# The repository URL, given at build time.
 ARG SOURCE_URL=""
 LABEL org.opencontainers.image.title="Poort" \
       org.opencontainers.image.description="Open-source identity provider: OpenID Connect and SAML single sign-on with contextual MFA and a tamper-evident audit trail" \
