@@ -6,7 +6,7 @@ import { CompactSign, compactVerify, decodeProtectedHeader, importJWK } from 'jo
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
 import { chainHash, GENESIS } from './chain.js';
-import type { SqliteAuditLog } from './sqlite-log.js';
+import type { AuditLog } from './log.js';
 
 export interface ArchiveSummary {
   first_seq: number;
@@ -36,17 +36,33 @@ const PAGE = 5000;
  * the chain still verifies, and the file itself verifies on its own with `verifyArchive`.
  */
 export async function archiveAndPrune(
-  log: SqliteAuditLog,
+  log: AuditLog,
   db: Db,
   keys: KeyStore,
   options: { before: string; out: string; upTo?: number },
 ): Promise<ArchiveSummary | undefined> {
-  const boundary = await db.selectFrom('audit_events').select('seq').where('time', '>=', options.before).orderBy('seq').limit(1).executeTakeFirst();
-  const newest = await db.selectFrom('audit_events').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const boundary = await db
+    .selectFrom('audit_events')
+    .select('seq')
+    .where('time', '>=', options.before)
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  const newest = await db
+    .selectFrom('audit_events')
+    .select('seq')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   if (!newest) return undefined;
   let lastSeq = boundary ? boundary.seq - 1 : newest.seq;
   if (options.upTo !== undefined) lastSeq = Math.min(lastSeq, options.upTo);
-  const first = await db.selectFrom('audit_events').select(['seq', 'prev_hash']).orderBy('seq').limit(1).executeTakeFirst();
+  const first = await db
+    .selectFrom('audit_events')
+    .select(['seq', 'prev_hash'])
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
   if (!first || lastSeq < first.seq) return undefined;
 
   fs.mkdirSync(path.dirname(path.resolve(options.out)), { recursive: true });
@@ -66,7 +82,12 @@ export async function archiveAndPrune(
         .limit(PAGE)
         .execute();
       if (rows.length === 0) break;
-      const text = rows.map((r) => `${JSON.stringify({ seq: r.seq, prev_hash: r.prev_hash, hash: r.hash, event: r.event } satisfies ArchiveLine)}\n`).join('');
+      const text = rows
+        .map(
+          (r) =>
+            `${JSON.stringify({ seq: r.seq, prev_hash: r.prev_hash, hash: r.hash, event: r.event } satisfies ArchiveLine)}\n`,
+        )
+        .join('');
       digest.update(text);
       fs.writeSync(fd, text);
       count += rows.length;
@@ -118,7 +139,10 @@ export async function verifyArchive(file: string, keys: KeyStore): Promise<Archi
   let summary: ArchiveSummary;
   let signature: string;
   try {
-    ({ poort_archive: summary, signature } = JSON.parse(trailer) as { poort_archive: ArchiveSummary; signature: string });
+    ({ poort_archive: summary, signature } = JSON.parse(trailer) as {
+      poort_archive: ArchiveSummary;
+      signature: string;
+    });
   } catch {
     return { ok: false, problem: 'the last line is not an archive signature' };
   }
@@ -127,14 +151,16 @@ export async function verifyArchive(file: string, keys: KeyStore): Promise<Archi
   if (!jwk) return { ok: false, summary, problem: `signed with an unknown key ${kid ?? ''}` };
   try {
     const { payload } = await compactVerify(signature, await importJWK(jwk, 'ES256'));
-    if (new TextDecoder().decode(payload) !== canonicalize(summary)) return { ok: false, summary, problem: 'the summary does not match its signature' };
+    if (new TextDecoder().decode(payload) !== canonicalize(summary))
+      return { ok: false, summary, problem: 'the summary does not match its signature' };
   } catch {
     return { ok: false, summary, problem: 'the signature is invalid' };
   }
   const digest = crypto.createHash('sha256');
   let prev = summary.prev_hash;
   let expected = summary.first_seq;
-  if (expected === 1 && prev !== GENESIS) return { ok: false, summary, problem: 'the first event does not start the chain' };
+  if (expected === 1 && prev !== GENESIS)
+    return { ok: false, summary, problem: 'the first event does not start the chain' };
   for (const text of lines) {
     digest.update(`${text}\n`);
     const line = JSON.parse(text) as ArchiveLine;
@@ -145,7 +171,9 @@ export async function verifyArchive(file: string, keys: KeyStore): Promise<Archi
     prev = line.hash;
     expected += 1;
   }
-  if (expected - 1 !== summary.last_seq || prev !== summary.last_hash) return { ok: false, summary, problem: 'events are missing at the end' };
-  if (digest.digest('hex') !== summary.lines_sha256) return { ok: false, summary, problem: 'the lines do not match their digest' };
+  if (expected - 1 !== summary.last_seq || prev !== summary.last_hash)
+    return { ok: false, summary, problem: 'events are missing at the end' };
+  if (digest.digest('hex') !== summary.lines_sha256)
+    return { ok: false, summary, problem: 'the lines do not match their digest' };
   return { ok: true, summary };
 }

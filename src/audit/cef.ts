@@ -48,7 +48,9 @@ let version: string | undefined;
 export function poortVersion(): string {
   if (version === undefined) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version?: string };
+      const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
+        version?: string;
+      };
       version = pkg.version ?? 'unknown';
     } catch {
       version = 'unknown';

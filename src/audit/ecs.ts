@@ -54,7 +54,10 @@ export function toEcs(stored: StoredAuditEvent): Record<string, unknown> {
       name: event.subject?.username,
     },
     source: event.source?.ip
-      ? { ip: event.source.ip, geo: event.source.country ? { country_iso_code: event.source.country } : undefined }
+      ? {
+          ip: event.source.ip,
+          geo: event.source.country ? { country_iso_code: event.source.country } : undefined,
+        }
       : undefined,
     user_agent: event.source?.user_agent
       ? {

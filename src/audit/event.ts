@@ -83,7 +83,9 @@ export interface StoredAuditEvent {
 
 /** Hashes a correlation value (interaction uid, session id, grant id) so the trail never holds a usable one. */
 export function correlationId(value: string | undefined): string | undefined {
-  return value ? crypto.createHash('sha256').update(`poort-correlation:${value}`).digest('base64url').slice(0, 22) : undefined;
+  return value
+    ? crypto.createHash('sha256').update(`poort-correlation:${value}`).digest('base64url').slice(0, 22)
+    : undefined;
 }
 
 export function newEvent(input: AuditEventInput, now: Date = new Date()): AuditEvent {

@@ -61,6 +61,8 @@ export interface AuditLog {
   readAfter(after: number, limit: number): Promise<StoredAuditEvent[]>;
   /** signs the current head when events were added since the last checkpoint */
   checkpoint(): Promise<Checkpoint | undefined>;
+  /** signs a given point of the chain: the head, or the anchor where it continues after pruning */
+  signCheckpoint(seq: number, hash: string, kind: 'head' | 'anchor'): Promise<Checkpoint>;
   verify(): Promise<VerifyReport>;
   cursor(sink: string): Promise<number>;
   setCursor(sink: string, seq: number): Promise<void>;

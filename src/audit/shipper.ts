@@ -31,7 +31,12 @@ export interface AuditShipperOptions {
 }
 
 /** The wait before retry number `attempt` (1, 2, …): initial·2^(attempt−1), capped at max, ±20 % jitter. */
-export function backoffDelay(attempt: number, initialMs = 250, maxMs = 30_000, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  initialMs = 250,
+  maxMs = 30_000,
+  random: () => number = Math.random,
+): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30));
   return Math.round(Math.min(maxMs, base * (0.8 + 0.4 * random())));
 }
@@ -82,7 +87,8 @@ export class AuditShipper {
   constructor(options: AuditShipperOptions) {
     const names = new Set<string>();
     for (const sink of options.sinks) {
-      if (names.has(sink.name)) throw new Error(`two audit sinks are named "${sink.name}"; every sink needs its own name`);
+      if (names.has(sink.name))
+        throw new Error(`two audit sinks are named "${sink.name}"; every sink needs its own name`);
       names.add(sink.name);
     }
     this.#audit = options.audit;
@@ -166,9 +172,14 @@ export class AuditShipper {
     }
     await Promise.all(
       this.#states.map((s) =>
-        s.sink.close().catch((err: unknown) =>
-          this.#logger.warn({ sink: s.sink.name, error: errorMessage(err) }, 'audit sink did not close cleanly'),
-        ),
+        s.sink
+          .close()
+          .catch((err: unknown) =>
+            this.#logger.warn(
+              { sink: s.sink.name, error: errorMessage(err) },
+              'audit sink did not close cleanly',
+            ),
+          ),
       ),
     );
     if (this.#started && this.#states.length > 0) {
@@ -250,7 +261,12 @@ export class AuditShipper {
     state.failing = true;
     state.lastError = errorMessage(err);
     const delay = backoffDelay(state.attempts, this.#initialMs, this.#maxMs);
-    const fields = { sink: state.sink.name, attempt: state.attempts, retryInMs: delay, error: state.lastError };
+    const fields = {
+      sink: state.sink.name,
+      attempt: state.attempts,
+      retryInMs: delay,
+      error: state.lastError,
+    };
     if (state.attempts === 1) this.#logger.error(fields, 'audit sink delivery failed');
     else this.#logger.warn(fields, 'audit sink delivery failed again');
     await this.#wait(state, 'backoff', delay);

@@ -6,12 +6,23 @@ import type { Db } from '../store/database.js';
 import type { AuditEventTable } from '../store/schema.js';
 import { canonical, chainHash, GENESIS } from './chain.js';
 import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
-import { AuditUnavailableError, type AuditFilter, type AuditLog, type Checkpoint, type VerifyReport } from './log.js';
+import {
+  AuditUnavailableError,
+  type AuditFilter,
+  type AuditLog,
+  type Checkpoint,
+  type VerifyReport,
+} from './log.js';
 
 const PAGE = 5000;
 
 function fromRow(row: AuditEventTable): StoredAuditEvent {
-  return { seq: row.seq, event: JSON.parse(row.event) as AuditEvent, prevHash: row.prev_hash, hash: row.hash };
+  return {
+    seq: row.seq,
+    event: JSON.parse(row.event) as AuditEvent,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
 }
 
 /** The columns kept beside the canonical JSON for searching; verify checks they still say what the JSON says. */
@@ -48,8 +59,12 @@ export class SqliteAuditLog implements AuditLog {
     sqlite: SQLite.Database,
     private readonly keys: KeyStore,
   ) {
-    const head = sqlite.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-    const anchor = sqlite.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1');
+    const head = sqlite.prepare<[], { seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
+    );
+    const anchor = sqlite.prepare<[], { seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_checkpoints ORDER BY seq DESC LIMIT 1',
+    );
     const insert = sqlite.prepare(
       `INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash)
        VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)`,
@@ -82,7 +97,13 @@ export class SqliteAuditLog implements AuditLog {
   }
 
   async readAfter(after: number, limit: number): Promise<StoredAuditEvent[]> {
-    const rows = await this.db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('seq', '>', after)
+      .orderBy('seq')
+      .limit(limit)
+      .execute();
     return rows.map(fromRow);
   }
 
@@ -94,34 +115,55 @@ export class SqliteAuditLog implements AuditLog {
     let before = Number.MAX_SAFE_INTEGER;
     for (;;) {
       let q = this.db.selectFrom('audit_events').selectAll().where('seq', '<', before);
-      if (filter.user) q = q.where((eb) => eb.or([eb('subject_name', '=', filter.user!.toLowerCase()), eb('subject_name', '=', filter.user!), eb('subject_id', '=', filter.user!)]));
-      if (filter.action) q = filter.action.endsWith('*') ? q.where('action', 'like', `${filter.action.slice(0, -1)}%`) : q.where('action', '=', filter.action);
+      if (filter.user)
+        q = q.where((eb) =>
+          eb.or([
+            eb('subject_name', '=', filter.user!.toLowerCase()),
+            eb('subject_name', '=', filter.user!),
+            eb('subject_id', '=', filter.user!),
+          ]),
+        );
+      if (filter.action)
+        q = filter.action.endsWith('*')
+          ? q.where('action', 'like', `${filter.action.slice(0, -1)}%`)
+          : q.where('action', '=', filter.action);
       if (filter.outcome) q = q.where('outcome', '=', filter.outcome);
       if (filter.app) q = q.where('application', '=', filter.app);
       if (filter.since) q = q.where('time', '>=', filter.since);
       if (filter.until) q = q.where('time', '<', filter.until);
       if (ipMatch) q = q.where('ip', 'is not', null);
-      const rows = await q.orderBy('seq', 'desc').limit(PAGE).execute();
+      const page = ipMatch ? PAGE : Math.min(PAGE, limit - out.length);
+      const rows = await q.orderBy('seq', 'desc').limit(page).execute();
       for (const row of rows) {
         if (ipMatch && !ipMatch(row.ip!)) continue;
         out.push(fromRow(row));
         if (out.length >= limit) return out;
       }
-      if (rows.length < PAGE) return out;
+      if (rows.length < page) return out;
       before = rows[rows.length - 1]!.seq;
     }
   }
 
   async checkpoint(): Promise<Checkpoint | undefined> {
-    const head = await this.db.selectFrom('audit_events').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const head = await this.db
+      .selectFrom('audit_events')
+      .select(['seq', 'hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!head) return undefined;
-    const last = await this.db.selectFrom('audit_checkpoints').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const last = await this.db
+      .selectFrom('audit_checkpoints')
+      .select('seq')
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (last && last.seq >= head.seq) return undefined;
     return this.signCheckpoint(head.seq, head.hash, 'head');
   }
 
   /** Signs {seq, hash, time, kind} with the current ES256 key and stores it. */
-  async signCheckpoint(seq: number, hash: string, kind: CheckpointPayload['kind']): Promise<Checkpoint> {
+  async signCheckpoint(seq: number, hash: string, kind: 'head' | 'anchor'): Promise<Checkpoint> {
     const key = this.keys.currentKey('ES256');
     const time = new Date().toISOString();
     const payload: CheckpointPayload = { seq, hash, time, kind };
@@ -158,7 +200,11 @@ export class SqliteAuditLog implements AuditLog {
     const checkpoints = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute();
     const bySeq = new Map(checkpoints.map((c) => [c.seq, c]));
     const report: VerifyReport = { ok: true, events: 0, checkpoints: checkpoints.length, uncovered: 0 };
-    const fail = (seq: number, problem: string, id?: string): VerifyReport => ({ ...report, ok: false, problem: { seq, id, problem } });
+    const fail = (seq: number, problem: string, id?: string): VerifyReport => ({
+      ...report,
+      ok: false,
+      problem: { seq, id, problem },
+    });
 
     const kinds = new Map<number, CheckpointPayload['kind']>();
     for (const cp of checkpoints) {
@@ -171,20 +217,39 @@ export class SqliteAuditLog implements AuditLog {
     let prevHash = GENESIS;
     let after = 0;
     for (;;) {
-      const rows = await this.db.selectFrom('audit_events').selectAll().where('seq', '>', after).orderBy('seq').limit(PAGE).execute();
+      const rows = await this.db
+        .selectFrom('audit_events')
+        .selectAll()
+        .where('seq', '>', after)
+        .orderBy('seq')
+        .limit(PAGE)
+        .execute();
       for (const row of rows) {
         if (expectedSeq === undefined) {
           report.firstSeq = row.seq;
           if (row.seq !== 1) {
             const anchor = bySeq.get(row.seq - 1);
-            if (!anchor) return fail(row.seq, `the trail starts at ${row.seq} but no signed checkpoint anchors event ${row.seq - 1}`, row.id);
+            if (!anchor)
+              return fail(
+                row.seq,
+                `the trail starts at ${row.seq} but no signed checkpoint anchors event ${row.seq - 1}`,
+                row.id,
+              );
             prevHash = anchor.hash;
           }
         } else if (row.seq !== expectedSeq) {
-          return fail(expectedSeq, row.seq - 1 > expectedSeq ? `events ${expectedSeq}–${row.seq - 1} are missing` : `event ${expectedSeq} is missing`, row.id);
+          return fail(
+            expectedSeq,
+            row.seq - 1 > expectedSeq
+              ? `events ${expectedSeq}–${row.seq - 1} are missing`
+              : `event ${expectedSeq} is missing`,
+            row.id,
+          );
         }
-        if (row.prev_hash !== prevHash) return fail(row.seq, 'the link to the previous event is broken', row.id);
-        if (chainHash(prevHash, row.seq, row.event) !== row.hash) return fail(row.seq, 'the event was changed after it was written', row.id);
+        if (row.prev_hash !== prevHash)
+          return fail(row.seq, 'the link to the previous event is broken', row.id);
+        if (chainHash(prevHash, row.seq, row.event) !== row.hash)
+          return fail(row.seq, 'the event was changed after it was written', row.id);
         let event: AuditEvent;
         try {
           event = JSON.parse(row.event) as AuditEvent;
@@ -192,10 +257,14 @@ export class SqliteAuditLog implements AuditLog {
           return fail(row.seq, 'the event is not valid JSON', row.id);
         }
         const columns = indexColumns(event);
-        const changed = (Object.keys(columns) as Array<keyof typeof columns>).find((k) => columns[k] !== row[k]);
-        if (changed || event.id !== row.id) return fail(row.seq, `the search column ${changed ?? 'id'} was changed`, row.id);
+        const changed = (Object.keys(columns) as Array<keyof typeof columns>).find(
+          (k) => columns[k] !== row[k],
+        );
+        if (changed || event.id !== row.id)
+          return fail(row.seq, `the search column ${changed ?? 'id'} was changed`, row.id);
         const cp = bySeq.get(row.seq);
-        if (cp && cp.hash !== row.hash) return fail(row.seq, 'the event does not match the signed checkpoint', row.id);
+        if (cp && cp.hash !== row.hash)
+          return fail(row.seq, 'the event does not match the signed checkpoint', row.id);
         prevHash = row.hash;
         expectedSeq = row.seq + 1;
         report.events += 1;
@@ -209,14 +278,21 @@ export class SqliteAuditLog implements AuditLog {
     // A checkpoint beyond the last event means events were cut off the end — unless everything was archived and
     // pruned, which leaves exactly one anchor checkpoint ahead of an empty table.
     if (newest && newest.seq > lastSeq && !(report.events === 0 && kinds.get(newest.seq) === 'anchor')) {
-      return fail(lastSeq + 1, `events after ${lastSeq} up to the signed checkpoint at ${newest.seq} are missing (truncated)`);
+      return fail(
+        lastSeq + 1,
+        `events after ${lastSeq} up to the signed checkpoint at ${newest.seq} are missing (truncated)`,
+      );
     }
     report.uncovered = newest ? Math.max(0, lastSeq - newest.seq) : lastSeq;
     return report;
   }
 
   async cursor(sink: string): Promise<number> {
-    const row = await this.db.selectFrom('audit_cursors').select('seq').where('sink', '=', sink).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('audit_cursors')
+      .select('seq')
+      .where('sink', '=', sink)
+      .executeTakeFirst();
     return row?.seq ?? 0;
   }
 

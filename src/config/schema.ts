@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidCidr } from '../http/cidr.js';
+import { auditConfigSchema } from '../audit/sinks/config.js';
 import { duration } from './duration.js';
 
 const cidr = z.string().refine(isValidCidr, { message: 'expected an IP address or CIDR range such as 10.0.0.0/8' });
@@ -145,6 +146,7 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    audit: auditConfigSchema.prefault({}),
   })
   .strict();
 

@@ -26,7 +26,9 @@ async function main(): Promise<void> {
     }
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES') {
-      process.stderr.write(`poort: cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${code}\n`);
+      process.stderr.write(
+        `poort: cannot listen on ${loaded.config.server.host}:${loaded.config.server.port}: ${code}\n`,
+      );
       process.exit(1);
     }
     throw err;

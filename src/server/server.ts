@@ -1,7 +1,11 @@
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { LoadedConfig } from '../config/load.js';
+import { AuditMaintenance } from '../audit/maintenance.js';
+import { createAuditShipper, type AuditShipper } from '../audit/shipper.js';
+import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
@@ -17,7 +21,10 @@ export interface RunningServer {
 const KEY_POLL_MS = 2000;
 
 /** Starts Poort: store, keys, provider and HTTP server. Resolves once it listens. */
-export async function startServer(loaded: LoadedConfig, options: { log?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(
+  loaded: LoadedConfig,
+  options: { log?: Logger } = {},
+): Promise<RunningServer> {
   const log = options.log ?? createLogger(loaded.config.log.level);
   const services = await openServices(loaded);
   const { config } = services;
@@ -49,14 +56,43 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
     try {
       provider = build();
       keyVersion = version;
-      log.info({ event: 'keys.reloaded', kids: services.keys.signingKeys().map((k) => k.kid) }, 'signing keys reloaded');
+      log.info(
+        { event: 'keys.reloaded', kids: services.keys.signingKeys().map((k) => k.kid) },
+        'signing keys reloaded',
+      );
     } catch (err) {
       log.error({ err }, 'could not reload signing keys; keeping the current ones');
     }
   }, KEY_POLL_MS);
   keyWatch.unref();
 
-  const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 }, handle.app);
+  const maintenance = new AuditMaintenance(
+    services.audit,
+    services.db,
+    services.keys,
+    {
+      checkpointInterval: config.audit.checkpoint_interval,
+      retention: config.audit.retention,
+      archiveDir: path.join(config.storage.data_dir, 'audit-archive'),
+      sinkNames: config.audit.sinks.map((s) => s.name),
+    },
+    log,
+  );
+  maintenance.start();
+  let shipper: AuditShipper;
+  try {
+    shipper = createAuditShipper(services.audit, config.audit.sinks, log);
+  } catch (err) {
+    await maintenance.stop();
+    await services.close();
+    throw new ConfigError(`${loaded.file}: audit.sinks: ${(err as Error).message}`);
+  }
+  await shipper.start();
+
+  const server = http.createServer(
+    { requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 },
+    handle.app,
+  );
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -64,7 +100,15 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
   });
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  log.info({ event: 'server.started', address: `${host}:${address.port}`, issuer: config.server.issuer, config: loaded.file }, 'Poort is listening');
+  log.info(
+    {
+      event: 'server.started',
+      address: `${host}:${address.port}`,
+      issuer: config.server.issuer,
+      config: loaded.file,
+    },
+    'Poort is listening',
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -79,6 +123,8 @@ export async function startServer(loaded: LoadedConfig, options: { log?: Logger 
           server.closeIdleConnections();
           setTimeout(() => server.closeAllConnections(), 5000).unref();
         });
+        await shipper.stop();
+        await maintenance.stop();
         await services.close();
       })();
       return closing;

@@ -1,7 +1,13 @@
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { ClientRepository, toMetadata, validateClientInput, ClientError, type ClientMetadata } from '../clients/clients.js';
+import {
+  ClientRepository,
+  toMetadata,
+  validateClientInput,
+  ClientError,
+  type ClientMetadata,
+} from '../clients/clients.js';
 import { GroupRepository } from '../directory/groups.js';
 import type { Directory } from '../directory/identity.js';
 import { LocalDirectory } from '../directory/local.js';

@@ -45,18 +45,31 @@ describe('audit trail: tamper evidence', () => {
   const exec = (statement: string, ...params: unknown[]) => sqlite.prepare(statement).run(...params);
 
   it('verifies an untouched trail', async () => {
-    expect(await log.verify()).toEqual({ ok: true, events: 20, firstSeq: 1, lastSeq: 20, checkpoints: 2, uncovered: 0 });
+    expect(await log.verify()).toEqual({
+      ok: true,
+      events: 20,
+      firstSeq: 1,
+      lastSeq: 20,
+      checkpoints: 2,
+      uncovered: 0,
+    });
   });
 
   it('detects an edited event', async () => {
     const row = sqlite.prepare('SELECT event FROM audit_events WHERE seq = 7').get() as { event: string };
     exec('UPDATE audit_events SET event = ? WHERE seq = 7', row.event.replace('"success"', '"failure"'));
-    expect((await log.verify()).problem).toMatchObject({ seq: 7, problem: 'the event was changed after it was written' });
+    expect((await log.verify()).problem).toMatchObject({
+      seq: 7,
+      problem: 'the event was changed after it was written',
+    });
   });
 
   it('detects an edited search column', async () => {
     exec("UPDATE audit_events SET subject_name = 'someone-else' WHERE seq = 4");
-    expect((await log.verify()).problem).toMatchObject({ seq: 4, problem: 'the search column subject_name was changed' });
+    expect((await log.verify()).problem).toMatchObject({
+      seq: 4,
+      problem: 'the search column subject_name was changed',
+    });
   });
 
   it('detects a deleted event', async () => {
@@ -78,28 +91,49 @@ describe('audit trail: tamper evidence', () => {
 
   it('detects a truncated trail', async () => {
     exec('DELETE FROM audit_events WHERE seq > 17');
-    expect((await log.verify()).problem).toMatchObject({ seq: 18, problem: expect.stringContaining('truncated') });
+    expect((await log.verify()).problem).toMatchObject({
+      seq: 18,
+      problem: expect.stringContaining('truncated'),
+    });
   });
 
   it('detects a rewritten chain through the signed checkpoints', async () => {
     // An attacker with database access edits event 3 and recomputes every hash after it: the chain is consistent
     // again, but the signed checkpoints no longer match, and the attacker cannot sign new ones.
-    const rows = sqlite.prepare('SELECT * FROM audit_events ORDER BY seq').all() as Array<{ seq: number; event: string; prev_hash: string; hash: string }>;
+    const rows = sqlite.prepare('SELECT * FROM audit_events ORDER BY seq').all() as Array<{
+      seq: number;
+      event: string;
+      prev_hash: string;
+      hash: string;
+    }>;
     let prev = rows[1]!.hash;
     for (const row of rows.slice(2)) {
       const event = JSON.parse(row.event) as AuditEvent;
       if (row.seq === 3) event.outcome = 'failure';
       const text = canonical(event);
       const hash = chainHash(prev, row.seq, text);
-      exec('UPDATE audit_events SET event = ?, prev_hash = ?, hash = ?, outcome = ? WHERE seq = ?', text, prev, hash, event.outcome, row.seq);
+      exec(
+        'UPDATE audit_events SET event = ?, prev_hash = ?, hash = ?, outcome = ? WHERE seq = ?',
+        text,
+        prev,
+        hash,
+        event.outcome,
+        row.seq,
+      );
       prev = hash;
     }
-    expect((await log.verify()).problem).toMatchObject({ seq: 10, problem: 'the event does not match the signed checkpoint' });
+    expect((await log.verify()).problem).toMatchObject({
+      seq: 10,
+      problem: 'the event does not match the signed checkpoint',
+    });
   });
 
   it('detects a forged checkpoint', async () => {
     exec("UPDATE audit_checkpoints SET hash = 'ab' || substr(hash, 3) WHERE seq = 20");
-    expect((await log.verify()).problem).toMatchObject({ seq: 20, problem: 'checkpoint at 20 does not match what was signed' });
+    expect((await log.verify()).problem).toMatchObject({
+      seq: 20,
+      problem: 'checkpoint at 20 does not match what was signed',
+    });
   });
 
   it('still verifies checkpoints signed with a retired key', async () => {
@@ -110,14 +144,20 @@ describe('audit trail: tamper evidence', () => {
   });
 
   it('keeps the chain linear when appends race', async () => {
-    await Promise.all(Array.from({ length: 50 }, (_, i) => log.append({ action: 'logout', outcome: 'success', actor: { type: 'user' }, details: { i } })));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        log.append({ action: 'logout', outcome: 'success', actor: { type: 'user' }, details: { i } }),
+      ),
+    );
     const report = await log.verify();
     expect(report).toMatchObject({ ok: true, events: 70, uncovered: 50 });
   });
 
   describe('archive and retention', () => {
     const cutAfter = async (seq: number) => {
-      const row = sqlite.prepare('SELECT time FROM audit_events WHERE seq = ?').get(seq + 1) as { time: string };
+      const row = sqlite.prepare('SELECT time FROM audit_events WHERE seq = ?').get(seq + 1) as {
+        time: string;
+      };
       return row.time;
     };
 
@@ -133,7 +173,10 @@ describe('audit trail: tamper evidence', () => {
 
       const second = path.join(dir, 'archive', 'second.jsonl');
       await archiveAndPrune(log, db, keys, { before: '9999-01-01T00:00:00.000Z', out: second });
-      expect(await verifyArchive(second, keys)).toMatchObject({ ok: true, summary: { first_seq: 9, last_seq: 21 } });
+      expect(await verifyArchive(second, keys)).toMatchObject({
+        ok: true,
+        summary: { first_seq: 9, last_seq: 21 },
+      });
       expect(await log.verify()).toMatchObject({ ok: true, events: 0 });
       const next = await log.append({ action: 'logout', outcome: 'success', actor: { type: 'user' } });
       expect(next.seq).toBe(22);
@@ -141,7 +184,11 @@ describe('audit trail: tamper evidence', () => {
     });
 
     it('never prunes what a SIEM sink has not delivered yet', async () => {
-      const summary = await archiveAndPrune(log, db, keys, { before: '9999-01-01T00:00:00.000Z', out: path.join(dir, 'a.jsonl'), upTo: 5 });
+      const summary = await archiveAndPrune(log, db, keys, {
+        before: '9999-01-01T00:00:00.000Z',
+        out: path.join(dir, 'a.jsonl'),
+        upTo: 5,
+      });
       expect(summary).toMatchObject({ last_seq: 5 });
       expect(await log.verify()).toMatchObject({ ok: true, firstSeq: 6 });
     });

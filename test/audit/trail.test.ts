@@ -24,24 +24,47 @@ describe('audit trail: every attempt is recorded', () => {
   let userId: string;
 
   beforeAll(async () => {
-    poort = await startPoort(`${FAST_ARGON2}throttle: { account: { free_attempts: 2, base_delay: 30s, max_delay: 1m, window: 1m } }\n`);
+    poort = await startPoort(
+      `${FAST_ARGON2}throttle: { account: { free_attempts: 2, base_delay: 30s, max_delay: 1m, window: 1m } }\n`,
+    );
     userId = await poort.addUser({ username: 'bram', password: PASSWORD });
-    await poort.addClient({ clientId: 'trail', secret: SECRET, redirectUris: [REDIRECT], grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'] });
+    await poort.addClient({
+      clientId: 'trail',
+      secret: SECRET,
+      redirectUris: [REDIRECT],
+      grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
+    });
     config = await relyingParty(poort, 'trail', SECRET);
   });
   afterAll(async () => poort?.stop());
 
   it('records a successful sign-in and the tokens it led to, with context and without secrets', async () => {
     const before = await head(poort);
-    const browser = new Browser({ 'user-agent': 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1' });
-    const pending = await startAuthorization(config, { redirectUri: REDIRECT, scope: 'openid offline_access' });
+    const browser = new Browser({
+      'user-agent':
+        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148 Safari/604.1',
+    });
+    const pending = await startAuthorization(config, {
+      redirectUri: REDIRECT,
+      scope: 'openid offline_access',
+    });
     const done = await authorizeInBrowser(browser, pending, { username: 'bram', password: PASSWORD });
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), {
+      pkceCodeVerifier: pending.verifier,
+      expectedState: pending.state,
+      expectedNonce: pending.nonce,
+    });
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     await oidc.tokenRevocation(config, refreshed.refresh_token!);
 
     const events = await newEvents(poort, before);
-    expect(events.map((e) => e.event.action)).toEqual(['signin.password', 'signin.completed', 'token.issued', 'token.refreshed', 'token.revoked']);
+    expect(events.map((e) => e.event.action)).toEqual([
+      'signin.password',
+      'signin.completed',
+      'token.issued',
+      'token.refreshed',
+      'token.revoked',
+    ]);
     const [password, completed, issued] = events;
     expect(password!.event).toMatchObject({
       outcome: 'success',
@@ -53,12 +76,24 @@ describe('audit trail: every attempt is recorded', () => {
     expect(password!.event.correlation).toMatch(/^[A-Za-z0-9_-]{22}$/);
     expect(completed!.event.correlation).toBe(password!.event.correlation);
     expect(completed!.event.details).toEqual({ amr: ['pwd'], acr: 'urn:poort:acr:password' });
-    expect(issued!.event).toMatchObject({ outcome: 'success', subject: { id: userId }, details: { grant_type: 'authorization_code' } });
+    expect(issued!.event).toMatchObject({
+      outcome: 'success',
+      subject: { id: userId },
+      details: { grant_type: 'authorization_code' },
+    });
 
     // No secret of any kind in the trail: not the password, the client secret, the code, a token or a cookie.
     const trail = JSON.stringify(events);
     const code = new URL(done.url).searchParams.get('code')!;
-    for (const secret of [PASSWORD, SECRET, code, tokens.access_token, tokens.refresh_token!, tokens.id_token!, refreshed.access_token]) {
+    for (const secret of [
+      PASSWORD,
+      SECRET,
+      code,
+      tokens.access_token,
+      tokens.refresh_token!,
+      tokens.id_token!,
+      refreshed.access_token,
+    ]) {
       expect(trail).not.toContain(secret);
     }
     for (const cookie of browser.cookies.values()) expect(trail).not.toContain(cookie.value);
@@ -68,13 +103,28 @@ describe('audit trail: every attempt is recorded', () => {
     const before = await head(poort);
     for (const username of ['bram', 'Nobody-Here']) {
       const pending = await startAuthorization(config, { redirectUri: REDIRECT });
-      const page = await authorizeInBrowser(new Browser(), pending, { username, password: 'wrong password here' });
+      const page = await authorizeInBrowser(new Browser(), pending, {
+        username,
+        password: 'wrong password here',
+      });
       expect(page.status).toBe(401);
     }
     const events = await newEvents(poort, before);
     expect(events).toHaveLength(2);
-    expect(events[0]!.event).toMatchObject({ action: 'signin.password', outcome: 'failure', reason: 'invalid_credentials', subject: { username: 'bram', known: true, id: userId }, details: { failure: 'wrong_password' } });
-    expect(events[1]!.event).toMatchObject({ action: 'signin.password', outcome: 'failure', reason: 'invalid_credentials', subject: { username: 'nobody-here', known: false }, details: { failure: 'unknown_user' } });
+    expect(events[0]!.event).toMatchObject({
+      action: 'signin.password',
+      outcome: 'failure',
+      reason: 'invalid_credentials',
+      subject: { username: 'bram', known: true, id: userId },
+      details: { failure: 'wrong_password' },
+    });
+    expect(events[1]!.event).toMatchObject({
+      action: 'signin.password',
+      outcome: 'failure',
+      reason: 'invalid_credentials',
+      subject: { username: 'nobody-here', known: false },
+      details: { failure: 'unknown_user' },
+    });
     expect(events[1]!.event.subject).not.toHaveProperty('id');
     expect(JSON.stringify(events)).not.toContain('wrong password here');
   });
@@ -86,15 +136,26 @@ describe('audit trail: every attempt is recorded', () => {
       await authorizeInBrowser(new Browser(), pending, { username: 'carla', password: 'not the password' });
     }
     const events = await newEvents(poort, before);
-    expect(events.map((e) => `${e.event.action}:${e.event.outcome}`)).toEqual(['signin.password:failure', 'signin.password:failure', 'signin.throttled:denied']);
-    expect(events[2]!.event).toMatchObject({ reason: 'throttled', subject: { username: 'carla', known: false } });
+    expect(events.map((e) => `${e.event.action}:${e.event.outcome}`)).toEqual([
+      'signin.password:failure',
+      'signin.password:failure',
+      'signin.throttled:denied',
+    ]);
+    expect(events[2]!.event).toMatchObject({
+      reason: 'throttled',
+      subject: { username: 'carla', known: false },
+    });
   });
 
   it('records requests rejected before authentication: unknown client, unregistered redirect, bad client secret', async () => {
     const before = await head(poort);
     const browser = new Browser();
-    await browser.request(`${poort.issuer}/auth?client_id=nope&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`);
-    await browser.request(`${poort.issuer}/auth?client_id=trail&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`);
+    await browser.request(
+      `${poort.issuer}/auth?client_id=nope&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`,
+    );
+    await browser.request(
+      `${poort.issuer}/auth?client_id=trail&response_type=code&scope=openid&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`,
+    );
     const bad = await relyingParty(poort, 'trail', 'not-the-secret-0123456789');
     await expect(oidc.clientCredentialsGrant(bad)).rejects.toThrow();
     const events = await newEvents(poort, before);
@@ -110,15 +171,25 @@ describe('audit trail: every attempt is recorded', () => {
     const browser = new Browser();
     const pending = await startAuthorization(config, { redirectUri: REDIRECT });
     const done = await authorizeInBrowser(browser, pending, { username: 'bram', password: PASSWORD });
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(done.url), {
+      pkceCodeVerifier: pending.verifier,
+      expectedState: pending.state,
+      expectedNonce: pending.nonce,
+    });
     const before = await head(poort);
-    const confirm = await browser.navigate(oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).href);
+    const confirm = await browser.navigate(
+      oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).href,
+    );
     const { readForm } = await import('../helpers/browser.js');
     const form = readForm(confirm, 'op.logoutForm');
     await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
     const events = await newEvents(poort, before);
     expect(events.map((e) => e.event.action)).toEqual(['logout']);
-    expect(events[0]!.event).toMatchObject({ outcome: 'success', subject: { id: userId }, application: { id: 'trail' } });
+    expect(events[0]!.event).toMatchObject({
+      outcome: 'success',
+      subject: { id: userId },
+      application: { id: 'trail' },
+    });
   });
 });
 
@@ -129,7 +200,12 @@ describe('audit trail: fail closed', () => {
   beforeAll(async () => {
     poort = await startPoort(FAST_ARGON2);
     await poort.addUser({ username: 'dirk', password: PASSWORD });
-    await poort.addClient({ clientId: 'closed', secret: SECRET, redirectUris: [REDIRECT], grantTypes: ['authorization_code', 'client_credentials'] });
+    await poort.addClient({
+      clientId: 'closed',
+      secret: SECRET,
+      redirectUris: [REDIRECT],
+      grantTypes: ['authorization_code', 'client_credentials'],
+    });
     config = await relyingParty(poort, 'closed', SECRET);
   });
   afterAll(async () => poort?.stop());
@@ -137,7 +213,9 @@ describe('audit trail: fail closed', () => {
   /** Makes every insert into the trail fail, as a full disk or a broken database would. */
   async function breakTheTrail(): Promise<() => Promise<void>> {
     const { sql } = await import('kysely');
-    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk full'); END`.execute(poort.services.db);
+    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk full'); END`.execute(
+      poort.services.db,
+    );
     return async () => {
       await sql`DROP TRIGGER audit_broken`.execute(poort.services.db);
     };
@@ -163,7 +241,10 @@ describe('audit trail: fail closed', () => {
       await expect(oidc.clientCredentialsGrant(config)).rejects.toThrow();
       const res = await fetch(`${poort.issuer}/token`, {
         method: 'POST',
-        headers: { authorization: `Basic ${Buffer.from(`closed:${SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        headers: {
+          authorization: `Basic ${Buffer.from(`closed:${SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
         body: 'grant_type=client_credentials',
       });
       expect(res.status).toBe(503);

@@ -31,11 +31,9 @@ export const SYSLOG_FACILITIES: Record<string, number> = {
 };
 
 /** The cursor key of a sink: stored in the database, so kept short and plain. */
-const sinkName = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
-    message: 'expected a name of letters, digits, "_", "." or "-" (at most 64 characters)',
-  });
+const sinkName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  message: 'expected a name of letters, digits, "_", "." or "-" (at most 64 characters)',
+});
 
 /** A code 0–23 or a name such as authpriv or local0; always a number after parsing. */
 const facility = z.union([z.number().int().min(0).max(23), z.string()]).transform((value, ctx) => {
@@ -71,7 +69,11 @@ export const syslogSinkSchema = z
   .strict()
   .superRefine((s, ctx) => {
     if (s.ca_file !== undefined && s.transport !== 'tls') {
-      ctx.addIssue({ code: 'custom', path: ['ca_file'], message: 'ca_file is only used with transport: tls' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ca_file'],
+        message: 'ca_file is only used with transport: tls',
+      });
     }
   });
 
@@ -96,11 +98,14 @@ function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return true;
   if (net.isIPv4(host)) return host.startsWith('127.');
-  if (net.isIPv6(host)) return host === '::1' || /^::ffff:127\./.test(host) || /^::ffff:7f[0-9a-f]{2}:/.test(host);
+  if (net.isIPv6(host))
+    return host === '::1' || /^::ffff:127\./.test(host) || /^::ffff:7f[0-9a-f]{2}:/.test(host);
   return false;
 }
 
 const webhookUrl = z.url({ message: 'expected an absolute URL' }).superRefine((value, ctx) => {
+  // zod runs this check after a failed url check too
+  if (!URL.canParse(value)) return;
   const url = new URL(value);
   if (url.protocol === 'https:') return;
   if (url.protocol === 'http:') {
@@ -113,7 +118,13 @@ const webhookUrl = z.url({ message: 'expected an absolute URL' }).superRefine((v
 });
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const RESERVED_HEADERS = new Set(['content-length', 'content-type', 'host', 'transfer-encoding', 'connection']);
+const RESERVED_HEADERS = new Set([
+  'content-length',
+  'content-type',
+  'host',
+  'transfer-encoding',
+  'connection',
+]);
 
 /** `${NAME}` in a header value: replaced by the environment variable when the sink starts. */
 export const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -125,7 +136,10 @@ export const webhookSinkSchema = z
     url: webhookUrl,
     /** extra request headers; `${ENV_VAR}` in a value is replaced at start, so secrets stay out of the file */
     headers: z
-      .record(z.string(), z.string().regex(/^[^\r\n]*$/, { message: 'header values cannot contain line breaks' }))
+      .record(
+        z.string(),
+        z.string().regex(/^[^\r\n]*$/, { message: 'header values cannot contain line breaks' }),
+      )
       .optional()
       .superRefine((headers, ctx) => {
         for (const name of Object.keys(headers ?? {})) {

@@ -80,7 +80,11 @@ export class FileSink implements Sink {
       await this.#release();
     }
     await fsp.mkdir(path.dirname(this.#path), { recursive: true, mode: 0o700 });
-    const handle = await fsp.open(this.#path, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT, 0o600);
+    const handle = await fsp.open(
+      this.#path,
+      fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT,
+      0o600,
+    );
     try {
       await handle.chmod(0o600);
       const stat = await handle.stat();

@@ -36,7 +36,8 @@ function headerField(value: string, max: number): string {
 }
 
 function truncateStrings(value: unknown): unknown {
-  if (typeof value === 'string') return value.length > TRUNCATED_STRING ? value.slice(0, TRUNCATED_STRING) : value;
+  if (typeof value === 'string')
+    return value.length > TRUNCATED_STRING ? value.slice(0, TRUNCATED_STRING) : value;
   if (Array.isArray(value)) return value.slice(0, 20).map(truncateStrings);
   if (value && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, truncateStrings(v)]));
@@ -114,7 +115,9 @@ export class SyslogSink implements Sink {
       try {
         fs.accessSync(config.ca_file, fs.constants.R_OK);
       } catch (err) {
-        throw new Error(`audit sink "${config.name}": cannot read ca_file: ${errorMessage(err)}`);
+        throw new Error(`audit sink "${config.name}": cannot read ca_file: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
     }
   }
@@ -163,7 +166,9 @@ export class SyslogSink implements Sink {
       }
     } catch (err) {
       this.#dropUdp(socket);
-      throw new Error(`syslog udp ${this.#config.host}:${this.#config.port}: ${errorMessage(err)}`);
+      throw new Error(`syslog udp ${this.#config.host}:${this.#config.port}: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   }
 
@@ -192,7 +197,10 @@ export class SyslogSink implements Sink {
     } catch (err) {
       stream?.destroy();
       if (this.#stream === stream) this.#stream = undefined;
-      throw new Error(`syslog ${this.#config.transport} ${this.#config.host}:${this.#config.port}: ${errorMessage(err)}`);
+      throw new Error(
+        `syslog ${this.#config.transport} ${this.#config.host}:${this.#config.port}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
   }
 

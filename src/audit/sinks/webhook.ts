@@ -70,14 +70,16 @@ export class WebhookSink implements Sink {
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new Error(`webhook: no answer within ${this.#timeoutMs / 1000}s`);
+        throw new Error(`webhook: no answer within ${this.#timeoutMs / 1000}s`, { cause: err });
       }
-      throw new Error(`webhook: ${errorMessage(err)}`);
+      throw new Error(`webhook: ${errorMessage(err)}`, { cause: err });
     }
     // The body is never logged (it may echo what was sent); read it only to free the connection.
     await response.arrayBuffer().catch(() => undefined);
     if (response.status < 200 || response.status > 299) {
-      throw new Error(`webhook: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`);
+      throw new Error(
+        `webhook: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
+      );
     }
   }
 
