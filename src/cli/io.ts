@@ -37,7 +37,8 @@ export async function readFirstLine(stream: NodeJS.ReadableStream): Promise<stri
     const newline = buf.indexOf(0x0a);
     const part = newline >= 0 ? buf.subarray(0, newline) : buf;
     size += part.length;
-    if (size > MAX_LINE_BYTES) throw new CliError(`the line on standard input is longer than ${MAX_LINE_BYTES} bytes`);
+    if (size > MAX_LINE_BYTES)
+      throw new CliError(`the line on standard input is longer than ${MAX_LINE_BYTES} bytes`);
     chunks.push(part);
     if (newline >= 0) break;
   }
@@ -90,7 +91,9 @@ export function printTable(header: string[], rows: string[][], empty: string): v
   const width = (s: string) => [...s].length;
   const widths = header.map((h, i) => Math.max(width(h), ...rows.map((r) => width(r[i] ?? ''))));
   for (const row of [header, ...rows]) {
-    const cells = row.map((cell, i) => (i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - width(cell))));
+    const cells = row.map((cell, i) =>
+      i === row.length - 1 ? cell : cell + ' '.repeat(widths[i]! - width(cell)),
+    );
     print(cells.join('  ').trimEnd());
   }
 }

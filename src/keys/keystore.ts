@@ -89,12 +89,14 @@ export class KeyStore {
     }
     const keys = names
       .filter((n) => n.startsWith(SIGNING_PREFIX) && n.endsWith('.json'))
-      .map((n) => {
+      .flatMap((n) => {
         const file = path.join(this.dir, n);
         try {
-          return JSON.parse(fs.readFileSync(file, 'utf8')) as SigningKey;
+          return [JSON.parse(fs.readFileSync(file, 'utf8')) as SigningKey];
         } catch (err) {
-          throw new Error(`${file}: not a Poort signing key: ${(err as Error).message}`);
+          // retired by another process between the listing and the read
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+          throw new Error(`${file}: not a Poort signing key: ${(err as Error).message}`, { cause: err });
         }
       });
     return keys.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.kid.localeCompare(b.kid)));

@@ -1,0 +1,186 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import {
+  ClientError,
+  ClientRepository,
+  validateClientInput,
+  type ClientInput,
+  type ClientRecord,
+  type GrantType,
+} from '../../clients/clients.js';
+import { collect, commaList, usageError, withServices } from '../context.js';
+import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
+import { recorded } from '../record.js';
+
+const GRANT_TYPES: readonly GrantType[] = ['authorization_code', 'refresh_token', 'client_credentials'];
+const DEFAULT_GRANT_TYPES: GrantType[] = ['authorization_code', 'refresh_token'];
+
+function grantTypes(value: string, previous: string[] | undefined): string[] {
+  const types = commaList(value, previous);
+  const unknown = types.filter((t) => !(GRANT_TYPES as readonly string[]).includes(t));
+  if (unknown.length > 0) {
+    throw new InvalidArgumentError(
+      `unknown grant type ${unknown.join(', ')} (choose from ${GRANT_TYPES.join(', ')})`,
+    );
+  }
+  return types;
+}
+
+function showClient(client: ClientRecord): void {
+  printFields([
+    ['client_id', client.clientId],
+    ['name', client.name ?? '-'],
+    ['type', client.public ? 'public (no secret; PKCE required)' : 'confidential (client_secret_basic)'],
+    ['grant types', list(client.grantTypes)],
+    ['redirect URIs', list(client.redirectUris)],
+    ['post-logout redirect URIs', list(client.postLogoutRedirectUris)],
+    ['back-channel logout URI', client.backchannelLogoutUri ?? '-'],
+    ['first party', yesNo(client.firstParty)],
+    ['require PKCE', yesNo(client.requirePkce || client.public)],
+    ['source', client.source === 'config' ? 'configuration file' : 'store'],
+    ['created', client.createdAt || '-'],
+  ]);
+}
+
+interface AddOptions {
+  secretStdin?: boolean;
+  public?: boolean;
+  redirectUri?: string[];
+  grantTypes?: GrantType[];
+  postLogoutRedirectUri?: string[];
+  backchannelLogoutUri?: string;
+  name?: string;
+  firstParty?: boolean;
+  requirePkce?: boolean;
+}
+
+export function registerClientCommands(program: Command): void {
+  const client = program.command('client').description('manage OpenID Connect clients (applications)');
+
+  client
+    .command('add')
+    .description('register an application; give exactly one of --secret-stdin and --public')
+    .argument('<client_id>', 'letters, digits, . _ : -')
+    .option(
+      '--secret-stdin',
+      'confidential client: read its secret (16+ characters) from the first line of standard input',
+    )
+    .option('--public', 'public client (single-page or native app): no secret, PKCE required')
+    .option('--redirect-uri <uri>', 'allowed redirect URI (repeatable)', collect)
+    .option(
+      '--grant-types <types>',
+      `comma-separated: ${GRANT_TYPES.join(', ')} (default: ${DEFAULT_GRANT_TYPES.join(',')})`,
+      grantTypes,
+    )
+    .option('--post-logout-redirect-uri <uri>', 'allowed URI after sign-out (repeatable)', collect)
+    .option('--backchannel-logout-uri <uri>', 'where Poort posts logout tokens when a session ends')
+    .option('--name <name>', 'name shown to users on the consent page')
+    .option('--first-party', 'trusted application of your own: skip the consent page')
+    .option('--require-pkce', 'require PKCE from a confidential client too')
+    .action(async (clientId: string, opts: AddOptions, cmd: Command) => {
+      if (opts.secretStdin && opts.public)
+        usageError(cmd, 'give either --secret-stdin or --public, not both');
+      if (!opts.secretStdin && !opts.public)
+        usageError(cmd, 'give --secret-stdin (confidential client) or --public');
+      const input: ClientInput = {
+        clientId,
+        name: opts.name,
+        redirectUris: opts.redirectUri ?? [],
+        postLogoutRedirectUris: opts.postLogoutRedirectUri ?? [],
+        grantTypes: opts.grantTypes ?? DEFAULT_GRANT_TYPES,
+        firstParty: opts.firstParty === true,
+        requirePkce: opts.requirePkce === true,
+        backchannelLogoutUri: opts.backchannelLogoutUri,
+      };
+      await withServices(cmd, async (services) => {
+        // Refuse what can be refused before asking for the secret; the placeholder only stands in for its presence.
+        validateClientInput({ ...input, secret: opts.public ? undefined : 'x'.repeat(16) });
+        const existing = await services.clients.find(clientId);
+        if (existing) {
+          const where = existing.source === 'config' ? ' in the configuration file' : '';
+          throw new ClientError('exists', `client ${clientId} already exists${where}`);
+        }
+        if (opts.secretStdin) input.secret = await readSecret('client secret', { confirm: true });
+        const added = await recorded(services, async (db) => {
+          const client = await new ClientRepository(db, services.secrets.encryptionKey).add(input);
+          return {
+            result: client,
+            changes: [
+              {
+                action: 'client.created',
+                application: { id: client.clientId, protocol: 'oidc' },
+                details: {
+                  public: client.public,
+                  grant_types: client.grantTypes,
+                  first_party: client.firstParty,
+                },
+              },
+            ],
+          };
+        });
+        print(`Added ${added.public ? 'public' : 'confidential'} client ${added.clientId}`);
+        showClient(added);
+        if (!added.public) print('Poort keeps the secret encrypted and cannot show it again.');
+      });
+    });
+
+  client
+    .command('list')
+    .description('list clients, from the store and from the configuration file')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const clients = await services.clients.list();
+        if (opts.json) return printJson(clients);
+        printTable(
+          ['CLIENT_ID', 'TYPE', 'NAME', 'GRANT TYPES', 'FIRST PARTY', 'SOURCE'],
+          clients.map((c) => [
+            c.clientId,
+            c.public ? 'public' : 'confidential',
+            c.name ?? '-',
+            c.grantTypes.join(','),
+            yesNo(c.firstParty),
+            c.source === 'config' ? 'config' : 'store',
+          ]),
+          'No clients. Register one with "poort client add".',
+        );
+      });
+    });
+
+  client
+    .command('show')
+    .description('show one client (never its secret)')
+    .argument('<client_id>')
+    .option('--json', 'print JSON')
+    .action(async (clientId: string, opts: { json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const found = await services.clients.find(clientId);
+        if (!found) throw new ClientError('not_found', `no client ${clientId}`);
+        if (opts.json) printJson(found);
+        else showClient(found);
+      });
+    });
+
+  client
+    .command('remove')
+    .description('remove a client registered with "poort client add"')
+    .argument('<client_id>')
+    .action(async (clientId: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const found = await services.clients.find(clientId);
+        if (found?.source === 'config') {
+          throw new ClientError(
+            'not_found',
+            `client ${clientId} is declared in the configuration; remove it there`,
+          );
+        }
+        await recorded(services, async (db) => {
+          await new ClientRepository(db, services.secrets.encryptionKey).remove(clientId);
+          return {
+            result: undefined,
+            changes: [{ action: 'client.removed', application: { id: clientId, protocol: 'oidc' } }],
+          };
+        });
+        print(`Removed client ${clientId}`);
+      });
+    });
+}

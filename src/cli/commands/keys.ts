@@ -1,0 +1,87 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { SigningKey } from '../../keys/keystore.js';
+import { CliError, withServices } from '../context.js';
+import { print, printJson, printTable } from '../io.js';
+import { record } from '../record.js';
+
+/** What may be shown of a signing key: never the private JWK. */
+interface KeySummary {
+  kid: string;
+  alg: string;
+  created: string;
+  current: boolean;
+}
+
+/** The keys come newest first, so the first key of each algorithm is the one that signs (as KeyStore.retire sees it). */
+function summarise(keys: SigningKey[]): KeySummary[] {
+  const seen = new Set<string>();
+  return keys.map((k) => {
+    const current = !seen.has(k.alg);
+    seen.add(k.alg);
+    return { kid: k.kid, alg: k.alg, created: k.created, current };
+  });
+}
+
+export function registerKeysCommands(program: Command): void {
+  const keys = program
+    .command('keys')
+    .description('manage token signing keys (a running server notices changes to the keys folder)');
+
+  keys
+    .command('list')
+    .description('list signing keys; the current key of each algorithm signs, all are published')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const summary = summarise(services.keys.signingKeys());
+        if (opts.json) return printJson(summary);
+        printTable(
+          ['KID', 'ALG', 'CREATED', 'CURRENT'],
+          summary.map((k) => [k.kid, k.alg, k.created, k.current ? 'current' : '']),
+          'No signing keys.',
+        );
+      });
+    });
+
+  keys
+    .command('rotate')
+    .description('add a new key for each algorithm; it signs from now on and the old keys stay published')
+    .action(async (_opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const added = await services.keys.rotate();
+        try {
+          await record(services, { action: 'keys.rotated', details: { kids: added.map((k) => k.kid) } });
+        } catch (err) {
+          // Nothing happens unrecorded: withdraw the new keys (not used yet) when the event cannot be stored.
+          for (const key of added)
+            fs.rmSync(path.join(services.keys.dir, `signing-${key.kid}.json`), { force: true });
+          throw err;
+        }
+        for (const key of added) print(`New ${key.alg} signing key: ${key.kid}`);
+        print(
+          'The previous keys still verify tokens; retire them with "poort keys retire <kid>" once those tokens expired.',
+        );
+      });
+    });
+
+  keys
+    .command('retire')
+    .description('remove an old key from signing and from the published key set')
+    .argument('<kid>', 'as shown by "poort keys list" (a kid that starts with - works as it is)')
+    .action(async (kid: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        // Refuse before recording: the event is written first, since a retired key cannot be put back.
+        const keys = services.keys.signingKeys();
+        const key = keys.find((k) => k.kid === kid);
+        if (!key) throw new CliError(`no signing key with kid ${kid}`);
+        if (keys.find((k) => k.alg === key.alg) === key) {
+          throw new CliError(`${kid} is the current ${key.alg} signing key; run "poort keys rotate" first`);
+        }
+        await record(services, { action: 'keys.retired', details: { kid, alg: key.alg } });
+        services.keys.retire(kid);
+        print(`Retired ${key.alg} signing key ${key.kid}`);
+      });
+    });
+}

@@ -1,0 +1,255 @@
+import type { Command } from 'commander';
+import { GroupRepository } from '../../directory/groups.js';
+import { normaliseUsername } from '../../directory/identity.js';
+import {
+  checkPassword,
+  describeViolation,
+  type PasswordPolicy,
+  type PasswordViolation,
+} from '../../directory/password-policy.js';
+import { UserError, UserRepository, type UserRecord } from '../../directory/users.js';
+import { CliError, commaList, usageError, withServices } from '../context.js';
+import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
+import { record, recorded, subject, type Change } from '../record.js';
+
+/** A password the policy refused; the message lists every violation. */
+class PasswordRefused extends CliError {
+  constructor(
+    username: string,
+    readonly violations: PasswordViolation[],
+  ) {
+    super(
+      [
+        `the password for ${username} was refused:`,
+        ...violations.map((v) => `  - ${describeViolation(v)}`),
+      ].join('\n'),
+    );
+  }
+}
+
+/** Reads a password from stdin and checks it against the policy; every violation is reported. */
+async function readPassword(
+  user: { username: string; email: string },
+  policy: PasswordPolicy,
+): Promise<string> {
+  const password = await readSecret('password', { confirm: true });
+  const violations = checkPassword(password, user, policy);
+  if (violations.length > 0) throw new PasswordRefused(user.username, violations);
+  return password;
+}
+
+function showUser(user: UserRecord): void {
+  printFields([
+    ['username', user.username],
+    ['id', user.id],
+    ['email', user.email],
+    ['name', user.name ?? '-'],
+    ['enabled', yesNo(user.enabled)],
+    ['password', user.hasPassword ? 'set' : 'not set (cannot sign in)'],
+    ['groups', list(user.groups)],
+    ['created', user.createdAt],
+    ['updated', user.updatedAt],
+  ]);
+}
+
+export function registerUserCommands(program: Command): void {
+  const user = program.command('user').description('manage local users');
+
+  user
+    .command('add')
+    .description(
+      'add a user; without --password-stdin the user cannot sign in until "poort user set-password"',
+    )
+    .argument('<username>', 'letters, digits, . _ - @ (compared case-insensitively)')
+    .requiredOption('--email <email>', 'e-mail address')
+    .option('--name <name>', 'display name')
+    .option(
+      '--groups <groups>',
+      'comma-separated groups to add the user to; missing groups are created',
+      commaList,
+    )
+    .option('--password-stdin', 'read the password from the first line of standard input')
+    .action(
+      async (
+        username: string,
+        opts: { email: string; name?: string; groups?: string[]; passwordStdin?: boolean },
+        cmd: Command,
+      ) => {
+        await withServices(cmd, async (services) => {
+          const normalised = normaliseUsername(username);
+          if (await services.users.findByUsername(normalised))
+            throw new UserError('exists', `user ${normalised} already exists`);
+          let passwordHash: string | null = null;
+          if (opts.passwordStdin) {
+            const password = await readPassword(
+              { username: normalised, email: opts.email },
+              services.config.passwords.policy,
+            );
+            passwordHash = await services.hasher.hash(password);
+          }
+          const createdGroups: string[] = [];
+          const created = await recorded(services, async (db) => {
+            const users = new UserRepository(db);
+            const groups = new GroupRepository(db);
+            const user = await users.create({ username, email: opts.email, name: opts.name, passwordHash });
+            const changes: Change[] = [
+              {
+                action: 'user.created',
+                subject: subject(user),
+                details: { password_set: passwordHash !== null, groups: opts.groups ?? [] },
+              },
+            ];
+            for (const name of opts.groups ?? []) {
+              let group = await groups.find(name);
+              if (!group) {
+                group = await groups.create(name);
+                createdGroups.push(group.name);
+                changes.push({ action: 'group.changed', details: { group: group.name, change: 'created' } });
+              }
+              await groups.addMember(group.name, user.id);
+              changes.push({
+                action: 'group.changed',
+                subject: subject(user),
+                details: { group: group.name, change: 'member_added' },
+              });
+            }
+            return { result: user, changes };
+          });
+          for (const name of createdGroups) print(`Created group ${name}`);
+          print(`Added user ${created.username} (id ${created.id})`);
+          if ((opts.groups ?? []).length > 0) print(`Groups: ${(opts.groups ?? []).join(', ')}`);
+          if (!passwordHash) {
+            print(`${created.username} has no password and cannot sign in until you run:`);
+            print(`  poort user set-password ${created.username} --password-stdin`);
+          }
+        });
+      },
+    );
+
+  user
+    .command('list')
+    .description('list users')
+    .option('--json', 'print JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const users = await services.users.list();
+        if (opts.json) return printJson(users);
+        printTable(
+          ['USERNAME', 'EMAIL', 'NAME', 'ENABLED', 'PASSWORD', 'GROUPS'],
+          users.map((u) => [
+            u.username,
+            u.email,
+            u.name ?? '-',
+            yesNo(u.enabled),
+            u.hasPassword ? 'set' : 'not set',
+            list(u.groups),
+          ]),
+          'No users. Add one with "poort user add".',
+        );
+      });
+    });
+
+  user
+    .command('show')
+    .description('show one user (never the password hash)')
+    .argument('<username>')
+    .option('--json', 'print JSON')
+    .action(async (username: string, opts: { json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const user = await services.users.require(username);
+        if (opts.json) printJson(user);
+        else showUser(user);
+      });
+    });
+
+  for (const [name, enabled] of [
+    ['disable', false],
+    ['enable', true],
+  ] as const) {
+    user
+      .command(name)
+      .description(
+        enabled
+          ? 'allow a disabled user to sign in again'
+          : 'stop a user from signing in (the account is kept)',
+      )
+      .argument('<username>')
+      .action(async (username: string, _opts: unknown, cmd: Command) => {
+        await withServices(cmd, async (services) => {
+          const before = await services.users.require(username);
+          if (before.enabled === enabled) {
+            print(`User ${before.username} was already ${enabled ? 'enabled' : 'disabled'}`);
+            return;
+          }
+          await recorded(services, async (db) => {
+            const after = await new UserRepository(db).setEnabled(username, enabled);
+            return {
+              result: after,
+              changes: [{ action: enabled ? 'user.enabled' : 'user.disabled', subject: subject(after) }],
+            };
+          });
+          print(`${enabled ? 'Enabled' : 'Disabled'} user ${before.username}`);
+        });
+      });
+  }
+
+  user
+    .command('set-password')
+    .description('set or replace the password of a user')
+    .argument('<username>')
+    .requiredOption('--password-stdin', 'read the password from the first line of standard input')
+    .action(async (username: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const user = await services.users.require(username);
+        let password: string;
+        try {
+          password = await readPassword(user, services.config.passwords.policy);
+        } catch (err) {
+          if (err instanceof PasswordRefused) {
+            await record(services, {
+              action: 'password.changed',
+              outcome: 'denied',
+              reason: 'password_policy',
+              subject: subject(user),
+              details: { violations: err.violations.map((v) => v.code) },
+            });
+          }
+          throw err;
+        }
+        const hash = await services.hasher.hash(password);
+        await recorded(services, async (db) => {
+          await new UserRepository(db).setPasswordHash(user.id, hash);
+          return { result: undefined, changes: [{ action: 'password.changed', subject: subject(user) }] };
+        });
+        print(`Set the password of ${user.username}`);
+        if (!user.enabled)
+          print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
+      });
+    });
+
+  user
+    .command('update')
+    .description('change the e-mail address or display name of a user')
+    .argument('<username>')
+    .option('--email <email>', 'new e-mail address')
+    .option('--name <name>', 'new display name ("" removes it)')
+    .action(async (username: string, opts: { email?: string; name?: string }, cmd: Command) => {
+      if (opts.email === undefined && opts.name === undefined)
+        usageError(cmd, 'nothing to change: give --email and/or --name');
+      await withServices(cmd, async (services) => {
+        const fields = [
+          ...(opts.email !== undefined ? ['email'] : []),
+          ...(opts.name !== undefined ? ['name'] : []),
+        ];
+        const updated = await recorded(services, async (db) => {
+          const user = await new UserRepository(db).update(username, { email: opts.email, name: opts.name });
+          return {
+            result: user,
+            changes: [{ action: 'user.updated', subject: subject(user), details: { fields } }],
+          };
+        });
+        print(`Updated user ${updated.username}`);
+        showUser(updated);
+      });
+    });
+}

@@ -1,0 +1,69 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Services } from '../server/services.js';
+
+/** An operational failure (no such user, a refused password, ...): `poort: <message>` on stderr, exit 1. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** Exit code for wrong use of the command line (unknown command or option, missing argument). */
+export const USAGE_EXIT_CODE = 2;
+
+/** The global options, given before or after the command name. */
+export interface GlobalOptions {
+  config?: string;
+}
+
+export function globalOptions(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+/**
+ * Reads the configuration (--config, else POORT_CONFIG, else ./poort.yaml, else the shipped defaults), opens the
+ * same store and keys as the server, runs `fn` and always closes them again.
+ */
+export async function withServices<T>(cmd: Command, fn: (services: Services) => Promise<T>): Promise<T> {
+  const { loaded, openServices } = await loadModules(globalOptions(cmd).config);
+  const services = await openServices(loaded);
+  try {
+    return await fn(services);
+  } finally {
+    await services.close();
+  }
+}
+
+/**
+ * Reads the configuration. The store, keys and configuration modules are loaded only now, so that help and usage
+ * errors answer quickly.
+ */
+export async function loadModules(file: string | undefined) {
+  const { loadConfig } = await import('../config/load.js');
+  const { openServices } = await import('../server/services.js');
+  return { loaded: loadConfig({ file }), openServices };
+}
+
+/** Reports wrong use of a command like commander does: the message and the command's help on stderr, exit 2. */
+export function usageError(cmd: Command, message: string): never {
+  cmd.error(`error: ${message}`, { exitCode: USAGE_EXIT_CODE, code: 'poort.usage' });
+}
+
+/** Option parser for a comma-separated list: `a,b , c` → ['a', 'b', 'c'], repeated options add up. */
+export function commaList(value: string, previous: string[] | undefined): string[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (items.length === 0) throw new InvalidArgumentError('expected a comma-separated list');
+  return [...new Set([...(previous ?? []), ...items])];
+}
+
+/** Option parser for a repeatable option. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}

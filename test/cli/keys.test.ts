@@ -1,0 +1,90 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSandbox, type Sandbox } from '../helpers/cli.js';
+
+interface Key {
+  kid: string;
+  alg: string;
+  created: string;
+  current: boolean;
+}
+
+// Each test runs the CLI several times; allow for a slow, busy machine.
+describe('poort keys', { timeout: 30_000 }, () => {
+  let box: Sandbox;
+  const keys = async () => {
+    const result = await box.run(['keys', 'list', '--json']);
+    expect(result.code).toBe(0);
+    return JSON.parse(result.stdout) as Key[];
+  };
+
+  beforeAll(() => {
+    box = createSandbox();
+  });
+  afterAll(() => box.remove());
+
+  it('lists one current key per algorithm, without private material', async () => {
+    const list = await keys();
+    const text = await box.run(['keys', 'list']);
+    expect(text.stdout.split('\n')[0]).toMatch(/^KID\s+ALG\s+CREATED\s+CURRENT$/);
+    expect(list.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(list.every((k) => k.current)).toBe(true);
+    for (const k of list) expect(Object.keys(k).sort()).toEqual(['alg', 'created', 'current', 'kid']);
+    for (const k of list)
+      expect(text.stdout).toMatch(new RegExp(`^${k.kid}\\s+${k.alg}\\s+\\S+\\s+current$`, 'm'));
+  });
+
+  it('rotates, refuses to retire a current key and retires an old one', async () => {
+    const before = await keys();
+    const rotated = await box.run(['keys', 'rotate']);
+    expect(rotated.code).toBe(0);
+    const after = await keys();
+    expect(after).toHaveLength(4);
+    const added = after.filter((k) => !before.some((b) => b.kid === k.kid));
+    expect(added.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    for (const k of added) {
+      expect(k.current).toBe(true);
+      expect(rotated.stdout).toContain(k.kid);
+    }
+    expect(
+      after
+        .filter((k) => !k.current)
+        .map((k) => k.kid)
+        .sort(),
+    ).toEqual(before.map((k) => k.kid).sort());
+
+    const current = added[0]!;
+    const old = before[0]!;
+    // Not side by side with the retirement: a process listing the folder while a file goes may see it vanish.
+    const [refused, unknown] = await Promise.all([
+      box.run(['keys', 'retire', current.kid]),
+      box.run(['keys', 'retire', 'no-such-kid']),
+    ]);
+    const retired = await box.run(['keys', 'retire', old.kid]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${current.kid} is the current ${current.alg} signing key`);
+    expect(retired.code).toBe(0);
+    expect(retired.stdout).toContain(old.kid);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toBe('poort: no signing key with kid no-such-kid\n');
+    expect((await keys()).map((k) => k.kid)).not.toContain(old.kid);
+  });
+
+  it('retires a kid that starts with "-" without needing "--"', async () => {
+    // A kid is a base64url thumbprint, so about one in 32 starts with "-"; plant an old key with such a kid.
+    const kid = `-${'A'.repeat(42)}`;
+    const key = { kid, alg: 'ES256', created: '2000-01-01T00:00:00.000Z', jwk: {} };
+    fs.writeFileSync(path.join(box.keysDir, `signing-${kid}.json`), JSON.stringify(key), { mode: 0o600 });
+    const result = await box.run(['keys', 'retire', kid]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(fs.existsSync(path.join(box.keysDir, `signing-${kid}.json`))).toBe(false);
+  });
+
+  it('writes every key file with mode 0600', () => {
+    const files = fs.readdirSync(box.keysDir);
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) expect(fs.statSync(path.join(box.keysDir, f)).mode & 0o777).toBe(0o600);
+  });
+});

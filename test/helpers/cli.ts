@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The built CLI: `npm test` builds before vitest runs (or run `npx tsc -p tsconfig.build.json`). */
+export const cliPath = path.join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** written to the CLI's standard input, which is then closed */
+  input?: string;
+  /** extra environment variables; undefined removes one */
+  env?: Record<string, string | undefined>;
+}
+
+/** A temporary folder for one test file: data and keys inside it, no POORT_CONFIG, cwd = the folder. */
+export interface Sandbox {
+  dir: string;
+  dataDir: string;
+  keysDir: string;
+  run(args: string[], options?: RunOptions): Promise<CliResult>;
+  /** Opens the durable SQLite database read-only, runs `fn` and closes it. */
+  query<T>(fn: (db: Database.Database) => T): T;
+  /** Opens the durable SQLite database for writing (to break it on purpose), runs `fn` and closes it. */
+  write<T>(fn: (db: Database.Database) => T): T;
+  remove(): void;
+}
+
+export function createSandbox(): Sandbox {
+  if (!fs.existsSync(cliPath)) {
+    throw new Error(`${cliPath} is missing: build first (npx tsc -p tsconfig.build.json, or npm test)`);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-cli-'));
+  const dataDir = path.join(dir, 'data');
+  const keysDir = path.join(dir, 'keys');
+  const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !name.startsWith('POORT_')),
+  );
+  baseEnv.POORT_DATA_DIR = dataDir;
+  baseEnv.POORT_KEYS_DIR = keysDir;
+  return {
+    dir,
+    dataDir,
+    keysDir,
+    run: (args, options = {}) =>
+      runCli(args, { cwd: dir, env: { ...baseEnv, ...options.env }, input: options.input }),
+    query: (fn) => withDatabase(path.join(dataDir, 'poort.sqlite'), true, fn),
+    write: (fn) => withDatabase(path.join(dataDir, 'poort.sqlite'), false, fn),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+function withDatabase<T>(file: string, readonly: boolean, fn: (db: Database.Database) => T): T {
+  const db = new Database(file, { readonly, fileMustExist: true });
+  try {
+    return fn(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function runCli(
+  args: string[],
+  options: { cwd: string; env: Record<string, string | undefined>; input?: string },
+): Promise<CliResult> {
+  const env = Object.fromEntries(
+    Object.entries(options.env).filter(([, v]) => v !== undefined),
+  ) as NodeJS.ProcessEnv;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd: options.cwd, env, stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // The CLI may stop reading after the first line: ignore EPIPE on the rest.
+    child.stdin.on('error', () => {});
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Every file under a folder, recursively. */
+export function filesUnder(dir: string): string[] {
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => path.join(e.parentPath, e.name));
+}
