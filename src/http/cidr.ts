@@ -1,8 +1,12 @@
 import net from 'node:net';
 
 /** Parses `10.0.0.0/8`, `2001:db8::/32` or a bare address into a BlockList-ready form. */
-export function parseCidr(value: string): { address: string; prefix: number; type: 'ipv4' | 'ipv6' } | undefined {
-  const [address = '', prefixText] = value.trim().split('/');
+export function parseCidr(
+  value: string,
+): { address: string; prefix: number; type: 'ipv4' | 'ipv6' } | undefined {
+  const parts = value.trim().split('/');
+  if (parts.length > 2) return undefined;
+  const [address = '', prefixText] = parts;
   const version = net.isIP(address);
   if (version === 0) return undefined;
   const type = version === 4 ? 'ipv4' : 'ipv6';

@@ -43,13 +43,23 @@ export class OidcAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    const outcome = await this.kv.update<AdapterPayload, { ok: boolean; grantId?: string }>(key(this.name, id), (current, now) => {
-      if (!current) return { value: undefined, result: { ok: true } };
-      if (current.consumed) return { value: current, result: { ok: false, grantId: current.grantId } };
-      return { value: { ...current, consumed: Math.floor(now / 1000) }, result: { ok: true } };
-    });
+    const outcome = await this.kv.update<AdapterPayload, { ok: boolean; grantId?: string }>(
+      key(this.name, id),
+      (current, now) => {
+        if (!current) return { value: undefined, result: { ok: true } };
+        if (current.consumed) return { value: current, result: { ok: false, grantId: current.grantId } };
+        return { value: { ...current, consumed: Math.floor(now / 1000) }, result: { ok: true } };
+      },
+    );
     if (!outcome.ok) {
-      if (outcome.grantId) await this.revokeByGrantId(outcome.grantId);
+      // The grant record goes too, as when oidc-provider sees the reuse itself: the winner of the race may save its
+      // new tokens after this revocation, and tokens of a grant that no longer exists are refused everywhere.
+      if (outcome.grantId) {
+        await Promise.all([
+          this.revokeByGrantId(outcome.grantId),
+          this.kv.delete(key('Grant', outcome.grantId)),
+        ]);
+      }
       throw new errors.InvalidGrant('grant request is invalid');
     }
   }

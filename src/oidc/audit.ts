@@ -13,7 +13,8 @@ function errorOf(ctx: KoaContextWithOIDC): string | undefined {
   const location = ctx.response.get('location');
   if (location) {
     const url = URL.parse(location);
-    const error = url?.searchParams.get('error') ?? new URLSearchParams(url?.hash.slice(1) ?? '').get('error');
+    const error =
+      url?.searchParams.get('error') ?? new URLSearchParams(url?.hash.slice(1) ?? '').get('error');
     if (error) return error;
   }
   return (ctx.state as { poortError?: string }).poortError;
@@ -24,7 +25,8 @@ export function protocolEvent(ctx: KoaContextWithOIDC): Omit<AuditEventInput, 's
   const oidc = ctx.oidc as KoaContextWithOIDC['oidc'] | undefined;
   const route = oidc?.route;
   if (!oidc || !route) return undefined;
-  const client = oidc.client?.clientId ?? (typeof oidc.params?.client_id === 'string' ? oidc.params.client_id : undefined);
+  const client =
+    oidc.client?.clientId ?? (typeof oidc.params?.client_id === 'string' ? oidc.params.client_id : undefined);
   const application = client ? { application: { id: client, protocol: 'oidc' as const } } : {};
   const accountId = oidc.account?.accountId ?? oidc.session?.accountId;
   const subject = accountId ? { subject: { id: accountId, known: true } } : {};
@@ -75,7 +77,8 @@ export function protocolEvent(ctx: KoaContextWithOIDC): Omit<AuditEventInput, 's
     case 'pushed_authorization_request':
       // A request refused before anyone signed in: unknown client, unregistered redirect, missing PKCE, …
       // (access_denied after the consent page is already recorded as consent.denied).
-      if (!error || error === 'access_denied' || error === 'login_required' || error === 'consent_required') return undefined;
+      if (!error || error === 'access_denied' || error === 'login_required' || error === 'consent_required')
+        return undefined;
       return {
         action: 'signin.rejected',
         outcome: 'failure',
@@ -94,7 +97,11 @@ export function protocolEvent(ctx: KoaContextWithOIDC): Omit<AuditEventInput, 's
  * The event is written before the response leaves: when it cannot be stored, the response becomes an error and
  * whatever was issued never reaches the client.
  */
-export function auditProtocol(audit: AuditLog, log: Logger, unavailablePage: (ctx: KoaContextWithOIDC) => string) {
+export function auditProtocol(
+  audit: AuditLog,
+  log: Logger,
+  unavailablePage: (ctx: KoaContextWithOIDC) => string,
+) {
   return async (ctx: KoaContextWithOIDC, next: Next) => {
     await next();
     const event = protocolEvent(ctx);
@@ -107,7 +114,10 @@ export function auditProtocol(audit: AuditLog, log: Logger, unavailablePage: (ct
       ctx.status = 503;
       if (ctx.oidc?.route === 'token' || ctx.oidc?.route === 'revocation') {
         ctx.type = 'application/json';
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'the request could not be recorded; try again later' };
+        ctx.body = {
+          error: 'temporarily_unavailable',
+          error_description: 'the request could not be recorded; try again later',
+        };
       } else {
         ctx.type = 'html';
         ctx.body = unavailablePage(ctx);

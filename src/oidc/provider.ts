@@ -14,7 +14,11 @@ import { clientFlag } from './client-flags.js';
 
 /** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
 export interface ProviderPages {
-  error(req: IncomingMessage, res: ServerResponse, error: { code: string; description?: string; status: number }): string;
+  error(
+    req: IncomingMessage,
+    res: ServerResponse,
+    error: { code: string; description?: string; status: number },
+  ): string;
   logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
   loggedOut(req: IncomingMessage, res: ServerResponse, clientName?: string): string;
 }
@@ -45,7 +49,14 @@ export function createProvider(deps: ProviderDeps): Provider {
       long: { httpOnly: true, sameSite: 'lax', secure },
       short: { httpOnly: true, sameSite: 'lax', secure },
     },
-    claims: { acr: null, amr: null, auth_time: null, sid: null, iss: null, ...SCOPE_CLAIMS } as unknown as Configuration['claims'],
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+      ...SCOPE_CLAIMS,
+    } as unknown as Configuration['claims'],
     scopes: SCOPES,
     responseTypes: ['code'],
     conformIdTokenClaims: false,
@@ -70,7 +81,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       oidcCtx.claims.id_token.sid ??= null;
       const { client, session, result, params } = ctx.oidc;
       if (!client || !session) return undefined;
-      const grantId = (result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
+      const grantId =
+        (result?.consent as { grantId?: string } | undefined)?.grantId ?? session.grantIdFor(client.clientId);
       const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
       if (existing || !clientFlag(client, 'poort_first_party') || !session.accountId) return existing;
       const grant = new ctx.oidc.provider.Grant({ clientId: client.clientId, accountId: session.accountId });
@@ -80,7 +92,8 @@ export function createProvider(deps: ProviderDeps): Provider {
       return grant;
     },
     pkce: {
-      required: (_ctx, client) => client.clientAuthMethod === 'none' || clientFlag(client, 'poort_require_pkce'),
+      required: (_ctx, client) =>
+        client.clientAuthMethod === 'none' || clientFlag(client, 'poort_require_pkce'),
     },
     // The only calls oidc-provider makes out here are back-channel logout notices (Poort enables no dynamic
     // registration, request_uri, jwks_uri or sector identifiers), sent to addresses an administrator registered.
@@ -116,7 +129,11 @@ export function createProvider(deps: ProviderDeps): Provider {
       const status = (error as { status?: number }).status ?? 400;
       if (status >= 500) log.error({ err: error }, 'oidc-provider error');
       ctx.type = 'html';
-      ctx.body = pages.error(ctx.req, ctx.res, { code: String(out.error), description: out.error_description as string | undefined, status });
+      ctx.body = pages.error(ctx.req, ctx.res, {
+        code: String(out.error),
+        description: out.error_description as string | undefined,
+        status,
+      });
     },
     ttl: {
       AccessToken: ttl.access_token,
@@ -132,13 +149,20 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.server.issuer, configuration);
   provider.proxy = config.server.trust_proxy.length > 0;
-  provider.use(auditProtocol(deps.audit, log, (ctx) => pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 })));
+  provider.use(
+    auditProtocol(deps.audit, log, (ctx) =>
+      pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
+    ),
+  );
   provider.on('authorization.error', (ctx, err) => {
     (ctx.state as { poortError?: string }).poortError = (err as { error?: string }).error;
   });
   provider.on('server_error', (_ctx, err) => log.error({ err }, 'oidc-provider server error'));
   provider.on('backchannel.error', (_ctx, err, client, _accountId, sid) =>
-    log.warn({ err, event: 'logout.backchannel', outcome: 'failure', client: client.clientId, sid }, 'back-channel logout not delivered'),
+    log.warn(
+      { err, event: 'logout.backchannel', outcome: 'failure', client: client.clientId, sid },
+      'back-channel logout not delivered',
+    ),
   );
   return provider;
 }

@@ -29,7 +29,9 @@ export async function startServer(
   const services = await openServices(loaded);
   const { config } = services;
 
-  let pages: ProviderPages | undefined;
+  let provider: Provider;
+  const handle = createApp(services, () => provider, log);
+  const pages: ProviderPages = handle.pages;
   const build = () =>
     createProvider({
       config,
@@ -39,13 +41,9 @@ export async function startServer(
       clients: services.clients,
       directory: services.directory,
       audit: services.audit,
-      pages: pages!,
+      pages,
       log,
     });
-
-  let provider: Provider;
-  const handle = createApp(services, () => provider, log);
-  pages = handle.pages;
   provider = build();
 
   // `poort keys rotate` / `retire` may run in another process: pick up the new key set without a restart.

@@ -6,6 +6,7 @@ import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
 import type { Directory } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
+import { SCOPES } from '../oidc/claims.js';
 import { correlationId } from '../audit/event.js';
 import { describeSource } from '../policy/source.js';
 import type { AttemptContext, SignInFlow } from './flow.js';
@@ -44,7 +45,7 @@ function field(body: unknown, name: string): string {
  */
 export function signInRoutes(deps: SignInRouteDeps): Router {
   const router = express.Router();
-  const { flow, log } = deps;
+  const { flow } = deps;
 
   async function load(req: Request, res: Response): Promise<Interaction | undefined> {
     try {
@@ -65,17 +66,27 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     return client?.clientName ?? client?.clientId;
   }
 
-  function signInPage(req: Request, res: Response, interaction: Interaction, name: string | undefined, status: number, extra: Record<string, unknown>) {
+  function signInPage(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    name: string | undefined,
+    status: number,
+    extra: Record<string, unknown>,
+  ) {
     const page = deps.page(req, res, `/signin/${interaction.uid}`);
-    res.status(status).type('html').send(
-      renderPage('signin', page, {
-        action: `/signin/${interaction.uid}/login`,
-        csrf: csrfToken(deps.csrfKey, interaction.uid),
-        clientName: name,
-        username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
-        ...extra,
-      }),
-    );
+    res
+      .status(status)
+      .type('html')
+      .send(
+        renderPage('signin', page, {
+          action: `/signin/${interaction.uid}/login`,
+          csrf: csrfToken(deps.csrfKey, interaction.uid),
+          clientName: name,
+          username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
+          ...extra,
+        }),
+      );
   }
 
   router.get('/signin/:uid', async (req, res) => {
@@ -85,14 +96,21 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (interaction.prompt.name === 'login') return signInPage(req, res, interaction, name, 200, {});
     if (interaction.prompt.name === 'consent') {
       const details = interaction.prompt.details as { missingOIDCScope?: string[] };
-      const identity = interaction.session?.accountId ? await deps.directory.findById(interaction.session.accountId) : undefined;
+      // Native applications are asked about on every sign-in, even when their grant covers every scope (RFC 8252
+      // §8.6: another program on the device may listen on their loopback port): then show all they ask for.
+      const requested = String(interaction.params.scope ?? '')
+        .split(' ')
+        .filter((scope) => SCOPES.includes(scope));
+      const identity = interaction.session?.accountId
+        ? await deps.directory.findById(interaction.session.accountId)
+        : undefined;
       const page = deps.page(req, res);
       res.type('html').send(
         renderPage('consent', page, {
           action: `/signin/${interaction.uid}/consent`,
           csrf: csrfToken(deps.csrfKey, interaction.uid),
           clientName: name,
-          scopes: details.missingOIDCScope ?? [],
+          scopes: details.missingOIDCScope ?? requested,
           user: identity ? (identity.name ?? identity.username) : undefined,
         }),
       );
@@ -104,7 +122,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
   router.post('/signin/:uid/login', form, async (req, res) => {
     const interaction = await load(req, res);
     if (!interaction) return;
-    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf'))) return deps.showError(req, res, 403, 'csrf');
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
     if (interaction.prompt.name !== 'login') return deps.showError(req, res, 400, 'invalid_request');
     const username = field(req.body, 'username');
     const attempt = attemptContext(req, interaction);
@@ -112,7 +131,10 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     const page = () => deps.page(req, res, `/signin/${interaction.uid}`);
     switch (outcome.kind) {
       case 'missing':
-        return signInPage(req, res, interaction, await clientName(interaction), 400, { username, error: { message: page().t('signin.error.missing') } });
+        return signInPage(req, res, interaction, await clientName(interaction), 400, {
+          username,
+          error: { message: page().t('signin.error.missing') },
+        });
       case 'throttled':
         res.set('Retry-After', String(outcome.retryAfterSeconds));
         return signInPage(req, res, interaction, await clientName(interaction), 429, {
@@ -149,14 +171,21 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
   router.post('/signin/:uid/consent', form, async (req, res) => {
     const interaction = await load(req, res);
     if (!interaction) return;
-    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf'))) return deps.showError(req, res, 403, 'csrf');
-    if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId) return deps.showError(req, res, 400, 'invalid_request');
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
+    if (interaction.prompt.name !== 'consent' || !interaction.session?.accountId)
+      return deps.showError(req, res, 400, 'invalid_request');
     const provider = deps.provider();
     const identity = await deps.directory.findById(interaction.session.accountId);
     const requested = (interaction.prompt.details as { missingOIDCScope?: string[] }).missingOIDCScope ?? [];
     if (field(req.body, 'decision') !== 'allow') {
       await flow.consent(identity, false, requested, attemptContext(req, interaction));
-      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'the user denied access' }, { mergeWithLastSubmission: true });
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'the user denied access' },
+        { mergeWithLastSubmission: true },
+      );
       return;
     }
     const details = interaction.prompt.details as {
@@ -166,11 +195,15 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     };
     const grant = interaction.grantId
       ? await provider.Grant.find(interaction.grantId)
-      : new provider.Grant({ accountId: interaction.session.accountId, clientId: String(interaction.params.client_id) });
+      : new provider.Grant({
+          accountId: interaction.session.accountId,
+          clientId: String(interaction.params.client_id),
+        });
     if (!grant) return deps.showError(req, res, 400, 'session_expired');
     if (details.missingOIDCScope) grant.addOIDCScope(details.missingOIDCScope.join(' '));
     if (details.missingOIDCClaims) grant.addOIDCClaims(details.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, scopes] of Object.entries(details.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
     await flow.consent(identity, true, requested, attemptContext(req, interaction));
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });

@@ -34,7 +34,9 @@ export class Browser {
       const value = pair.slice(eq + 1).trim();
       const pathAttr = attrs.map((a) => a.trim()).find((a) => a.toLowerCase().startsWith('path='));
       const cookiePath = pathAttr ? pathAttr.slice(5) : '/';
-      const expired = attrs.some((a) => /max-age=0\b/i.test(a.trim()) || /expires=thu, 01 jan 1970/i.test(a.trim()));
+      const expired = attrs.some(
+        (a) => /max-age=0\b/i.test(a.trim()) || /expires=thu, 01 jan 1970/i.test(a.trim()),
+      );
       const key = `${name}|${cookiePath}`;
       if (expired || value === '') this.cookies.delete(key);
       else this.cookies.set(key, { name, value, path: cookiePath });
@@ -42,9 +44,16 @@ export class Browser {
   }
 
   /** One request, no redirects followed. */
-  async request(url: string, init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {}): Promise<Page> {
+  async request(
+    url: string,
+    init: { method?: string; form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Page> {
     const target = new URL(url);
-    const headers: Record<string, string> = { ...this.headers, ...init.headers };
+    const headers: Record<string, string> = {
+      accept: 'text/html,application/xhtml+xml;q=0.9,*/*;q=0.8',
+      ...this.headers,
+      ...init.headers,
+    };
     const cookie = this.cookieHeader(target);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;
@@ -52,7 +61,12 @@ export class Browser {
       body = new URLSearchParams(init.form).toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    const res = await fetch(target, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
+    const res = await fetch(target, {
+      method: init.method ?? (body ? 'POST' : 'GET'),
+      headers,
+      body,
+      redirect: 'manual',
+    });
     this.store(res);
     return { url: target.href, status: res.status, headers: res.headers, body: await res.text() };
   }
@@ -61,13 +75,18 @@ export class Browser {
    * Follows redirects until a page is shown or the browser is sent to `stopAt` (an application's callback,
    * which is not served): then that URL is returned as the page's url with status 0.
    */
-  async navigate(url: string, init: { method?: string; form?: Record<string, string> } = {}, stopAt?: string): Promise<Page> {
+  async navigate(
+    url: string,
+    init: { method?: string; form?: Record<string, string> } = {},
+    stopAt?: string,
+  ): Promise<Page> {
     let page = await this.request(url, init);
     for (let hops = 0; hops < 20; hops++) {
       const location = page.headers.get('location');
       if (!location || page.status < 300 || page.status >= 400) return page;
       const next = new URL(location, page.url).href;
-      if (stopAt && next.startsWith(stopAt)) return { url: next, status: 0, headers: new Headers(), body: '' };
+      if (stopAt && next.startsWith(stopAt))
+        return { url: next, status: 0, headers: new Headers(), body: '' };
       page = await this.request(next);
     }
     throw new Error('too many redirects');

@@ -1,0 +1,202 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, resolveConfigFile } from '../../src/config/load.js';
+import { defaultConfigFile } from '../../src/paths.js';
+import { tempDir } from '../helpers/poort.js';
+
+let dir: string;
+let n = 0;
+
+beforeAll(() => {
+  dir = tempDir('poort-config-');
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Writes `yaml` to a fresh file and returns its path. */
+function file(yaml: string): string {
+  const p = path.join(dir, `poort-${++n}.yaml`);
+  fs.writeFileSync(p, yaml);
+  return p;
+}
+
+/** The ConfigError that loading throws, with the file it was read from. */
+function configError(yaml: string, env: NodeJS.ProcessEnv = {}): { message: string; file: string } {
+  const f = file(yaml);
+  try {
+    loadConfig({ file: f, env });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return { message: (err as ConfigError).message, file: f };
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loading the configuration file', () => {
+  it('gives the documented defaults for an empty file', () => {
+    const { config } = loadConfig({ file: file(''), env: {} });
+    expect(config.server).toEqual({
+      host: '127.0.0.1',
+      port: 9000,
+      issuer: 'http://localhost:9000',
+      trust_proxy: [],
+    });
+    expect(config.throttle.account).toEqual({
+      free_attempts: 5,
+      base_delay: 2,
+      max_delay: 900,
+      window: 3600,
+    });
+    expect(config.oidc.ttl.authorization_code).toBe(60);
+    expect(path.isAbsolute(config.storage.data_dir)).toBe(true);
+  });
+
+  it('reads the shipped config/poort.yaml as exactly the defaults', () => {
+    const shipped = loadConfig({ file: defaultConfigFile, env: {} }).config;
+    const empty = loadConfig({ file: file(''), env: {} }).config;
+    expect(shipped).toEqual(empty);
+  });
+
+  it('reads durations as seconds, minutes, hours and days', () => {
+    const { config } = loadConfig({
+      file: file(
+        'oidc: { ttl: { access_token: 90s, id_token: 15m, session: 8h, refresh_token: 14d, grant: 120 } }\n',
+      ),
+      env: {},
+    });
+    expect(config.oidc.ttl).toMatchObject({
+      access_token: 90,
+      id_token: 900,
+      session: 28_800,
+      refresh_token: 1_209_600,
+      grant: 120,
+    });
+  });
+
+  it('names the file, the key path and the reason for a wrong type', () => {
+    const { message, file: f } = configError('server:\n  port: abc\n');
+    expect(message).toContain(f);
+    expect(message).toContain('server.port');
+    expect(message).toMatch(/expected number/);
+    expect(message).toContain('(got "abc")');
+  });
+
+  it('names an unknown key, nested or at the top', () => {
+    const nested = configError('server:\n  prot: 9000\n');
+    expect(nested.message).toBe(`${nested.file}: server: unknown key prot`);
+    const top = configError('sever: {}\n');
+    expect(top.message).toBe(`${top.file}: (top level): unknown key sever`);
+  });
+
+  it('names a bad CIDR range in trust_proxy by its index', () => {
+    const { message, file: f } = configError("server: { trust_proxy: ['10.0.0.0/8', '10.0.0.0/33'] }\n");
+    expect(message).toBe(
+      `${f}: server.trust_proxy[1]: expected an IP address or CIDR range such as 10.0.0.0/8 (got "10.0.0.0/33")`,
+    );
+    for (const bad of ['proxy.example.org', '10.0.0.0/8/16']) {
+      expect(configError(`server: { trust_proxy: ['${bad}'] }\n`).message).toContain('server.trust_proxy[0]');
+    }
+  });
+
+  it('names a bad duration', () => {
+    const { message, file: f } = configError(
+      'throttle:\n  account: { free_attempts: 5, base_delay: 5 minutes, max_delay: 1h, window: 1h }\n',
+    );
+    expect(message).toContain(
+      `${f}: throttle.account.base_delay: expected a duration such as 90s, 15m, 8h or 14d, got "5 minutes"`,
+    );
+  });
+
+  it('lists every problem, one per line', () => {
+    const { message } = configError('server: { port: 0, host: "" }\nlog: { level: loud }\n');
+    const lines = message.split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines.some((l) => l.includes('server.port'))).toBe(true);
+    expect(lines.some((l) => l.includes('server.host'))).toBe(true);
+    expect(lines.some((l) => l.includes('log.level'))).toBe(true);
+  });
+
+  it('refuses text that is not YAML, duplicate keys and a non-mapping document', () => {
+    expect(configError('server: [unclosed\n').message).toMatch(/not valid YAML/);
+    expect(configError('server: {}\nserver: {}\n').message).toMatch(/not valid YAML/);
+    expect(configError('- a\n- b\n').message).toMatch(/\(top level\): expected a mapping/);
+  });
+
+  it('names a file it cannot read', () => {
+    const missing = path.join(dir, 'missing.yaml');
+    expect(() => loadConfig({ file: missing, env: {} })).toThrow(
+      new ConfigError(`${missing}: cannot read the configuration file: ENOENT`),
+    );
+  });
+
+  it('refuses an issuer with a query or a fragment', () => {
+    expect(configError("server: { issuer: 'https://id.example.org/?x=1' }\n").message).toMatch(
+      /server\.issuer: must not have a query/,
+    );
+  });
+
+  it('reads a static client secret from a file next to the configuration, and names the key when it cannot', () => {
+    fs.writeFileSync(path.join(dir, 'wiki.secret'), 'a-secret-from-a-file-0123\n');
+    const client = (secretFile: string) =>
+      `oidc:\n  clients:\n    - client_id: wiki\n      client_secret_file: ${secretFile}\n      redirect_uris: [https://wiki.example.org/cb]\n`;
+    expect(
+      loadConfig({ file: file(client('wiki.secret')), env: {} }).config.oidc.clients[0]!.client_secret,
+    ).toBe('a-secret-from-a-file-0123');
+    expect(configError(client('nowhere.secret')).message).toMatch(
+      /oidc\.clients\[0\]\.client_secret_file: cannot read .*nowhere\.secret: ENOENT/,
+    );
+  });
+});
+
+describe('environment overrides', () => {
+  it('apply POORT_PORT, POORT_ISSUER, POORT_TRUST_PROXY, POORT_DATA_DIR and POORT_KEYS_DIR over the file', () => {
+    const { config } = loadConfig({
+      file: file("server: { port: 9000, issuer: 'http://localhost:9000' }\nstorage: { data_dir: ./data }\n"),
+      env: {
+        POORT_PORT: '9443',
+        POORT_ISSUER: 'https://id.example.org',
+        POORT_TRUST_PROXY: '10.0.0.0/8, 192.168.1.1 ,2001:db8::/32',
+        POORT_DATA_DIR: '/var/lib/poort',
+        POORT_KEYS_DIR: 'relative/keys',
+      },
+    });
+    expect(config.server.port).toBe(9443);
+    expect(config.server.issuer).toBe('https://id.example.org');
+    expect(config.server.trust_proxy).toEqual(['10.0.0.0/8', '192.168.1.1', '2001:db8::/32']);
+    expect(config.storage.data_dir).toBe('/var/lib/poort');
+    expect(config.keys.dir).toBe(path.resolve('relative/keys'));
+  });
+
+  it('ignores empty variables', () => {
+    expect(
+      loadConfig({ file: file('server: { port: 9100 }\n'), env: { POORT_PORT: '' } }).config.server.port,
+    ).toBe(9100);
+  });
+
+  it('names the variable, not the file, when its value is bad', () => {
+    expect(configError('', { POORT_PORT: 'abc' }).message).toMatch(
+      /^POORT_PORT \(server\.port\): .*expected number.*\(got "abc"\)$/,
+    );
+    expect(configError('', { POORT_PORT: '70000' }).message).toMatch(/^POORT_PORT \(server\.port\): /);
+    expect(configError('', { POORT_TRUST_PROXY: '10.0.0.0/8,10.0.0.0/99' }).message).toMatch(
+      /^POORT_TRUST_PROXY \(server\.trust_proxy\[1\]\): expected an IP address or CIDR range/,
+    );
+    expect(configError('', { POORT_ISSUER: 'not a url' }).message).toMatch(
+      /^POORT_ISSUER \(server\.issuer\): /,
+    );
+    expect(configError('', { POORT_ISSUER: 'https://id.example.org/#frag' }).message).toMatch(
+      /^POORT_ISSUER: server\.issuer: must not have/,
+    );
+  });
+});
+
+describe('choosing the configuration file', () => {
+  it('prefers an explicit path, then POORT_CONFIG, then the shipped defaults', () => {
+    expect(resolveConfigFile('/etc/poort/poort.yaml', { POORT_CONFIG: '/elsewhere.yaml' })).toBe(
+      '/etc/poort/poort.yaml',
+    );
+    expect(resolveConfigFile(undefined, { POORT_CONFIG: '/elsewhere.yaml' })).toBe('/elsewhere.yaml');
+    const local = path.resolve('poort.yaml');
+    expect(resolveConfigFile(undefined, {})).toBe(fs.existsSync(local) ? local : defaultConfigFile);
+  });
+});

@@ -1,0 +1,163 @@
+import * as oidc from 'openid-client';
+import { readForm, type Browser, type Page } from './browser.js';
+import type { TestPoort } from './poort.js';
+
+/** Cheap argon2 for tests that are not about argon2: the sign-in walks stay fast. */
+export const FAST_ARGON2 = 'passwords: { argon2: { memory_kib: 8192, iterations: 1 } }\n';
+
+/**
+ * A relying party as an application would configure openid-client against Poort: discovery over http (the test
+ * issuer), ID token signatures checked against the JWKS. Without a secret it is a public client (`none`).
+ */
+export async function relyingParty(
+  poort: TestPoort,
+  clientId: string,
+  secret?: string,
+): Promise<oidc.Configuration> {
+  return oidc.discovery(
+    new URL(poort.issuer),
+    clientId,
+    secret,
+    secret === undefined ? oidc.None() : undefined,
+    {
+      execute: [oidc.allowInsecureRequests, oidc.enableNonRepudiationChecks],
+    },
+  );
+}
+
+/** What the application keeps between sending the browser away and receiving it back. */
+export interface PendingAuthorization {
+  url: URL;
+  redirectUri: string;
+  verifier: string;
+  state: string;
+  nonce?: string;
+}
+
+export interface AuthorizationOptions {
+  redirectUri: string;
+  scope?: string;
+  /** send a nonce (default true) */
+  nonce?: boolean;
+  /** push the request to /request first (PAR) */
+  par?: boolean;
+  /** more authorization parameters, e.g. prompt or login_hint */
+  params?: Record<string, string>;
+}
+
+/** Builds an authorization request with PKCE (S256) and state, as openid-client does for an application. */
+export async function startAuthorization(
+  config: oidc.Configuration,
+  options: AuthorizationOptions,
+): Promise<PendingAuthorization> {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = options.nonce === false ? undefined : oidc.randomNonce();
+  const params: Record<string, string> = {
+    redirect_uri: options.redirectUri,
+    scope: options.scope ?? 'openid',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...(nonce ? { nonce } : {}),
+    ...options.params,
+  };
+  const url = options.par
+    ? await oidc.buildAuthorizationUrlWithPAR(config, params)
+    : oidc.buildAuthorizationUrl(config, params);
+  return { url, redirectUri: options.redirectUri, verifier, state, nonce };
+}
+
+/** Whether a page is Poort's password form. */
+export function isPasswordForm(page: Page): boolean {
+  return (
+    page.status === 200 && /type="password"/.test(page.body) && /\/signin\/[^"/]+\/login"/.test(page.body)
+  );
+}
+
+/** Whether a page is Poort's consent page. */
+export function isConsentPage(page: Page): boolean {
+  return page.status === 200 && /\/signin\/[^"/]+\/consent"/.test(page.body);
+}
+
+/** Presses Allow or Deny on the consent page; follows redirects up to the application's redirect URI. */
+export async function answerConsent(
+  browser: Browser,
+  page: Page,
+  decision: 'allow' | 'deny',
+  stopAt: string,
+): Promise<Page> {
+  const form = readForm(page);
+  return browser.navigate(form.action, { form: { ...form.fields, decision } }, stopAt);
+}
+
+/** Fills in and posts the password form on `page`; follows redirects up to the application's redirect URI. */
+export async function submitPassword(
+  browser: Browser,
+  page: Page,
+  username: string,
+  password: string,
+  stopAt: string,
+): Promise<Page> {
+  const form = readForm(page);
+  return browser.navigate(form.action, { form: { ...form.fields, username, password } }, stopAt);
+}
+
+/**
+ * Walks the browser through an authorization request: opens it and, when the password form is shown, signs in.
+ * Returns the application's callback URL (status 0) or the page Poort stopped at.
+ */
+export async function authorizeInBrowser(
+  browser: Browser,
+  pending: PendingAuthorization,
+  credentials?: { username: string; password: string },
+): Promise<Page> {
+  const first = await browser.navigate(pending.url.href, {}, pending.redirectUri);
+  if (!credentials || !isPasswordForm(first)) return first;
+  return submitPassword(browser, first, credentials.username, credentials.password, pending.redirectUri);
+}
+
+/** The application's half of the callback: checks state (and nonce) and redeems the code with the PKCE verifier. */
+export async function redeemCode(
+  config: oidc.Configuration,
+  callback: Page | string,
+  pending: PendingAuthorization,
+) {
+  const url = typeof callback === 'string' ? callback : callback.url;
+  return oidc.authorizationCodeGrant(config, new URL(url), {
+    pkceCodeVerifier: pending.verifier,
+    expectedState: pending.state,
+    ...(pending.nonce ? { expectedNonce: pending.nonce } : {}),
+    idTokenExpected: true,
+  });
+}
+
+/** A complete sign-in: authorization request, password form, code redemption. */
+export async function signIn(
+  config: oidc.Configuration,
+  browser: Browser,
+  credentials: { username: string; password: string },
+  options: AuthorizationOptions,
+) {
+  const pending = await startAuthorization(config, options);
+  const callback = await authorizeInBrowser(browser, pending, credentials);
+  if (callback.status !== 0)
+    throw new Error(
+      `sign-in did not reach ${options.redirectUri}: ${callback.status} ${callback.url}\n${callback.body.slice(0, 500)}`,
+    );
+  const tokens = await redeemCode(config, callback, pending);
+  return { pending, callback, tokens };
+}
+
+/** The error an openid-client call failed with, as a protocol error (`error`, HTTP status) where it is one. */
+export async function protocolError(
+  promise: Promise<unknown>,
+): Promise<{ error?: string; description?: string; status?: number; message: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    const e = err as { error?: string; error_description?: string; status?: number; message: string };
+    return { error: e.error, description: e.error_description, status: e.status, message: e.message };
+  }
+  throw new Error('expected the request to fail');
+}

@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { calculateJwkThumbprint } from 'jose';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { KeyStore, KeyStoreError } from '../../src/keys/keystore.js';
+import { tempDir } from '../helpers/poort.js';
+
+const mode = (file: string) => fs.statSync(file).mode & 0o777;
+
+describe('the key store', () => {
+  let root: string;
+  let dir: string;
+  let store: KeyStore;
+
+  beforeEach(() => {
+    root = tempDir('poort-keys-');
+    dir = path.join(root, 'keys');
+    store = new KeyStore(dir);
+  });
+  afterEach(() => fs.rmSync(root, { recursive: true, force: true }));
+
+  it('creates one RS256 and one ES256 signing key and the secret material, each in its own 0600 file', async () => {
+    const { created } = await store.ensure();
+    expect(mode(dir)).toBe(0o700);
+    const keys = store.signingKeys();
+    expect(keys.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    expect(created.sort()).toEqual([...keys.map((k) => k.kid), 'secrets.json'].sort());
+    const files = fs.readdirSync(dir).sort();
+    expect(files).toEqual([...keys.map((k) => `signing-${k.kid}.json`), 'secrets.json'].sort());
+    for (const f of files) expect(mode(path.join(dir, f)), f).toBe(0o600);
+  });
+
+  it('names each key by its JWK thumbprint and keeps the private part', async () => {
+    await store.ensure();
+    for (const key of store.signingKeys()) {
+      expect(key.jwk).toMatchObject({ kid: key.kid, alg: key.alg, use: 'sig' });
+      expect(key.jwk.d).toBeTypeOf('string');
+      expect(await calculateJwkThumbprint(key.jwk, 'sha256')).toBe(key.kid);
+    }
+    expect(store.signingKeys().find((k) => k.alg === 'RS256')!.jwk.kty).toBe('RSA');
+    expect(store.signingKeys().find((k) => k.alg === 'ES256')!.jwk).toMatchObject({ kty: 'EC', crv: 'P-256' });
+  });
+
+  it('changes nothing when everything is there', async () => {
+    await store.ensure();
+    const before = fs.readdirSync(dir).sort();
+    const secrets = fs.readFileSync(path.join(dir, 'secrets.json'), 'utf8');
+    expect(await store.ensure()).toEqual({ created: [] });
+    expect(fs.readdirSync(dir).sort()).toEqual(before);
+    expect(fs.readFileSync(path.join(dir, 'secrets.json'), 'utf8')).toBe(secrets);
+  });
+
+  it('gives secret material of the right sizes', async () => {
+    await store.ensure();
+    const secrets = store.secrets();
+    expect(secrets.cookieKeys.length).toBeGreaterThan(0);
+    expect(secrets.encryptionKey).toHaveLength(32);
+    expect(secrets.csrfKey).toHaveLength(32);
+  });
+
+  it('adds a new key per algorithm on rotate; the new ones come first, the old ones stay', async () => {
+    await store.ensure();
+    const old = store.signingKeys();
+    const version = store.version();
+    const added = await store.rotate();
+    expect(added.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    const keys = store.signingKeys();
+    expect(keys).toHaveLength(4);
+    for (const alg of ['RS256', 'ES256']) {
+      expect(keys.find((k) => k.alg === alg)!.kid).toBe(added.find((k) => k.alg === alg)!.kid);
+    }
+    expect(keys.map((k) => k.kid)).toEqual(expect.arrayContaining(old.map((k) => k.kid)));
+    expect(store.version()).not.toBe(version);
+    for (const k of added) expect(mode(path.join(dir, `signing-${k.kid}.json`))).toBe(0o600);
+  });
+
+  it('retires an old key, and refuses to retire the current key of an algorithm or an unknown one', async () => {
+    await store.ensure();
+    const oldRsa = store.signingKeys().find((k) => k.alg === 'RS256')!;
+    expect(() => store.retire(oldRsa.kid)).toThrow(KeyStoreError);
+    expect(() => store.retire(oldRsa.kid)).toThrow(/is the current RS256 signing key/);
+
+    await store.rotate();
+    expect(store.retire(oldRsa.kid).kid).toBe(oldRsa.kid);
+    expect(store.signingKeys().map((k) => k.kid)).not.toContain(oldRsa.kid);
+    expect(fs.existsSync(path.join(dir, `signing-${oldRsa.kid}.json`))).toBe(false);
+    expect(() => store.retire('no-such-kid')).toThrow(/no signing key with kid no-such-kid/);
+  });
+
+  it('names a damaged key file', async () => {
+    await store.ensure();
+    fs.writeFileSync(path.join(dir, 'signing-broken.json'), '{not json');
+    expect(() => store.signingKeys()).toThrow(/signing-broken\.json: not a Poort signing key/);
+  });
+});

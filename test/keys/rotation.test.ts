@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyStore } from '../../src/keys/keystore.js';
+import { Browser } from '../helpers/browser.js';
+import { authorizeInBrowser, FAST_ARGON2, redeemCode, relyingParty, signIn, startAuthorization } from '../helpers/oidc.js';
+import { startPoort, type TestPoort } from '../helpers/poort.js';
+
+const PASSWORD = 'correct horse battery staple';
+const ANNA = { username: 'anna', password: PASSWORD };
+const REDIRECT = 'http://127.0.0.1:7777/cb';
+
+describe('signing key rotation on a running server', () => {
+  let poort: TestPoort;
+  let config: oidc.Configuration;
+  /** The key folder as `poort keys` in another process sees it. */
+  let cli: KeyStore;
+
+  const publishedKids = async () => ((await (await fetch(`${poort.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+
+  /** Polls the JWKS (up to 5 s) until `check` holds. */
+  async function untilJwks(check: (kids: string[]) => boolean): Promise<string[]> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const kids = await publishedKids();
+      if (check(kids)) return kids;
+      if (Date.now() > deadline) throw new Error(`JWKS did not change in 5 s: ${kids.join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    poort = await startPoort(FAST_ARGON2);
+    await poort.addUser(ANNA);
+    await poort.addClient({ clientId: 'app', secret: 'app-secret-0123456789', redirectUris: [REDIRECT] });
+    config = await relyingParty(poort, 'app', 'app-secret-0123456789');
+    cli = new KeyStore(path.join(poort.dir, 'keys'));
+  });
+  afterAll(async () => poort?.stop());
+
+  it('publishes the new keys, signs with the new RS256 key, keeps old tokens verifiable, and signs nobody out', async () => {
+    const currentRsa = () => cli.signingKeys().find((k) => k.alg === 'RS256')!.kid;
+    const oldRsa = currentRsa();
+    const before = await publishedKids();
+    expect(before).toHaveLength(2);
+    expect(before).toContain(oldRsa);
+
+    const browser = new Browser();
+    const { tokens: oldTokens } = await signIn(config, browser, ANNA, { redirectUri: REDIRECT });
+    expect(decodeProtectedHeader(oldTokens.id_token!).kid).toBe(oldRsa);
+
+    const added = await cli.rotate();
+    const newRsa = added.find((k) => k.alg === 'RS256')!.kid;
+    const after = await untilJwks((kids) => kids.includes(newRsa));
+    expect(after).toEqual(expect.arrayContaining([...before, ...added.map((k) => k.kid)]));
+    expect(after).toHaveLength(4);
+
+    // openid-client refetches a JWKS for an unknown kid only once its copy is a minute old: an application that
+    // fetched it just before the rotation would refuse the new tokens for that long. Start one afresh here.
+    config = await relyingParty(poort, 'app', 'app-secret-0123456789');
+    // The same browser is still signed in; its new ID token carries the new key's kid.
+    const pending = await startAuthorization(config, { redirectUri: REDIRECT });
+    const callback = await authorizeInBrowser(browser, pending);
+    expect(callback.status).toBe(0);
+    const newTokens = await redeemCode(config, callback, pending);
+    expect(decodeProtectedHeader(newTokens.id_token!)).toMatchObject({ alg: 'RS256', kid: newRsa });
+
+    const jwks = createRemoteJWKSet(new URL(`${poort.issuer}/jwks`));
+    await expect(jwtVerify(oldTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' })).resolves.toBeTruthy();
+    await expect(jwtVerify(newTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' })).resolves.toBeTruthy();
+
+    // Refreshing a grant made before the rotation works and uses the new key.
+    const refreshed = await oidc.refreshTokenGrant(config, oldTokens.refresh_token!);
+    expect(decodeProtectedHeader(refreshed.id_token!).kid).toBe(newRsa);
+  });
+
+  it('stops publishing a retired key, and refuses to retire a current one', async () => {
+    const keys = cli.signingKeys();
+    const current = keys.find((k) => k.alg === 'RS256')!;
+    const retired = keys.filter((k) => k.alg === 'RS256' && k.kid !== current.kid);
+    expect(retired.length).toBeGreaterThan(0);
+    for (const k of retired) cli.retire(k.kid);
+    const kids = await untilJwks((list) => retired.every((k) => !list.includes(k.kid)));
+    expect(kids).toContain(current.kid);
+
+    expect(() => cli.retire(current.kid)).toThrow(/current RS256 signing key/);
+    expect(await publishedKids()).toContain(current.kid);
+    const { tokens } = await signIn(config, new Browser(), ANNA, { redirectUri: REDIRECT });
+    expect(decodeProtectedHeader(tokens.id_token!).kid).toBe(current.kid);
+  });
+});
