@@ -48,17 +48,24 @@ export function validateClientInput(input: ClientInput): void {
   const fail = (message: string) => {
     throw new ClientError('invalid_client_metadata', message);
   };
-  if (!CLIENT_ID.test(input.clientId)) fail(`"${input.clientId}" is not a valid client id (letters, digits, . _ : -)`);
+  if (!CLIENT_ID.test(input.clientId))
+    fail(`"${input.clientId}" is not a valid client id (letters, digits, . _ : -)`);
   if (input.grantTypes.length === 0) fail('at least one grant type is needed');
   if (input.grantTypes.includes('refresh_token') && !input.grantTypes.includes('authorization_code')) {
     fail('refresh_token needs authorization_code');
   }
-  if (input.secret === undefined && input.grantTypes.includes('client_credentials')) fail('a public client cannot use client_credentials');
-  if (input.secret !== undefined && input.secret.length < 16) fail('the client secret needs at least 16 characters');
+  if (input.secret === undefined && input.grantTypes.includes('client_credentials'))
+    fail('a public client cannot use client_credentials');
+  if (input.secret !== undefined && input.secret.length < 16)
+    fail('the client secret needs at least 16 characters');
   if (input.grantTypes.includes('authorization_code') && input.redirectUris.length === 0) {
     fail('authorization_code needs at least one --redirect-uri');
   }
-  for (const uri of [...input.redirectUris, ...input.postLogoutRedirectUris, ...(input.backchannelLogoutUri ? [input.backchannelLogoutUri] : [])]) {
+  for (const uri of [
+    ...input.redirectUris,
+    ...input.postLogoutRedirectUris,
+    ...(input.backchannelLogoutUri ? [input.backchannelLogoutUri] : []),
+  ]) {
     const url = URL.parse(uri);
     if (!url || !/^https?:$/.test(url.protocol)) fail(`${uri} is not an http(s) URL`);
     if (url!.hash) fail(`${uri} must not have a fragment`);
@@ -76,7 +83,9 @@ export function toMetadata(input: ClientInput): ClientMetadata {
   return {
     client_id: input.clientId,
     ...(input.name ? { client_name: input.name } : {}),
-    ...(isPublic ? { token_endpoint_auth_method: 'none' } : { client_secret: input.secret, token_endpoint_auth_method: 'client_secret_basic' }),
+    ...(isPublic
+      ? { token_endpoint_auth_method: 'none' }
+      : { client_secret: input.secret, token_endpoint_auth_method: 'client_secret_basic' }),
     application_type: native ? 'native' : 'web',
     redirect_uris: input.redirectUris,
     post_logout_redirect_uris: input.postLogoutRedirectUris,
@@ -123,7 +132,8 @@ export class ClientRepository {
 
   async add(input: ClientInput): Promise<ClientRecord> {
     validateClientInput(input);
-    if (this.#static.has(input.clientId)) throw new ClientError('exists', `client ${input.clientId} is declared in the configuration`);
+    if (this.#static.has(input.clientId))
+      throw new ClientError('exists', `client ${input.clientId} is declared in the configuration`);
     const metadata = toMetadata(input);
     if (typeof metadata.client_secret === 'string') {
       metadata.client_secret = seal(this.encryptionKey, metadata.client_secret, `client:${input.clientId}`);
@@ -132,10 +142,17 @@ export class ClientRepository {
     try {
       await this.db
         .insertInto('clients')
-        .values({ client_id: input.clientId, metadata: JSON.stringify(metadata), first_party: input.firstParty ? 1 : 0, created_at: now, updated_at: now })
+        .values({
+          client_id: input.clientId,
+          metadata: JSON.stringify(metadata),
+          first_party: input.firstParty ? 1 : 0,
+          created_at: now,
+          updated_at: now,
+        })
         .execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err))) throw new ClientError('exists', `client ${input.clientId} already exists`);
+      if (/unique|duplicate/i.test(String(err)))
+        throw new ClientError('exists', `client ${input.clientId} already exists`);
       throw err;
     }
     return toRecord(metadata, now, 'store');
@@ -144,7 +161,12 @@ export class ClientRepository {
   async remove(clientId: string): Promise<void> {
     const result = await this.db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) {
-      throw new ClientError('not_found', this.#static.has(clientId) ? `client ${clientId} is declared in the configuration; remove it there` : `no client ${clientId}`);
+      throw new ClientError(
+        'not_found',
+        this.#static.has(clientId)
+          ? `client ${clientId} is declared in the configuration; remove it there`
+          : `no client ${clientId}`,
+      );
     }
   }
 
@@ -152,7 +174,11 @@ export class ClientRepository {
   async metadata(clientId: string): Promise<ClientMetadata | undefined> {
     const fromConfig = this.#static.get(clientId);
     if (fromConfig) return fromConfig;
-    const row = await this.db.selectFrom('clients').select('metadata').where('client_id', '=', clientId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('clients')
+      .select('metadata')
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
     if (!row) return undefined;
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
     if (typeof metadata.client_secret === 'string') {

@@ -7,7 +7,10 @@ export const duration = z.union([z.number().int().nonnegative(), z.string()]).tr
   if (typeof value === 'number') return value;
   const match = /^(\d+)\s*([smhd])$/.exec(value.trim());
   if (!match) {
-    ctx.addIssue({ code: 'custom', message: `expected a duration such as 90s, 15m, 8h or 14d, got "${value}"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration such as 90s, 15m, 8h or 14d, got "${value}"`,
+    });
     return z.NEVER;
   }
   return Number(match[1]) * units[match[2]!]!;

@@ -58,15 +58,22 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   let received = '';
   let node: unknown = raw;
   for (const key of issue.path) {
-    node = typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
+    node =
+      typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
   }
   if (node !== undefined && typeof node !== 'object') received = ` (got ${JSON.stringify(node)})`;
-  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+  if (issue.code === 'unrecognized_keys')
+    return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
   return `${issue.message}${received}`;
 }
 
 function keyPath(path: readonly PropertyKey[]): string {
-  return path.map((k) => (typeof k === 'number' ? `[${k}]` : String(k))).join('.').replace(/\.\[/g, '[') || '(top level)';
+  return (
+    path
+      .map((k) => (typeof k === 'number' ? `[${k}]` : String(k)))
+      .join('.')
+      .replace(/\.\[/g, '[') || '(top level)'
+  );
 }
 
 /** Reads, overrides from the environment and validates the configuration; throws ConfigError on anything unusable. */
@@ -77,7 +84,9 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${file}: cannot read the configuration file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new ConfigError(
+      `${file}: cannot read the configuration file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
   }
   const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -119,13 +128,17 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
         );
       }
       if (client.client_secret.length < 16) {
-        throw new ConfigError(`${file}: oidc.clients[${i}].client_secret_file: the secret needs at least 16 characters`);
+        throw new ConfigError(
+          `${file}: oidc.clients[${i}].client_secret_file: the secret needs at least 16 characters`,
+        );
       }
     }
   });
   const issuer = new URL(config.server.issuer);
   if (issuer.search || issuer.hash) {
-    throw new ConfigError(`${fromEnv.get('server.issuer') ?? file}: server.issuer: must not have a query or fragment`);
+    throw new ConfigError(
+      `${fromEnv.get('server.issuer') ?? file}: server.issuer: must not have a query or fragment`,
+    );
   }
   return { config, file };
 }

@@ -3,11 +3,15 @@ import { isValidCidr } from '../http/cidr.js';
 import { auditConfigSchema } from '../audit/sinks/config.js';
 import { duration } from './duration.js';
 
-const cidr = z.string().refine(isValidCidr, { message: 'expected an IP address or CIDR range such as 10.0.0.0/8' });
+const cidr = z
+  .string()
+  .refine(isValidCidr, { message: 'expected an IP address or CIDR range such as 10.0.0.0/8' });
 
-const absoluteUrl = z.url({ message: 'expected an absolute http(s) URL' }).refine((u) => /^https?:\/\//.test(u), {
-  message: 'expected an http or https URL',
-});
+const absoluteUrl = z
+  .url({ message: 'expected an absolute http(s) URL' })
+  .refine((u) => /^https?:\/\//.test(u), {
+    message: 'expected an http or https URL',
+  });
 
 export const staticClientSchema = z
   .object({
@@ -32,13 +36,20 @@ export const staticClientSchema = z
       ctx.addIssue({ code: 'custom', message: 'a public client has no secret' });
     }
     if (!c.public && !c.client_secret && !c.client_secret_file) {
-      ctx.addIssue({ code: 'custom', message: 'a confidential client needs client_secret or client_secret_file' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a confidential client needs client_secret or client_secret_file',
+      });
     }
     if (c.public && c.grant_types.includes('client_credentials')) {
       ctx.addIssue({ code: 'custom', message: 'a public client cannot use client_credentials' });
     }
     if (c.grant_types.includes('authorization_code') && c.redirect_uris.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['redirect_uris'], message: 'authorization_code needs at least one redirect URI' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redirect_uris'],
+        message: 'authorization_code needs at least one redirect URI',
+      });
     }
   });
 
@@ -74,6 +85,7 @@ export const configSchema = z
     keys: z
       .object({
         dir: z.string().min(1).default('./keys'),
+        activation_delay: duration.default(120),
       })
       .strict()
       .prefault({}),
@@ -114,7 +126,12 @@ export const configSchema = z
       .prefault({}),
     throttle: z
       .object({
-        account: throttleRule.prefault({ free_attempts: 5, base_delay: '2s', max_delay: '15m', window: '1h' }),
+        account: throttleRule.prefault({
+          free_attempts: 5,
+          base_delay: '2s',
+          max_delay: '15m',
+          window: '1h',
+        }),
         ip: throttleRule.prefault({ free_attempts: 50, base_delay: '1s', max_delay: '5m', window: '1h' }),
       })
       .strict()

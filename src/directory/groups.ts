@@ -16,19 +16,25 @@ export class GroupRepository {
 
   async create(name: string): Promise<GroupRecord> {
     const clean = name.trim();
-    if (!GROUP_NAME.test(clean)) throw new UserError('group_not_found', `"${name}" is not a valid group name`);
+    if (!GROUP_NAME.test(clean))
+      throw new UserError('group_not_found', `"${name}" is not a valid group name`);
     const row = { id: crypto.randomUUID(), name: clean, created_at: new Date().toISOString() };
     try {
       await this.db.insertInto('groups').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err))) throw new UserError('exists', `group ${clean} already exists`);
+      if (/unique|duplicate/i.test(String(err)))
+        throw new UserError('exists', `group ${clean} already exists`);
       throw err;
     }
     return { id: row.id, name: row.name, members: [], createdAt: row.created_at };
   }
 
   async find(name: string): Promise<GroupRecord | undefined> {
-    const row = await this.db.selectFrom('groups').selectAll().where('name', '=', name.trim()).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('groups')
+      .selectAll()
+      .where('name', '=', name.trim())
+      .executeTakeFirst();
     if (!row) return undefined;
     const members = await this.db
       .selectFrom('memberships')
@@ -74,6 +80,10 @@ export class GroupRepository {
 
   async removeMember(groupName: string, userId: string): Promise<void> {
     const group = await this.require(groupName);
-    await this.db.deleteFrom('memberships').where('user_id', '=', userId).where('group_id', '=', group.id).execute();
+    await this.db
+      .deleteFrom('memberships')
+      .where('user_id', '=', userId)
+      .where('group_id', '=', group.id)
+      .execute();
   }
 }

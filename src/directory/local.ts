@@ -22,7 +22,13 @@ export class LocalDirectory implements Directory {
     if (!(await this.hasher.verify(row.password_hash, password))) {
       return { ok: false, code: 'invalid_credentials', reason: 'wrong_password', userId: row.id };
     }
-    const identity: Identity = { id: row.id, username: row.username, email: row.email, name: row.name, groups: row.groups };
+    const identity: Identity = {
+      id: row.id,
+      username: row.username,
+      email: row.email,
+      name: row.name,
+      groups: row.groups,
+    };
     const hasher = this.hasher;
     const users = this.users;
     return {

@@ -33,6 +33,12 @@ export class PasswordHasher {
     }
   }
 
+  /** Makes the dummy hash now, so the first unknown user costs one verification like every later one. */
+  async warm(): Promise<void> {
+    this.#dummy ??= this.hash(crypto.randomBytes(32).toString('base64url'));
+    await this.#dummy;
+  }
+
   /** Spends the time of one verification and always fails. */
   async verifyDummy(password: string): Promise<false> {
     this.#dummy ??= this.hash(crypto.randomBytes(32).toString('base64url'));

@@ -49,13 +49,22 @@ export function toIdentity(user: UserRecord): Identity {
 export class UserRepository {
   constructor(private readonly db: Db) {}
 
-  async create(input: { username: string; email: string; name?: string | null; passwordHash?: string | null }): Promise<UserRecord> {
+  async create(input: {
+    username: string;
+    email: string;
+    name?: string | null;
+    passwordHash?: string | null;
+  }): Promise<UserRecord> {
     const username = normaliseUsername(input.username);
     if (!isValidUsername(username)) {
-      throw new UserError('invalid_username', `"${input.username}" is not a valid username (letters, digits, . _ - @; at most 128)`);
+      throw new UserError(
+        'invalid_username',
+        `"${input.username}" is not a valid username (letters, digits, . _ - @; at most 128)`,
+      );
     }
     const email = input.email.trim();
-    if (!EMAIL.test(email) || email.length > 254) throw new UserError('invalid_email', `"${input.email}" is not an e-mail address`);
+    if (!EMAIL.test(email) || email.length > 254)
+      throw new UserError('invalid_email', `"${input.email}" is not an e-mail address`);
     const now = new Date().toISOString();
     const row: UserTable = {
       id: crypto.randomUUID(),
@@ -70,7 +79,8 @@ export class UserRepository {
     try {
       await this.db.insertInto('users').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err))) throw new UserError('exists', `user ${username} already exists`);
+      if (/unique|duplicate/i.test(String(err)))
+        throw new UserError('exists', `user ${username} already exists`);
       throw err;
     }
     return toRecord(row, []);
@@ -88,7 +98,11 @@ export class UserRepository {
   }
 
   async findByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = await this.db.selectFrom('users').selectAll().where('username', '=', normaliseUsername(username)).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where('username', '=', normaliseUsername(username))
+      .executeTakeFirst();
     return row ? toRecord(row, await this.groupsOf(row.id)) : undefined;
   }
 
@@ -149,7 +163,8 @@ export class UserRepository {
     const user = await this.require(username);
     const set: Partial<UserTable> = { updated_at: new Date().toISOString() };
     if (changes.email !== undefined) {
-      if (!EMAIL.test(changes.email.trim())) throw new UserError('invalid_email', `"${changes.email}" is not an e-mail address`);
+      if (!EMAIL.test(changes.email.trim()))
+        throw new UserError('invalid_email', `"${changes.email}" is not an e-mail address`);
       set.email = changes.email.trim();
     }
     if (changes.name !== undefined) set.name = changes.name?.trim() || null;

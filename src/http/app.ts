@@ -39,13 +39,22 @@ export interface AppHandle {
 export function createApp(services: Services, provider: () => Provider, log: Logger): AppHandle {
   const { config } = services;
   const https = config.server.issuer.startsWith('https:');
-  const settings = { organisation: config.organisation.name, defaultLanguage: config.organisation.default_language, secureCookies: https };
-  const page = (req: IncomingMessage, res: ServerResponse, pagePath?: string) => pageContext(req, res, settings, pagePath);
+  const settings = {
+    organisation: config.organisation.name,
+    defaultLanguage: config.organisation.default_language,
+    secureCookies: https,
+  };
+  const page = (req: IncomingMessage, res: ServerResponse, pagePath?: string) =>
+    pageContext(req, res, settings, pagePath);
   const requestId = (res: ServerResponse) => String(res.getHeader('X-Request-Id') ?? '');
 
   const errorPage = (req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }) => {
     const p = page(req, res);
-    const key = KNOWN_ERRORS.has(error.code) ? error.code : error.status >= 500 ? 'generic' : 'invalid_request';
+    const key = KNOWN_ERRORS.has(error.code)
+      ? error.code
+      : error.status >= 500
+        ? 'generic'
+        : 'invalid_request';
     return renderPage('error', p, {
       title: p.t('error.title'),
       message: p.t(`error.${key}`),
@@ -54,7 +63,10 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     });
   };
   const showError = (req: Request, res: Response, status: number, code: string) => {
-    res.status(status).type('html').send(errorPage(req, res, { code, status }));
+    res
+      .status(status)
+      .type('html')
+      .send(errorPage(req, res, { code, status }));
   };
 
   const trusted = cidrMatcher(config.server.trust_proxy);
@@ -88,11 +100,17 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     }
   });
 
-  const flow = new SignInFlow(services.directory, new Throttle(services.kv, config.throttle), services.audit, {
-    acr: { password: config.oidc.acr.password },
-    maxUsernameLength: 256,
-    maxPasswordLength: config.passwords.policy.max_length * 4,
-  }, log);
+  const flow = new SignInFlow(
+    services.directory,
+    new Throttle(services.kv, config.throttle),
+    services.audit,
+    {
+      acr: { password: config.oidc.acr.password },
+      maxUsernameLength: 256,
+      maxPasswordLength: config.passwords.policy.max_length * 4,
+    },
+    log,
+  );
   app.use('/signin', noStore);
   app.use(
     signInRoutes({
@@ -118,10 +136,20 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   });
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status = (err as { status?: number; statusCode?: number }).status ?? (err as { statusCode?: number }).statusCode ?? 500;
+    const status =
+      (err as { status?: number; statusCode?: number }).status ??
+      (err as { statusCode?: number }).statusCode ??
+      500;
     if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
     if (res.headersSent) return res.end();
-    const code = status === 404 ? 'not_found' : status === 503 ? 'unavailable' : status < 500 ? 'invalid_request' : 'server_error';
+    const code =
+      status === 404
+        ? 'not_found'
+        : status === 503
+          ? 'unavailable'
+          : status < 500
+            ? 'invalid_request'
+            : 'server_error';
     showError(req, res, status >= 400 && status < 600 ? status : 500, code);
   });
 

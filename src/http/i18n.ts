@@ -12,7 +12,10 @@ const dictionaries = new Map<Language, Record<string, string>>();
 function dictionary(lang: Language): Record<string, string> {
   let dict = dictionaries.get(lang);
   if (!dict) {
-    dict = JSON.parse(fs.readFileSync(path.join(localesDir, `${lang}.json`), 'utf8')) as Record<string, string>;
+    dict = JSON.parse(fs.readFileSync(path.join(localesDir, `${lang}.json`), 'utf8')) as Record<
+      string,
+      string
+    >;
     dictionaries.set(lang, dict);
   }
   return dict;
@@ -26,7 +29,11 @@ export function translator(lang: Language): Translate {
   const fallback = dictionary('en');
   return (key, params) => {
     const text = dict[key] ?? fallback[key] ?? key;
-    return params ? text.replace(/\{(\w+)\}/g, (m, name: string) => (params[name] !== undefined ? String(params[name]) : m)) : text;
+    return params
+      ? text.replace(/\{(\w+)\}/g, (m, name: string) =>
+          params[name] !== undefined ? String(params[name]) : m,
+        )
+      : text;
   };
 }
 
@@ -54,7 +61,10 @@ export function negotiateLanguage(
 }
 
 /** Links to the same page in each language, for the switcher in the footer. */
-export function languageLinks(current: Language, pathAndQuery: string): Array<{ code: Language; label: string; href: string; current: boolean }> {
+export function languageLinks(
+  current: Language,
+  pathAndQuery: string,
+): Array<{ code: Language; label: string; href: string; current: boolean }> {
   const url = new URL(pathAndQuery, 'http://x');
   return LANGUAGES.map((code) => {
     url.searchParams.set('lang', code);

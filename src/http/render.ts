@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import nunjucks from 'nunjucks';
 import { viewsDir } from '../paths.js';
-import { LANG_COOKIE, languageLinks, negotiateLanguage, readCookie, translator, type Language, type Translate } from './i18n.js';
+import {
+  LANG_COOKIE,
+  languageLinks,
+  negotiateLanguage,
+  readCookie,
+  translator,
+  type Language,
+  type Translate,
+} from './i18n.js';
 
 const env = new nunjucks.Environment(new nunjucks.FileSystemLoader(viewsDir, { noCache: false }), {
   autoescape: true,
@@ -26,7 +34,11 @@ export function pageContext(
   const url = new URL(req.url ?? '/', 'http://x');
   const query = url.searchParams.get('lang');
   const lang = negotiateLanguage(
-    { query, cookie: readCookie(req.headers.cookie, LANG_COOKIE), acceptLanguage: req.headers['accept-language'] },
+    {
+      query,
+      cookie: readCookie(req.headers.cookie, LANG_COOKIE),
+      acceptLanguage: req.headers['accept-language'],
+    },
     settings.defaultLanguage,
   );
   if (query === lang && !res.headersSent) {
@@ -35,7 +47,12 @@ export function pageContext(
       `${LANG_COOKIE}=${lang}; Path=/; Max-Age=31536000; SameSite=Lax; HttpOnly${settings.secureCookies ? '; Secure' : ''}`,
     );
   }
-  return { lang, t: translator(lang), organisation: settings.organisation, languages: languageLinks(lang, pagePath ?? req.url ?? '/') };
+  return {
+    lang,
+    t: translator(lang),
+    organisation: settings.organisation,
+    languages: languageLinks(lang, pagePath ?? req.url ?? '/'),
+  };
 }
 
 export function renderPage(view: string, page: PageContext, vars: Record<string, unknown> = {}): string {

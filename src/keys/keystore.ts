@@ -44,9 +44,18 @@ async function generateSigningKey(alg: SigningAlg): Promise<SigningKey> {
   return { kid, alg, created: new Date().toISOString(), jwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
-/** Signing keys and secret material in a folder (keys/), each in its own 0600 file. */
+/**
+ * Signing keys and secret material in a folder (keys/), each in its own 0600 file.
+ *
+ * A new key is published at once but signs only after `activationDelay` seconds: relying parties cache the JWKS
+ * (openid-client refetches for an unknown kid only once its copy is a minute old), so a token signed with a key
+ * they have not seen yet would be refused. Until then the previous key of that algorithm keeps signing.
+ */
 export class KeyStore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    readonly activationDelay = 0,
+  ) {}
 
   /** Creates the folder, one key per algorithm and the secret material where they are missing. */
   async ensure(): Promise<{ created: string[] }> {
@@ -109,14 +118,32 @@ export class KeyStore {
     return added;
   }
 
-  /** Removes a key from signing and from the JWKS. The newest key of an algorithm cannot be retired. */
+  /**
+   * The key that signs for an algorithm now: the newest one published for at least the activation delay, or,
+   * when none is that old (a fresh install), the oldest.
+   */
+  activeKey(alg: SigningAlg, keys: SigningKey[] = this.signingKeys(), now = Date.now()): SigningKey | undefined {
+    const ofAlg = keys.filter((k) => k.alg === alg);
+    const cutoff = now - this.activationDelay * 1000;
+    return ofAlg.find((k) => Date.parse(k.created) <= cutoff) ?? ofAlg[ofAlg.length - 1];
+  }
+
+  /** Every key for the JWKS, the active key of each algorithm first (oidc-provider signs with the first match). */
+  publishedKeys(now = Date.now()): SigningKey[] {
+    const keys = this.signingKeys();
+    const active = ALGS.map((alg) => this.activeKey(alg, keys, now)).filter((k): k is SigningKey => k !== undefined);
+    return [...active, ...keys.filter((k) => !active.includes(k))];
+  }
+
+  /** Removes a key from signing and from the JWKS. The key that signs now cannot be retired. */
   retire(kid: string): SigningKey {
     const keys = this.signingKeys();
     const key = keys.find((k) => k.kid === kid);
     if (!key) throw new KeyStoreError(`no signing key with kid ${kid}`);
-    const newest = keys.find((k) => k.alg === key.alg);
-    if (newest?.kid === kid) {
-      throw new KeyStoreError(`${kid} is the current ${key.alg} signing key; run "poort keys rotate" first`);
+    if (this.activeKey(key.alg, keys)?.kid === kid) {
+      throw new KeyStoreError(
+        `${kid} is the current ${key.alg} signing key; run "poort keys rotate" and retire it once the new key signs`,
+      );
     }
     // The public half stays, so that what the key signed (audit checkpoints, archives) can still be verified.
     const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = key.jwk as JWK & Record<string, unknown>;
@@ -141,7 +168,7 @@ export class KeyStore {
 
   /** The key that signs now for an algorithm. */
   currentKey(alg: SigningAlg): SigningKey {
-    const key = this.signingKeys().find((k) => k.alg === alg);
+    const key = this.activeKey(alg);
     if (!key) throw new KeyStoreError(`no ${alg} signing key in ${this.dir}`);
     return key;
   }
@@ -160,13 +187,11 @@ export class KeyStore {
     };
   }
 
-  /** A cheap fingerprint of the folder's signing keys, to notice rotation by another process. */
-  version(): string {
+  /** A fingerprint of the published keys and which of them sign, to notice rotation by another process. */
+  version(now = Date.now()): string {
     try {
-      return fs
-        .readdirSync(this.dir)
-        .filter((n) => n.startsWith(SIGNING_PREFIX))
-        .sort()
+      return this.publishedKeys(now)
+        .map((k) => k.kid)
         .join(',');
     } catch {
       return '';

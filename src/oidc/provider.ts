@@ -72,9 +72,10 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
     // First-party applications need no consent: the organisation gave it when it registered them.
     async loadExistingGrant(ctx: KoaContextWithOIDC) {
-      // oidc-provider puts `sid` in ID tokens only for clients doing session-bound logout; Poort always does, so
-      // applications can match back-channel logout tokens and audit events to sessions. This hook runs in every
-      // authorization request after the requested claims are read, which makes it the place to ask for it.
+      // oidc-provider puts `sid` in ID tokens only for clients doing session-bound logout; Poort always does, so an
+      // application can match back-channel logout tokens to its sessions (oidc-provider gives each application its
+      // own sid for one session). This hook runs in every authorization request after the requested claims are
+      // read, which makes it the place to ask for it.
       const oidcCtx = ctx.oidc as unknown as { claims?: { id_token?: Record<string, unknown> } };
       oidcCtx.claims ??= {};
       oidcCtx.claims.id_token ??= {};
@@ -108,8 +109,17 @@ export function createProvider(deps: ProviderDeps): Provider {
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Any confidential client may introspect (resource servers check other applications' tokens); a public
+      // client only its own tokens. Revocation: only the client a token was issued to.
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (ctx, client, token) =>
+          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       backchannelLogout: { enabled: true },
       pushedAuthorizationRequests: { enabled: true },
       userinfo: { enabled: true },

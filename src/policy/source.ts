@@ -28,9 +28,13 @@ export function countryOf(ip: string): string | null {
 }
 
 /** Device from the user agent, corrected by client hints where the browser sends them. */
-export function deviceOf(userAgent: string | undefined, hints: { mobile?: string; platform?: string } = {}): Source['device'] {
+export function deviceOf(
+  userAgent: string | undefined,
+  hints: { mobile?: string; platform?: string } = {},
+): Source['device'] {
   const ua = new UAParser(userAgent ?? '').getResult();
-  let type: Source['device']['type'] = ua.device.type === 'mobile' ? 'mobile' : ua.device.type === 'tablet' ? 'tablet' : 'desktop';
+  let type: Source['device']['type'] =
+    ua.device.type === 'mobile' ? 'mobile' : ua.device.type === 'tablet' ? 'tablet' : 'desktop';
   if (hints.mobile === '?1' && type === 'desktop') type = 'mobile';
   const platform = hints.platform?.replace(/"/g, '').trim();
   return {
@@ -50,6 +54,9 @@ export function describeSource(ip: string, headers: Record<string, string | stri
     ip,
     country: ip ? countryOf(ip) : null,
     ...(userAgent ? { user_agent: userAgent } : {}),
-    device: deviceOf(userAgent, { mobile: header('sec-ch-ua-mobile'), platform: header('sec-ch-ua-platform') }),
+    device: deviceOf(userAgent, {
+      mobile: header('sec-ch-ua-mobile'),
+      platform: header('sec-ch-ua-platform'),
+    }),
   };
 }

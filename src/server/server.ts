@@ -28,6 +28,7 @@ export async function startServer(
   const log = options.log ?? createLogger(loaded.config.log.level);
   const services = await openServices(loaded);
   const { config } = services;
+  await services.hasher.warm();
 
   let provider: Provider;
   const handle = createApp(services, () => provider, log);
@@ -35,7 +36,7 @@ export async function startServer(
   const build = () =>
     createProvider({
       config,
-      signingKeys: services.keys.signingKeys(),
+      signingKeys: services.keys.publishedKeys(),
       cookieKeys: services.secrets.cookieKeys,
       kv: services.kv,
       clients: services.clients,

@@ -62,7 +62,7 @@ function staticClients(config: Config, file: string): ClientMetadata[] {
 
 export async function openServices({ config, file }: LoadedConfig): Promise<Services> {
   const declared = staticClients(config, file);
-  const keys = new KeyStore(config.keys.dir);
+  const keys = new KeyStore(config.keys.dir, config.keys.activation_delay);
   await keys.ensure();
   const secrets = keys.secrets();
   const { db, sqlite } = await openDurableSqlite(config.storage.data_dir);

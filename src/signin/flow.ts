@@ -50,7 +50,12 @@ export class SignInFlow {
     private readonly log: Logger,
   ) {}
 
-  private event(ctx: AttemptContext, input: Omit<AuditEventInput, 'source' | 'application' | 'correlation' | 'actor'> & { actor?: AuditEventInput['actor'] }): AuditEventInput {
+  private event(
+    ctx: AttemptContext,
+    input: Omit<AuditEventInput, 'source' | 'application' | 'correlation' | 'actor'> & {
+      actor?: AuditEventInput['actor'];
+    },
+  ): AuditEventInput {
     return {
       actor: { type: 'user' },
       ...input,
@@ -78,7 +83,8 @@ export class SignInFlow {
       );
       return { kind: 'throttled', code: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
     }
-    const tooLong = username.length > this.settings.maxUsernameLength || password.length > this.settings.maxPasswordLength;
+    const tooLong =
+      username.length > this.settings.maxUsernameLength || password.length > this.settings.maxPasswordLength;
     const result = await this.directory.authenticate(tooLong ? '' : username, tooLong ? '' : password);
     if (!result.ok) {
       await this.audit.append(
@@ -86,7 +92,11 @@ export class SignInFlow {
           action: 'signin.password',
           outcome: 'failure',
           reason: result.code,
-          subject: { username: account, known: result.reason !== 'unknown_user', ...(result.userId ? { id: result.userId } : {}) },
+          subject: {
+            username: account,
+            known: result.reason !== 'unknown_user',
+            ...(result.userId ? { id: result.userId } : {}),
+          },
           details: { failure: tooLong ? 'input_too_long' : result.reason },
         }),
       );
@@ -107,7 +117,12 @@ export class SignInFlow {
     }
     return {
       kind: 'authenticated',
-      authentication: { identity, amr: ['pwd'], acr: this.settings.acr.password, authTime: Math.floor(Date.now() / 1000) },
+      authentication: {
+        identity,
+        amr: ['pwd'],
+        acr: this.settings.acr.password,
+        authTime: Math.floor(Date.now() / 1000),
+      },
     };
   }
 
@@ -126,13 +141,21 @@ export class SignInFlow {
   }
 
   /** The user answered the consent page. */
-  async consent(identity: Identity | undefined, allowed: boolean, scopes: string[], ctx: AttemptContext): Promise<void> {
+  async consent(
+    identity: Identity | undefined,
+    allowed: boolean,
+    scopes: string[],
+    ctx: AttemptContext,
+  ): Promise<void> {
     await this.audit.append(
       this.event(ctx, {
         action: allowed ? 'consent.given' : 'consent.denied',
         outcome: allowed ? 'success' : 'denied',
         ...(identity
-          ? { actor: { type: 'user', id: identity.id, name: identity.username }, subject: { id: identity.id, username: identity.username, known: true } }
+          ? {
+              actor: { type: 'user', id: identity.id, name: identity.username },
+              subject: { id: identity.id, username: identity.username, known: true },
+            }
           : {}),
         ...(allowed ? {} : { reason: 'access_denied' }),
         details: { scopes },

@@ -15,10 +15,17 @@ export type Reservation = { allowed: true } | { allowed: false; retryAfterSecond
  * atomically, so parallel attempts each see the count the previous one left and no race lets extra guesses through.
  * The attempt that reaches `free_attempts` sets a delay of `base_delay`; each one after it doubles it, up to `max_delay`.
  */
-export function reserveAttempt(state: AttemptState | undefined, now: number, rule: ThrottleRule): { state: AttemptState; reservation: Reservation } {
+export function reserveAttempt(
+  state: AttemptState | undefined,
+  now: number,
+  rule: ThrottleRule,
+): { state: AttemptState; reservation: Reservation } {
   const current = state ?? { failures: 0, blockedUntil: 0 };
   if (current.blockedUntil > now) {
-    return { state: current, reservation: { allowed: false, retryAfterSeconds: Math.ceil((current.blockedUntil - now) / 1000) } };
+    return {
+      state: current,
+      reservation: { allowed: false, retryAfterSeconds: Math.ceil((current.blockedUntil - now) / 1000) },
+    };
   }
   const failures = current.failures + 1;
   const over = failures - rule.free_attempts;
@@ -34,8 +41,13 @@ export function ipThrottleKey(ip: string): string {
   const [head = '', tail = ''] = ip.split('::');
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
-  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+  const groups = ip.includes('::')
+    ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 export interface ThrottleRules {
@@ -53,7 +65,11 @@ export class Throttle {
   private async reserve(key: string, rule: ThrottleRule): Promise<Reservation> {
     return this.kv.update<AttemptState, Reservation>(key, (current, now) => {
       const { state, reservation } = reserveAttempt(current, now, rule);
-      return { value: state, ttlSeconds: reservation.allowed ? Math.max(rule.window, rule.max_delay) : undefined, result: reservation };
+      return {
+        value: state,
+        ttlSeconds: reservation.allowed ? Math.max(rule.window, rule.max_delay) : undefined,
+        result: reservation,
+      };
     });
   }
 

@@ -44,20 +44,25 @@ export class SqliteKeyValueStore implements KeyValueStore {
       indexMembers: db.prepare<[string], { member: string }>('SELECT member FROM kv_index WHERE idx = ?'),
       indexDelete: db.prepare<[string]>('DELETE FROM kv_index WHERE idx = ?'),
       sweep: db.prepare<[number]>('DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?'),
-      sweepIndex: db.prepare<[number]>('DELETE FROM kv_index WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      sweepIndex: db.prepare<[number]>(
+        'DELETE FROM kv_index WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
     };
-    this.#updateTx = db.transaction(<T, R>(key: string, fn: (c: T | undefined, now: number) => Update<T, R>): R => {
-      const now = Date.now();
-      const row = this.#stmt.get.get(key, now);
-      const out = fn(row ? (JSON.parse(row.value) as T) : undefined, now);
-      if (out.value === undefined) {
-        if (row) this.#stmt.delete.run(key);
-      } else {
-        const expiresAt = out.ttlSeconds !== undefined ? now + out.ttlSeconds * 1000 : (row?.expires_at ?? null);
-        this.#stmt.set.run(key, JSON.stringify(out.value), expiresAt);
-      }
-      return out.result;
-    });
+    this.#updateTx = db.transaction(
+      <T, R>(key: string, fn: (c: T | undefined, now: number) => Update<T, R>): R => {
+        const now = Date.now();
+        const row = this.#stmt.get.get(key, now);
+        const out = fn(row ? (JSON.parse(row.value) as T) : undefined, now);
+        if (out.value === undefined) {
+          if (row) this.#stmt.delete.run(key);
+        } else {
+          const expiresAt =
+            out.ttlSeconds !== undefined ? now + out.ttlSeconds * 1000 : (row?.expires_at ?? null);
+          this.#stmt.set.run(key, JSON.stringify(out.value), expiresAt);
+        }
+        return out.result;
+      },
+    );
     this.#deleteIndexedTx = db.transaction((index: string) => {
       for (const { member } of this.#stmt.indexMembers.all(index)) this.#stmt.delete.run(member);
       this.#stmt.indexDelete.run(index);
@@ -76,7 +81,11 @@ export class SqliteKeyValueStore implements KeyValueStore {
   }
 
   async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
-    this.#stmt.set.run(key, JSON.stringify(value), ttlSeconds !== undefined ? Date.now() + ttlSeconds * 1000 : null);
+    this.#stmt.set.run(
+      key,
+      JSON.stringify(value),
+      ttlSeconds !== undefined ? Date.now() + ttlSeconds * 1000 : null,
+    );
   }
 
   async delete(key: string): Promise<void> {

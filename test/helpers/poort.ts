@@ -27,7 +27,13 @@ export function tempDir(prefix = 'poort-test-'): string {
 export interface TestPoort extends RunningServer {
   issuer: string;
   dir: string;
-  addUser(input: { username: string; password: string; email?: string; name?: string; groups?: string[] }): Promise<string>;
+  addUser(input: {
+    username: string;
+    password: string;
+    email?: string;
+    name?: string;
+    groups?: string[];
+  }): Promise<string>;
   addClient(input: {
     clientId: string;
     secret?: string;

@@ -87,6 +87,22 @@ describe('the key store', () => {
     expect(() => store.retire('no-such-kid')).toThrow(/no signing key with kid no-such-kid/);
   });
 
+  it('publishes a new key at once but signs with it only after the activation delay', async () => {
+    const delayed = new KeyStore(dir, 60);
+    await delayed.ensure();
+    const first = delayed.activeKey('RS256')!;
+    expect(delayed.publishedKeys()[0]!.kid).toBe(first.kid);
+    const added = (await delayed.rotate()).find((k) => k.alg === 'RS256')!;
+    expect(delayed.publishedKeys().map((k) => k.kid)).toContain(added.kid);
+    expect(delayed.activeKey('RS256')!.kid).toBe(first.kid);
+    expect(delayed.currentKey('RS256').kid).toBe(first.kid);
+    expect(() => delayed.retire(first.kid)).toThrow(/is the current RS256 signing key/);
+    const later = Date.parse(added.created) + 61_000;
+    expect(delayed.activeKey('RS256', delayed.signingKeys(), later)!.kid).toBe(added.kid);
+    expect(delayed.publishedKeys(later)[0]!.kid).toBe(added.kid);
+    expect(delayed.version(later)).not.toBe(delayed.version());
+  });
+
   it('names a damaged key file', async () => {
     await store.ensure();
     fs.writeFileSync(path.join(dir, 'signing-broken.json'), '{not json');

@@ -31,16 +31,16 @@ describe('signing key rotation on a running server', () => {
   }
 
   beforeAll(async () => {
-    poort = await startPoort(FAST_ARGON2);
+    poort = await startPoort(`${FAST_ARGON2}keys: { activation_delay: 2s }\n`);
     await poort.addUser(ANNA);
     await poort.addClient({ clientId: 'app', secret: 'app-secret-0123456789', redirectUris: [REDIRECT] });
     config = await relyingParty(poort, 'app', 'app-secret-0123456789');
-    cli = new KeyStore(path.join(poort.dir, 'keys'));
+    cli = new KeyStore(path.join(poort.dir, 'keys'), 2);
   });
   afterAll(async () => poort?.stop());
 
-  it('publishes the new keys, signs with the new RS256 key, keeps old tokens verifiable, and signs nobody out', async () => {
-    const currentRsa = () => cli.signingKeys().find((k) => k.alg === 'RS256')!.kid;
+  it('publishes the new keys at once, signs with them after the activation delay, keeps old tokens verifiable, and signs nobody out', async () => {
+    const currentRsa = () => cli.activeKey('RS256')!.kid;
     const oldRsa = currentRsa();
     const before = await publishedKids();
     expect(before).toHaveLength(2);
@@ -56,8 +56,14 @@ describe('signing key rotation on a running server', () => {
     expect(after).toEqual(expect.arrayContaining([...before, ...added.map((k) => k.kid)]));
     expect(after).toHaveLength(4);
 
-    // openid-client refetches a JWKS for an unknown kid only once its copy is a minute old: an application that
-    // fetched it just before the rotation would refuse the new tokens for that long. Start one afresh here.
+    // Published, but not signing yet: applications that cached the key set get time to see it.
+    const early = await signIn(config, new Browser(), ANNA, { redirectUri: REDIRECT });
+    expect(decodeProtectedHeader(early.tokens.id_token!).kid).toBe(oldRsa);
+
+    // Once the activation delay has passed the new key signs, first in the key set. openid-client refetches a key
+    // set for an unknown kid only when its copy is a minute old: the default delay (2m) outlasts that, this test's
+    // 2 s does not, so the application starts afresh here.
+    await untilJwks((kids) => kids[0] === newRsa);
     config = await relyingParty(poort, 'app', 'app-secret-0123456789');
     // The same browser is still signed in; its new ID token carries the new key's kid.
     const pending = await startAuthorization(config, { redirectUri: REDIRECT });
@@ -77,7 +83,7 @@ describe('signing key rotation on a running server', () => {
 
   it('stops publishing a retired key, and refuses to retire a current one', async () => {
     const keys = cli.signingKeys();
-    const current = keys.find((k) => k.alg === 'RS256')!;
+    const current = cli.activeKey('RS256')!;
     const retired = keys.filter((k) => k.alg === 'RS256' && k.kid !== current.kid);
     expect(retired.length).toBeGreaterThan(0);
     for (const k of retired) cli.retire(k.kid);

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import type { SigningKey } from '../../keys/keystore.js';
+import type { KeyStore, SigningKey } from '../../keys/keystore.js';
 import { CliError, withServices } from '../context.js';
 import { print, printJson, printTable } from '../io.js';
 import { record } from '../record.js';
@@ -14,14 +14,13 @@ interface KeySummary {
   current: boolean;
 }
 
-/** The keys come newest first, so the first key of each algorithm is the one that signs (as KeyStore.retire sees it). */
-function summarise(keys: SigningKey[]): KeySummary[] {
-  const seen = new Set<string>();
-  return keys.map((k) => {
-    const current = !seen.has(k.alg);
-    seen.add(k.alg);
-    return { kid: k.kid, alg: k.alg, created: k.created, current };
-  });
+/** `current` is the key that signs now for its algorithm; newer keys are published and sign once active. */
+function summarise(store: KeyStore): KeySummary[] {
+  const keys = store.signingKeys();
+  const active = new Set(
+    ['RS256', 'ES256'].map((alg) => store.activeKey(alg as SigningKey['alg'], keys)?.kid),
+  );
+  return keys.map((k) => ({ kid: k.kid, alg: k.alg, created: k.created, current: active.has(k.kid) }));
 }
 
 export function registerKeysCommands(program: Command): void {
@@ -35,7 +34,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withServices(cmd, async (services) => {
-        const summary = summarise(services.keys.signingKeys());
+        const summary = summarise(services.keys);
         if (opts.json) return printJson(summary);
         printTable(
           ['KID', 'ALG', 'CREATED', 'CURRENT'],
@@ -47,7 +46,9 @@ export function registerKeysCommands(program: Command): void {
 
   keys
     .command('rotate')
-    .description('add a new key for each algorithm; it signs from now on and the old keys stay published')
+    .description(
+      'add a new key for each algorithm: published at once, it signs after keys.activation_delay; the old keys stay published',
+    )
     .action(async (_opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const added = await services.keys.rotate();
@@ -60,6 +61,12 @@ export function registerKeysCommands(program: Command): void {
           throw err;
         }
         for (const key of added) print(`New ${key.alg} signing key: ${key.kid}`);
+        const delay = services.keys.activationDelay;
+        print(
+          delay > 0
+            ? `They are published now and sign from ${new Date(Date.parse(added[0]!.created) + delay * 1000).toISOString()}, once applications know them.`
+            : 'They sign from now on.',
+        );
         print(
           'The previous keys still verify tokens; retire them with "poort keys retire <kid>" once those tokens expired.',
         );
@@ -76,8 +83,10 @@ export function registerKeysCommands(program: Command): void {
         const keys = services.keys.signingKeys();
         const key = keys.find((k) => k.kid === kid);
         if (!key) throw new CliError(`no signing key with kid ${kid}`);
-        if (keys.find((k) => k.alg === key.alg) === key) {
-          throw new CliError(`${kid} is the current ${key.alg} signing key; run "poort keys rotate" first`);
+        if (services.keys.activeKey(key.alg, keys)?.kid === kid) {
+          throw new CliError(
+            `${kid} is the current ${key.alg} signing key; run "poort keys rotate" and retire it once the new key signs`,
+          );
         }
         await record(services, { action: 'keys.retired', details: { kid, alg: key.alg } });
         services.keys.retire(kid);

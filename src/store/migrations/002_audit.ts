@@ -17,7 +17,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('hash', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('audit_events_time').on('audit_events').column('time').execute();
-  await db.schema.createIndex('audit_events_subject').on('audit_events').columns(['subject_name', 'seq']).execute();
+  await db.schema
+    .createIndex('audit_events_subject')
+    .on('audit_events')
+    .columns(['subject_name', 'seq'])
+    .execute();
   await db.schema.createIndex('audit_events_action').on('audit_events').columns(['action', 'seq']).execute();
 
   await db.schema
@@ -38,5 +42,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['audit_cursors', 'audit_checkpoints', 'audit_events']) await db.schema.dropTable(table).execute();
+  for (const table of ['audit_cursors', 'audit_checkpoints', 'audit_events'])
+    await db.schema.dropTable(table).execute();
 }
