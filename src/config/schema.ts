@@ -163,6 +163,24 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    mfa: z
+      .object({
+        /** when a second factor is asked for without any policy rule: never, for users who have one, or always */
+        required: z.enum(['never', 'enrolled', 'always']).default('enrolled'),
+        enrolment_at_signin: z
+          .object({
+            /** networks from which someone without a factor may enrol during sign-in */
+            networks: z.array(cidr).default([]),
+            /** or anywhere, with a one-time enrolment code from the helpdesk */
+            with_enrolment_code: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        /** the kinds offered for enrolment, strongest first */
+        kinds: z.array(z.enum(['webauthn', 'totp', 'email', 'sms'])).default(['webauthn', 'totp']),
+      })
+      .strict()
+      .prefault({}),
     audit: auditConfigSchema.prefault({}),
   })
   .strict();

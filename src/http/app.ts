@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { Services } from '../server/services.js';
 import type { Logger } from '../log/logger.js';
 import { publicDir } from '../paths.js';
+import { secondFactors } from '../mfa/kinds.js';
 import { SignInFlow } from '../signin/flow.js';
 import { signInRoutes } from '../signin/routes.js';
 import { Throttle } from '../signin/throttle.js';
@@ -105,11 +106,18 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     new Throttle(services.kv, config.throttle),
     services.audit,
     {
-      acr: { password: config.oidc.acr.password },
+      acr: config.oidc.acr,
       maxUsernameLength: 256,
       maxPasswordLength: config.passwords.policy.max_length * 4,
     },
     log,
+    {
+      factors: services.factors,
+      kinds: secondFactors(services),
+      kv: services.kv,
+      required: config.mfa.required,
+      ttlSeconds: config.oidc.ttl.interaction,
+    },
   );
   app.use('/signin', noStore);
   app.use(
@@ -117,6 +125,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       provider,
       flow,
       directory: services.directory,
+      acr: config.oidc.acr,
       csrfKey: services.secrets.csrfKey,
       page,
       showError,

@@ -11,6 +11,7 @@ import { OidcAdapter } from './adapter.js';
 import { auditProtocol } from './audit.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
+import { interactions } from './step-up.js';
 
 /** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
 export interface ProviderPages {
@@ -68,6 +69,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return { accountId: identity.id, claims: async () => identityClaims(identity) as { sub: string } };
     },
     interactions: {
+      policy: interactions(config.oidc.acr),
       url: (_ctx, interaction) => `/signin/${interaction.uid}`,
     },
     // First-party applications need no consent: the organisation gave it when it registered them.

@@ -17,6 +17,7 @@ import { KeyStore, type Secrets } from '../keys/keystore.js';
 import { openDurableSqlite, type Db } from '../store/database.js';
 import type { AuditLog } from '../audit/log.js';
 import { SqliteAuditLog } from '../audit/sqlite-log.js';
+import { FactorRepository } from '../mfa/factors.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
 
@@ -32,6 +33,7 @@ export interface Services {
   groups: GroupRepository;
   clients: ClientRepository;
   audit: AuditLog;
+  factors: FactorRepository;
   hasher: PasswordHasher;
   directory: Directory;
   close(): Promise<void>;
@@ -80,6 +82,7 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     groups: new GroupRepository(db),
     clients: new ClientRepository(db, secrets.encryptionKey, declared),
     audit: new SqliteAuditLog(db, sqlite, keys),
+    factors: new FactorRepository(db, secrets.encryptionKey),
     hasher,
     directory: new LocalDirectory(users, hasher),
     async close() {

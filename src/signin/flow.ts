@@ -4,7 +4,37 @@ import type { Directory, FailureReason, Identity } from '../directory/identity.j
 import { normaliseUsername } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Source } from '../policy/source.js';
+import type { FactorKind, FactorRecord, SecondFactor } from '../mfa/factor.js';
+import type { FactorRepository } from '../mfa/factors.js';
+import { acrFor, satisfies, stricter, type AcrValues, type Requirement } from '../mfa/strength.js';
+import { FACTOR_STRENGTH } from '../mfa/factor.js';
+import type { KeyValueStore } from '../store/kv.js';
 import type { Throttle } from './throttle.js';
+
+/** A sign-in whose first factor is done and that waits for a second one; kept in the key-value store. */
+export interface PendingSecondFactor {
+  userId: string;
+  username: string;
+  requirement: Requirement;
+  /** what the session already holds: ['pwd'] after a password, the session's amr for a step-up */
+  amr: string[];
+}
+
+export type SecondFactorOutcome =
+  | { kind: 'authenticated'; authentication: Authentication; factor: FactorRecord }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'throttled'; retryAfterSeconds: number }
+  | { kind: 'expired' };
+
+export interface MfaDeps {
+  factors: FactorRepository;
+  kinds: ReadonlyMap<FactorKind, SecondFactor>;
+  kv: KeyValueStore;
+  /** when a second factor is asked for without a policy rule */
+  required: 'never' | 'enrolled' | 'always';
+  /** how long a pending second factor may wait (the interaction's lifetime) */
+  ttlSeconds: number;
+}
 
 /** What the flow knows of the attempt beyond the credentials. */
 export interface AttemptContext {
@@ -30,7 +60,7 @@ export type FirstFactorOutcome =
   | { kind: 'missing'; code: 'missing_credentials' };
 
 export interface FlowSettings {
-  acr: { password: string };
+  acr: AcrValues;
   /** longest username and password looked at; longer input fails like a wrong password, at the same cost */
   maxUsernameLength: number;
   maxPasswordLength: number;
@@ -48,6 +78,7 @@ export class SignInFlow {
     private readonly audit: AuditLog,
     private readonly settings: FlowSettings,
     private readonly log: Logger,
+    private readonly mfa: MfaDeps,
   ) {}
 
   private event(
@@ -159,6 +190,126 @@ export class SignInFlow {
           : {}),
         ...(allowed ? {} : { reason: 'access_denied' }),
         details: { scopes },
+      }),
+    );
+  }
+
+  /**
+   * What must follow the first factor. The application's request (acr_values) and the organisation's rule
+   * (`mfa.required`) each state a requirement; the stricter one holds. Contextual policies add theirs here.
+   */
+  async requirementFor(identity: Identity, requested: Requirement): Promise<Requirement> {
+    let requirement = requested;
+    if (this.mfa.required === 'always') requirement = stricter(requirement, 'any');
+    if (this.mfa.required === 'enrolled' && (await this.mfa.factors.list(identity.id)).length > 0) {
+      requirement = stricter(requirement, 'any');
+    }
+    return requirement;
+  }
+
+  private pendingKey(uid: string): string {
+    return `signin:second-factor:${uid}`;
+  }
+
+  async startSecondFactor(uid: string, pending: PendingSecondFactor): Promise<void> {
+    await this.mfa.kv.set(this.pendingKey(uid), pending, this.mfa.ttlSeconds);
+  }
+
+  async pendingSecondFactor(uid: string): Promise<PendingSecondFactor | undefined> {
+    return this.mfa.kv.get<PendingSecondFactor>(this.pendingKey(uid));
+  }
+
+  /** The user's factors, and which of them are strong enough for this sign-in. */
+  async factorsFor(pending: PendingSecondFactor): Promise<{ all: FactorRecord[]; usable: FactorRecord[] }> {
+    const all = (await this.mfa.factors.list(pending.userId)).filter((f) => this.mfa.kinds.has(f.kind));
+    return { all, usable: all.filter((f) => satisfies(FACTOR_STRENGTH[f.kind], pending.requirement)) };
+  }
+
+  handler(kind: FactorKind): SecondFactor | undefined {
+    return this.mfa.kinds.get(kind);
+  }
+
+  /**
+   * Checks a second factor. Wrong codes count toward the same per-account throttle as passwords, reserved before
+   * the check, so parallel guesses cannot get past it either.
+   */
+  async secondFactorStep(
+    uid: string,
+    factorId: string,
+    input: Record<string, string>,
+    ctx: AttemptContext,
+  ): Promise<SecondFactorOutcome> {
+    const pending = await this.pendingSecondFactor(uid);
+    if (!pending) return { kind: 'expired' };
+    const identity = await this.directory.findById(pending.userId);
+    const { usable } = await this.factorsFor(pending);
+    const factor = usable.find((f) => f.id === factorId);
+    const handler = factor ? this.mfa.kinds.get(factor.kind) : undefined;
+    if (!identity || !factor || !handler) return { kind: 'failed', reason: 'not_enrolled' };
+    const subject = { id: identity.id, username: identity.username, known: true };
+    const actor = { type: 'user' as const, id: identity.id, name: identity.username };
+    const reservation = await this.throttle.reserveFor(identity.username, ctx.source.ip);
+    if (!reservation.allowed) {
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.throttled',
+          outcome: 'denied',
+          reason: 'throttled',
+          actor,
+          subject,
+          details: { factor: factor.kind },
+        }),
+      );
+      return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+    }
+    const check = await handler.verify({ binding: uid, user: identity, factor, ip: ctx.source.ip }, input);
+    if (!check.ok) {
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.mfa',
+          outcome: 'failure',
+          reason: check.reason,
+          actor,
+          subject,
+          details: { factor: factor.kind, factor_id: factor.id },
+        }),
+      );
+      return { kind: 'failed', reason: check.reason };
+    }
+    await this.audit.append(
+      this.event(ctx, {
+        action: 'signin.mfa',
+        outcome: 'success',
+        actor,
+        subject,
+        details: { factor: factor.kind, factor_id: factor.id },
+      }),
+    );
+    await this.throttle.succeeded(identity.username, ctx.source.ip);
+    await this.mfa.kv.delete(this.pendingKey(uid));
+    const amr = [...new Set([...pending.amr, ...check.amr, 'mfa'])];
+    return {
+      kind: 'authenticated',
+      factor: check.factor,
+      authentication: {
+        identity,
+        amr,
+        acr: acrFor(check.strength, this.settings.acr),
+        authTime: Math.floor(Date.now() / 1000),
+      },
+    };
+  }
+
+  /** The sign-in needs a second factor the user does not have (and may not enrol here): refused, and recorded. */
+  async noUsableFactor(identity: Identity, requirement: Requirement, ctx: AttemptContext): Promise<void> {
+    await this.audit.append(
+      this.event(ctx, {
+        action: 'signin.denied',
+        outcome: 'denied',
+        reason: 'mfa_not_enrolled',
+        actor: { type: 'user', id: identity.id, name: identity.username },
+        subject: { id: identity.id, username: identity.username, known: true },
+        details: { requirement },
       }),
     );
   }

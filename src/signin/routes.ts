@@ -7,36 +7,22 @@ import { renderPage } from '../http/render.js';
 import type { Directory } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
 import { SCOPES } from '../oidc/claims.js';
-import { correlationId } from '../audit/event.js';
-import { describeSource } from '../policy/source.js';
-import type { AttemptContext, SignInFlow } from './flow.js';
+import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
+import { requirementForAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
+import { STEP_UP_REASON } from '../oidc/step-up.js';
+import { secondFactorRoutes } from './second-factor-routes.js';
+import { attemptContext, field, form, type Interaction } from './request.js';
 
 export interface SignInRouteDeps {
   /** the current provider: it is replaced when signing keys change */
   provider: () => Provider;
   flow: SignInFlow;
   directory: Directory;
+  acr: AcrValues;
   csrfKey: Buffer;
   page: (req: Request, res: Response, pagePath?: string) => PageContext;
   showError: (req: Request, res: Response, status: number, code: string) => void;
   log: Logger;
-}
-
-type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
-
-const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
-
-function attemptContext(req: Request, interaction: Interaction): AttemptContext {
-  return {
-    source: describeSource(req.ip ?? '', req.headers),
-    application: { id: String(interaction.params.client_id), protocol: 'oidc' },
-    correlation: correlationId(interaction.uid),
-  };
-}
-
-function field(body: unknown, name: string): string {
-  const value = (body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' ? value : '';
 }
 
 /**
@@ -93,7 +79,26 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     const interaction = await load(req, res);
     if (!interaction) return;
     const name = await clientName(interaction);
-    if (interaction.prompt.name === 'login') return signInPage(req, res, interaction, name, 200, {});
+    if (interaction.prompt.name === 'login') {
+      // Signed in already, but an application asks for more (acr_values): only the second factor is missing.
+      const reasons = interaction.prompt.reasons;
+      const accountId = interaction.session?.accountId;
+      if (accountId && reasons.length === 1 && reasons[0] === STEP_UP_REASON) {
+        const identity = await deps.directory.findById(accountId);
+        if (identity) {
+          const sessionAmr = (interaction.session as { amr?: string[] } | undefined)?.amr ?? ['pwd'];
+          const requirement = await flow.requirementFor(identity, requestedStrength(interaction));
+          await flow.startSecondFactor(interaction.uid, {
+            userId: identity.id,
+            username: identity.username,
+            requirement,
+            amr: sessionAmr,
+          });
+          return res.redirect(303, `/signin/${interaction.uid}/mfa`);
+        }
+      }
+      return signInPage(req, res, interaction, name, 200, {});
+    }
     if (interaction.prompt.name === 'consent') {
       const details = interaction.prompt.details as { missingOIDCScope?: string[] };
       // Native applications are asked about on every sign-in, even when their grant covers every scope (RFC 8252
@@ -148,25 +153,63 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
         });
       case 'authenticated': {
         const { authentication } = outcome;
-        await flow.completed(authentication, attempt);
-        await deps.provider().interactionFinished(
-          req,
-          res,
-          {
-            login: {
-              accountId: authentication.identity.id,
-              acr: authentication.acr,
-              amr: authentication.amr,
-              ts: authentication.authTime,
-              remember: true,
-            },
-          },
-          { mergeWithLastSubmission: false },
+        const requirement = await flow.requirementFor(
+          authentication.identity,
+          requestedStrength(interaction),
         );
-        return;
+        if (requirement !== 'none') {
+          await flow.startSecondFactor(interaction.uid, {
+            userId: authentication.identity.id,
+            username: authentication.identity.username,
+            requirement,
+            amr: authentication.amr,
+          });
+          return res.redirect(303, `/signin/${interaction.uid}/mfa`);
+        }
+        return finishLogin(req, res, authentication, attempt);
       }
     }
   });
+
+  /** The sign-in is done: audit it and hand it back to the protocol, which answers the application. */
+  async function finishLogin(
+    req: Request,
+    res: Response,
+    authentication: Authentication,
+    attempt: AttemptContext,
+  ) {
+    await flow.completed(authentication, attempt);
+    await deps.provider().interactionFinished(
+      req,
+      res,
+      {
+        login: {
+          accountId: authentication.identity.id,
+          acr: authentication.acr,
+          amr: authentication.amr,
+          ts: authentication.authTime,
+          remember: true,
+        },
+      },
+      { mergeWithLastSubmission: false },
+    );
+  }
+
+  function requestedStrength(interaction: Interaction): Requirement {
+    const values =
+      typeof interaction.params.acr_values === 'string' ? interaction.params.acr_values.split(' ') : [];
+    return requirementForAcr(values, deps.acr);
+  }
+
+  router.use(
+    secondFactorRoutes({
+      ...deps,
+      load,
+      attemptContext,
+      finishLogin,
+      requestedStrength,
+    }),
+  );
 
   router.post('/signin/:uid/consent', form, async (req, res) => {
     const interaction = await load(req, res);

@@ -61,6 +61,35 @@ export interface AuditCursorTable {
   updated_at: string;
 }
 
+export interface FactorTable {
+  id: string;
+  user_id: string;
+  kind: string;
+  name: string;
+  secret: string;
+  lookup: string | null;
+  state: string;
+  created_at: string;
+  last_used_at: string | null;
+}
+
+export interface RecoveryCodeTable {
+  id: string;
+  user_id: string;
+  hash: string;
+  created_at: string;
+  used_at: string | null;
+}
+
+export interface EnrolmentCodeTable {
+  id: string;
+  user_id: string;
+  hash: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+}
+
 export interface Database {
   users: UserTable;
   groups: GroupTable;
@@ -69,4 +98,7 @@ export interface Database {
   audit_events: AuditEventTable;
   audit_checkpoints: AuditCheckpointTable;
   audit_cursors: AuditCursorTable;
+  factors: FactorTable;
+  recovery_codes: RecoveryCodeTable;
+  enrolment_codes: EnrolmentCodeTable;
 }

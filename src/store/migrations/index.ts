@@ -1,11 +1,13 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './001_initial.js';
 import * as audit from './002_audit.js';
+import * as mfa from './003_mfa.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_audit': audit,
+  '003_mfa': mfa,
 };
 
 export const migrationProvider: MigrationProvider = {

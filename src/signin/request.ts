@@ -1,0 +1,23 @@
+import express, { type Request } from 'express';
+import type Provider from 'oidc-provider';
+import { correlationId } from '../audit/event.js';
+import { describeSource } from '../policy/source.js';
+import type { AttemptContext } from './flow.js';
+
+/** Helpers shared by the sign-in pages: the pending interaction, form parsing and the attempt's context. */
+export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+export const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
+
+export function attemptContext(req: Request, interaction: Interaction): AttemptContext {
+  return {
+    source: describeSource(req.ip ?? '', req.headers),
+    application: { id: String(interaction.params.client_id), protocol: 'oidc' },
+    correlation: correlationId(interaction.uid),
+  };
+}
+
+export function field(body: unknown, name: string): string {
+  const value = (body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : '';
+}

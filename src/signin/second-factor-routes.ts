@@ -1,0 +1,116 @@
+import express, { type Request, type Response, type Router } from 'express';
+import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
+import { renderPage } from '../http/render.js';
+import type { Requirement } from '../mfa/strength.js';
+import type { AttemptContext, Authentication } from './flow.js';
+import { field, form, type Interaction } from './request.js';
+import type { SignInRouteDeps } from './routes.js';
+
+interface SecondFactorRouteDeps extends SignInRouteDeps {
+  load(req: Request, res: Response): Promise<Interaction | undefined>;
+  attemptContext(req: Request, interaction: Interaction): AttemptContext;
+  finishLogin(
+    req: Request,
+    res: Response,
+    authentication: Authentication,
+    attempt: AttemptContext,
+  ): Promise<void>;
+  requestedStrength(interaction: Interaction): Requirement;
+}
+
+/** Every field a factor's form may post, besides csrf and factor. */
+const FACTOR_FIELDS = ['code', 'credential', 'action'];
+
+/**
+ * The second step of a sign-in: /signin/:uid/mfa shows the factors the user may use (strong enough for this
+ * sign-in) and the form of the chosen one; the factor's own code checks the answer, the flow throttles and audits.
+ */
+export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
+  const router = express.Router();
+  const { flow } = deps;
+  const path = (uid: string) => `/signin/${uid}/mfa`;
+
+  async function show(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    status: number,
+    chosenId: string | undefined,
+    error?: string,
+  ) {
+    const pending = await flow.pendingSecondFactor(interaction.uid);
+    if (!pending) return deps.showError(req, res, 400, 'session_expired');
+    const identity = await deps.directory.findById(pending.userId);
+    if (!identity) return deps.showError(req, res, 400, 'session_expired');
+    const { usable } = await flow.factorsFor(pending);
+    const page = deps.page(req, res, path(interaction.uid));
+    if (usable.length === 0) {
+      await flow.noUsableFactor(identity, pending.requirement, deps.attemptContext(req, interaction));
+      res
+        .status(403)
+        .type('html')
+        .send(renderPage('mfa-unavailable', page, { requirement: pending.requirement }));
+      return;
+    }
+    const chosen = usable.find((f) => f.id === chosenId) ?? usable[0]!;
+    const handler = flow.handler(chosen.kind)!;
+    const challenge = await handler.challenge({
+      binding: interaction.uid,
+      user: identity,
+      factor: chosen,
+      ip: req.ip ?? '',
+    });
+    res
+      .status(status)
+      .type('html')
+      .send(
+        renderPage('mfa', page, {
+          action: path(interaction.uid),
+          csrf: csrfToken(deps.csrfKey, interaction.uid),
+          factor: chosen,
+          factorView: `${challenge.view}.njk`,
+          others: usable
+            .filter((f) => f.id !== chosen.id)
+            .map((f) => ({ ...f, href: `${path(interaction.uid)}?factor=${encodeURIComponent(f.id)}` })),
+          error: error ? { message: page.t(`mfa.error.${error}`) } : undefined,
+          ...challenge.vars,
+        }),
+      );
+  }
+
+  router.get('/signin/:uid/mfa', async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    await show(
+      req,
+      res,
+      interaction,
+      200,
+      typeof req.query.factor === 'string' ? req.query.factor : undefined,
+    );
+  });
+
+  router.post('/signin/:uid/mfa', form, async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
+    const factorId = field(req.body, 'factor');
+    const input = Object.fromEntries(FACTOR_FIELDS.map((name) => [name, field(req.body, name)]));
+    const attempt = deps.attemptContext(req, interaction);
+    const outcome = await flow.secondFactorStep(interaction.uid, factorId, input, attempt);
+    switch (outcome.kind) {
+      case 'expired':
+        return deps.showError(req, res, 400, 'session_expired');
+      case 'throttled':
+        res.set('Retry-After', String(outcome.retryAfterSeconds));
+        return show(req, res, interaction, 429, factorId, 'throttled');
+      case 'failed':
+        return show(req, res, interaction, 401, factorId, outcome.reason);
+      case 'authenticated':
+        return deps.finishLogin(req, res, outcome.authentication, attempt);
+    }
+  });
+
+  return router;
+}
