@@ -9,13 +9,17 @@ export const LANG_COOKIE = 'poort_lang';
 
 const dictionaries = new Map<Language, Record<string, string>>();
 
+/** locales/<lang>.json plus every locales/<lang>/*.json (one file per feature), merged. */
 function dictionary(lang: Language): Record<string, string> {
   let dict = dictionaries.get(lang);
   if (!dict) {
-    dict = JSON.parse(fs.readFileSync(path.join(localesDir, `${lang}.json`), 'utf8')) as Record<
-      string,
-      string
-    >;
+    const read = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, string>;
+    dict = read(path.join(localesDir, `${lang}.json`));
+    const featureDir = path.join(localesDir, lang);
+    const files = fs.existsSync(featureDir)
+      ? fs.readdirSync(featureDir).filter((f) => f.endsWith('.json'))
+      : [];
+    for (const file of files.sort()) Object.assign(dict, read(path.join(featureDir, file)));
     dictionaries.set(lang, dict);
   }
   return dict;

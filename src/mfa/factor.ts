@@ -33,6 +33,34 @@ export interface ChallengeContext {
   ip: string;
 }
 
+/** Enrolling a factor: whose, and what the pages post back to. */
+export interface EnrolContext {
+  user: Identity;
+  /** scopes the enrolment state (a sign-in's uid, or the account session) */
+  binding: string;
+  /** where the enrolment form posts, and the CSRF token for it */
+  action: string;
+  csrf: string;
+  ip: string;
+  /** the organisation name (the issuer shown in authenticator apps) and the public URL of Poort */
+  organisation: string;
+  origin: string;
+}
+
+export type EnrolResult = { ok: true; factor: FactorRecord } | { ok: false; reason: string };
+
+/**
+ * How a kind of factor is added: `begin` renders its setup page (a QR code, a WebAuthn ceremony, an address to send a
+ * code to) and returns state the caller keeps server-side; `finish` checks the user's proof and stores the factor.
+ */
+export interface Enrolment {
+  begin(
+    ctx: EnrolContext,
+    input: Record<string, string>,
+  ): Promise<{ view: string; vars: Record<string, unknown>; state: unknown }>;
+  finish(ctx: EnrolContext, state: unknown, input: Record<string, string>): Promise<EnrolResult>;
+}
+
 /**
  * One kind of second factor. Each kind has its own pages (a template name plus the variables it needs) and its own
  * check; the sign-in flow only picks the factor, throttles, audits and records what was used.
@@ -46,6 +74,8 @@ export interface SecondFactor {
   challenge(ctx: ChallengeContext): Promise<{ view: string; vars: Record<string, unknown> }>;
   /** checks what the user submitted for this factor */
   verify(ctx: ChallengeContext, input: Record<string, string>): Promise<FactorCheck>;
+  /** how a user adds one; absent for kinds only the helpdesk can add */
+  readonly enrolment?: Enrolment;
 }
 
 export const FACTOR_STRENGTH: Record<FactorKind, Strength> = {
