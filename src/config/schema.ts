@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { isValidCidr } from '../http/cidr.js';
 import { auditConfigSchema } from '../audit/sinks/config.js';
+import { otpConfigSchema } from '../mfa/otp/config.js';
+import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { duration } from './duration.js';
 
 const cidr = z
@@ -178,6 +180,8 @@ export const configSchema = z
           .prefault({}),
         /** the kinds offered for enrolment, strongest first */
         kinds: z.array(z.enum(['webauthn', 'totp', 'email', 'sms'])).default(['webauthn', 'totp']),
+        webauthn: webauthnConfigSchema.prefault({}),
+        otp: otpConfigSchema.prefault({}),
       })
       .strict()
       .prefault({}),

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+
+/** `mfa.webauthn`: passkeys and security keys. */
+export const webauthnConfigSchema = z
+  .object({
+    /** the relying party name shown by the browser; defaults to the organisation name */
+    rp_name: z.string().min(1).optional(),
+    /** offer sign-in with a passkey instead of a password on the sign-in page */
+    passkey_signin: z.boolean().default(true),
+  })
+  .strict();
+
+export type WebauthnConfig = z.infer<typeof webauthnConfigSchema>;
