@@ -1,0 +1,125 @@
+import { performance } from 'node:perf_hooks';
+
+/** A closed-loop workload: `concurrency` virtual users, each running `op` back to back. */
+export interface Workload {
+  name: string;
+  concurrency: number;
+  /** one operation by virtual user `vu` (0-based); throws on an unexpected response */
+  op(vu: number): Promise<void>;
+}
+
+export interface LoadResult {
+  ops: number;
+  errors: number;
+  firstError?: string;
+  elapsedMs: number;
+  /** operations per second over the measured window */
+  rate: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** server CPU (user + system) over the measured window */
+  serverCpuMs: number;
+  /** the part of it spent in the kernel (socket and file I/O) */
+  serverSystemMs: number;
+  /** the part of it on the main thread; the rest is libuv's thread pool (argon2, WebCrypto) and V8's helpers (GC) */
+  serverMainMs: number;
+  /** this process's CPU over the measured window: the load generator's share of the machine */
+  clientCpuMs: number;
+  /** CPU the rest of the machine used meanwhile (other processes), as a share of all cores: noise in the wall-clock figures */
+  otherCpuShare: number;
+}
+
+interface PhaseResult {
+  ops: number;
+  errors: number;
+  firstError?: string;
+  latencies: number[];
+}
+
+async function phase(workload: Workload, durationMs: number): Promise<PhaseResult> {
+  const deadline = performance.now() + durationMs;
+  const out: PhaseResult = { ops: 0, errors: 0, latencies: [] };
+  const vu = async (id: number) => {
+    // Bounded: stops at the deadline, or at its first error (a broken flow would otherwise only repeat it).
+    while (performance.now() < deadline) {
+      const start = performance.now();
+      try {
+        await workload.op(id);
+      } catch (err) {
+        out.errors++;
+        out.firstError ??= err instanceof Error ? err.message : String(err);
+        return;
+      }
+      out.latencies.push(performance.now() - start);
+      out.ops++;
+    }
+  };
+  await Promise.all(Array.from({ length: workload.concurrency }, (_, i) => vu(i)));
+  return out;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index]!;
+}
+
+/**
+ * A warm-up phase, then the measured one. Between phases every virtual user has finished its operation, so the
+ * server is idle when its CPU is read: the CPU of the window belongs to exactly the operations counted in it.
+ */
+export async function runLoad(
+  workload: Workload,
+  options: {
+    warmupMs: number;
+    durationMs: number;
+    serverCpuMs: () => { user: number; system: number; main: number };
+    machineCpuMs: () => { busy: number; total: number };
+  },
+): Promise<LoadResult> {
+  const warm = await phase(workload, options.warmupMs);
+  if (warm.errors > 0) {
+    return {
+      ops: 0,
+      errors: warm.errors,
+      firstError: `warm-up: ${warm.firstError}`,
+      elapsedMs: 0,
+      rate: 0,
+      p50Ms: NaN,
+      p99Ms: NaN,
+      serverCpuMs: 0,
+      serverSystemMs: 0,
+      serverMainMs: 0,
+      clientCpuMs: 0,
+      otherCpuShare: NaN,
+    };
+  }
+  const serverBefore = options.serverCpuMs();
+  const clientBefore = process.cpuUsage();
+  const machineBefore = options.machineCpuMs();
+  const start = performance.now();
+  const measured = await phase(workload, options.durationMs);
+  const elapsedMs = performance.now() - start;
+  const client = process.cpuUsage(clientBefore);
+  const serverAfter = options.serverCpuMs();
+  const serverSystemMs = serverAfter.system - serverBefore.system;
+  const serverCpuMs = serverAfter.user - serverBefore.user + serverSystemMs;
+  const machineAfter = options.machineCpuMs();
+  const clientCpuMs = (client.user + client.system) / 1000;
+  const otherCpuMs = machineAfter.busy - machineBefore.busy - serverCpuMs - clientCpuMs;
+  const sorted = measured.latencies.sort((a, b) => a - b);
+  return {
+    ops: measured.ops,
+    errors: measured.errors,
+    firstError: measured.firstError,
+    elapsedMs,
+    rate: (measured.ops * 1000) / elapsedMs,
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
+    serverCpuMs,
+    serverSystemMs,
+    serverMainMs: serverAfter.main - serverBefore.main,
+    clientCpuMs,
+    otherCpuShare: Math.max(0, otherCpuMs) / (machineAfter.total - machineBefore.total),
+  };
+}
