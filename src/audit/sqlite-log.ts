@@ -46,13 +46,22 @@ interface CheckpointPayload {
   kind: 'head' | 'anchor';
 }
 
+interface QueuedEvent {
+  event: AuditEvent;
+  resolve: (stored: StoredAuditEvent) => void;
+  reject: (err: unknown) => void;
+}
+
 /**
  * The audit trail in the embedded database. Appends run in a BEGIN IMMEDIATE transaction on the raw handle, so the
  * chain stays linear when the server and the CLI append at the same time; everything else goes through Kysely.
+ * Appends made while the event loop is busy with other requests are committed together (group commit): each
+ * caller still waits until its event is stored, so a step never goes ahead unrecorded.
  */
 export class SqliteAuditLog implements AuditLog {
   readonly #listeners = new Set<(e: StoredAuditEvent) => void>();
   readonly #appendTx;
+  #queue: QueuedEvent[] = [];
 
   constructor(
     private readonly db: Db,
@@ -69,26 +78,40 @@ export class SqliteAuditLog implements AuditLog {
       `INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash)
        VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)`,
     );
-    this.#appendTx = sqlite.transaction((event: AuditEvent): StoredAuditEvent => {
+    this.#appendTx = sqlite.transaction((events: AuditEvent[]): StoredAuditEvent[] => {
       // After everything was archived and pruned, the chain continues from the signed anchor checkpoint.
-      const last = head.get() ?? anchor.get() ?? { seq: 0, hash: GENESIS };
-      const seq = last.seq + 1;
-      const text = canonical(event);
-      const hash = chainHash(last.hash, seq, text);
-      insert.run({ seq, id: event.id, ...indexColumns(event), event: text, prev_hash: last.hash, hash });
-      return { seq, event, prevHash: last.hash, hash };
+      let last = head.get() ?? anchor.get() ?? { seq: 0, hash: GENESIS };
+      return events.map((event) => {
+        const seq = last.seq + 1;
+        const text = canonical(event);
+        const hash = chainHash(last.hash, seq, text);
+        insert.run({ seq, id: event.id, ...indexColumns(event), event: text, prev_hash: last.hash, hash });
+        const stored = { seq, event, prevHash: last.hash, hash };
+        last = stored;
+        return stored;
+      });
     });
   }
 
-  async append(input: AuditEventInput): Promise<StoredAuditEvent> {
-    let stored: StoredAuditEvent;
+  append(input: AuditEventInput): Promise<StoredAuditEvent> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ event: newEvent(input), resolve, reject });
+      if (this.#queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const batch = this.#queue;
+    this.#queue = [];
+    let stored: StoredAuditEvent[];
     try {
-      stored = this.#appendTx.immediate(newEvent(input));
+      stored = this.#appendTx.immediate(batch.map((q) => q.event));
     } catch (err) {
-      throw new AuditUnavailableError(err);
+      for (const q of batch) q.reject(new AuditUnavailableError(err));
+      return;
     }
-    for (const listener of this.#listeners) listener(stored);
-    return stored;
+    batch.forEach((q, i) => q.resolve(stored[i]!));
+    for (const event of stored) for (const listener of this.#listeners) listener(event);
   }
 
   onAppend(listener: (event: StoredAuditEvent) => void): () => void {

@@ -8,6 +8,7 @@ import { registerClientCommands } from './commands/client.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerMfaCommands } from './commands/mfa.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliError, USAGE_EXIT_CODE } from './context.js';
 
@@ -53,6 +54,7 @@ function buildProgram(): Command {
   registerClientCommands(program);
   registerKeysCommands(program);
   registerAuditCommands(program);
+  registerMfaCommands(program);
   return program;
 }
 

@@ -121,17 +121,37 @@ function toRecord(m: ClientMetadata, createdAt: string, source: ClientRecord['so
  */
 export class ClientRepository {
   readonly #static = new Map<string, ClientMetadata>();
+  /** opened metadata by client id (undefined: known not to exist), valid while the store's change counter holds */
+  readonly #cache = new Map<string, ClientMetadata | undefined>();
+  #cachedAt = -1;
+  #ownChanges = 0;
 
+  /**
+   * `changes` returns a number that moves whenever another process (the CLI) changed the store: lookups are served
+   * from memory until it moves, so a client added or removed with the CLI still takes effect at the next request.
+   */
   constructor(
     private readonly db: Db,
     private readonly encryptionKey: Buffer,
     staticClients: ClientMetadata[] = [],
+    private readonly changes: () => number = () => Number.NaN,
   ) {
     for (const c of staticClients) this.#static.set(c.client_id, c);
   }
 
+  private fresh(): boolean {
+    const version = this.changes() + this.#ownChanges * 2 ** 32;
+    if (version !== this.#cachedAt || Number.isNaN(version)) {
+      this.#cache.clear();
+      this.#cachedAt = version;
+      return false;
+    }
+    return true;
+  }
+
   async add(input: ClientInput): Promise<ClientRecord> {
     validateClientInput(input);
+    this.#ownChanges += 1;
     if (this.#static.has(input.clientId))
       throw new ClientError('exists', `client ${input.clientId} is declared in the configuration`);
     const metadata = toMetadata(input);
@@ -159,6 +179,7 @@ export class ClientRepository {
   }
 
   async remove(clientId: string): Promise<void> {
+    this.#ownChanges += 1;
     const result = await this.db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) {
       throw new ClientError(
@@ -174,6 +195,14 @@ export class ClientRepository {
   async metadata(clientId: string): Promise<ClientMetadata | undefined> {
     const fromConfig = this.#static.get(clientId);
     if (fromConfig) return fromConfig;
+    if (this.fresh() && this.#cache.has(clientId)) return this.#cache.get(clientId);
+    const metadata = await this.load(clientId);
+    if (this.#cache.size > 10_000) this.#cache.clear();
+    this.#cache.set(clientId, metadata);
+    return metadata;
+  }
+
+  private async load(clientId: string): Promise<ClientMetadata | undefined> {
     const row = await this.db
       .selectFrom('clients')
       .select('metadata')

@@ -6,8 +6,11 @@ import type { Services } from '../server/services.js';
 import type { Logger } from '../log/logger.js';
 import { publicDir } from '../paths.js';
 import { secondFactors } from '../mfa/kinds.js';
+import { RecoveryCodes } from '../mfa/recovery.js';
 import { SignInFlow } from '../signin/flow.js';
 import { signInRoutes } from '../signin/routes.js';
+import { signInEnrolment } from '../signin/enrolment-routes.js';
+import { accountPages } from '../account/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
 import { pageContext, renderPage } from './render.js';
@@ -24,8 +27,12 @@ const KNOWN_ERRORS = new Set([
   'access_denied',
 ]);
 
+/** The paths Express serves; everything else is a protocol endpoint of oidc-provider. */
+const OWN_PATHS = /^\/(signin|static|account|healthz|readyz)(\/|\?|$)/;
+
 export interface AppHandle {
   app: express.Express;
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
   pages: {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
@@ -74,17 +81,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', (addr: string) => trusted(addr));
-  app.use((req, res, next) => {
-    res.setHeader('X-Request-Id', crypto.randomUUID());
-    // oidc-provider reads X-Forwarded-* itself when proxy mode is on: only trusted proxies may set them.
-    if (!trusted(req.socket.remoteAddress ?? '')) {
-      delete req.headers['x-forwarded-for'];
-      delete req.headers['x-forwarded-proto'];
-      delete req.headers['x-forwarded-host'];
-    }
-    next();
-  });
-  app.use(securityHeaders({ https }));
+  const secure = securityHeaders({ https });
 
   app.use('/static', express.static(publicDir, { index: false, maxAge: '1d', fallthrough: false }));
   app.get('/healthz', (_req, res) => {
@@ -113,10 +110,11 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     log,
     {
       factors: services.factors,
-      kinds: secondFactors(services),
+      kinds: secondFactors(services, log),
       kv: services.kv,
       required: config.mfa.required,
       ttlSeconds: config.oidc.ttl.interaction,
+      recovery: new RecoveryCodes(services.db, services.hasher),
     },
   );
   app.use('/signin', noStore);
@@ -130,19 +128,11 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       page,
       showError,
       log,
+      enrolment: signInEnrolment(services, flow),
     }),
   );
-
-  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
-  app.use((req, res) => {
-    const current = provider();
-    let handler = handlers.get(current);
-    if (!handler) {
-      handler = current.callback();
-      handlers.set(current, handler);
-    }
-    return handler(req, res);
-  });
+  app.use('/account', noStore);
+  app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const status =
@@ -162,8 +152,33 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     showError(req, res, status >= 400 && status < 600 ? status : 500, code);
   });
 
+  const handlers = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  /**
+   * Every request: a request id, X-Forwarded-* only from trusted proxies (oidc-provider reads them itself in proxy
+   * mode), strict headers; then Poort's own pages go to Express and the protocol endpoints straight to
+   * oidc-provider, which has its own router and error handling and needs nothing of Express.
+   */
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    res.setHeader('X-Request-Id', crypto.randomUUID());
+    if (!trusted(req.socket.remoteAddress ?? '')) {
+      delete req.headers['x-forwarded-for'];
+      delete req.headers['x-forwarded-proto'];
+      delete req.headers['x-forwarded-host'];
+    }
+    secure(res);
+    if (OWN_PATHS.test(req.url ?? '/')) return app(req, res);
+    const current = provider();
+    let handler = handlers.get(current);
+    if (!handler) {
+      handler = current.callback();
+      handlers.set(current, handler);
+    }
+    return handler(req, res);
+  };
+
   return {
     app,
+    handle,
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

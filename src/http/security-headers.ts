@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 
 /**
@@ -5,7 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
  * after a form is posted, and the sign-in form ends in a redirect to the application. oidc-provider adds the hash
  * of its one inline script (the form_post response) to script-src itself.
  */
-export function securityHeaders(options: { https: boolean }) {
+export function securityHeaders(options: { https: boolean }): (res: ServerResponse) => void {
   const csp = [
     "default-src 'none'",
     "script-src 'self'",
@@ -15,7 +16,8 @@ export function securityHeaders(options: { https: boolean }) {
     "base-uri 'none'",
     "frame-ancestors 'none'",
   ].join('; ');
-  return (_req: Request, res: Response, next: NextFunction) => {
+  const hsts = 'max-age=31536000; includeSubDomains';
+  return (res: ServerResponse) => {
     res.setHeader('Content-Security-Policy', csp);
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.setHeader('X-Frame-Options', 'DENY');
@@ -23,8 +25,7 @@ export function securityHeaders(options: { https: boolean }) {
     res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
     res.setHeader('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=()');
-    if (options.https) res.setHeader('Strict-Transport-Security', 'max-age=31536000; includeSubDomains');
-    next();
+    if (options.https) res.setHeader('Strict-Transport-Security', hsts);
   };
 }
 

@@ -20,7 +20,14 @@ export type FactorCheck =
   | {
       ok: false;
       reason:
-        'invalid_code' | 'expired' | 'replayed' | 'too_many_tries' | 'invalid_response' | 'not_enrolled';
+        | 'invalid_code'
+        | 'expired'
+        | 'replayed'
+        | 'too_many_tries'
+        | 'invalid_response'
+        | 'not_enrolled'
+        | 'code_sent'
+        | 'code_not_sent';
     };
 
 /** Where a factor's pages post to and what they need to render. */

@@ -43,9 +43,12 @@ export function requirementForAcr(values: readonly string[], acr: AcrValues): Re
   return 'none';
 }
 
-/** The strength a session's acr stands for, to compare it with what an application asks. */
+/**
+ * The strength a session's acr stands for, to compare it with what an application asks. The multi-factor acr does
+ * not say which factor was used, so it counts as the weakest (a code by e-mail or SMS).
+ */
 export function strengthOfAcr(value: string | undefined, acr: AcrValues): Strength | undefined {
   if (value === acr.phishing_resistant) return 'phishing_resistant';
-  if (value === acr.mfa) return 'totp';
+  if (value === acr.mfa) return 'otp';
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { generateSecret, generateURI, verify } from 'otplib';
 import QRCode from 'qrcode';
-import type { ChallengeContext, FactorCheck, SecondFactor } from './factor.js';
+import type { ChallengeContext, EnrolContext, Enrolment, FactorCheck, SecondFactor } from './factor.js';
 import type { FactorRepository } from './factors.js';
 
 interface TotpState extends Record<string, unknown> {
@@ -47,6 +47,20 @@ export async function checkTotp(
   }
 }
 
+/** The key as people copy it into an app by hand: groups of four characters. */
+export function groupKey(secret: string): string {
+  return secret.replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+/** What an enrolment keeps server-side between showing the QR code and checking the first code. */
+interface TotpEnrolmentState {
+  secret: string;
+}
+
+function isEnrolmentState(state: unknown): state is TotpEnrolmentState {
+  return typeof (state as TotpEnrolmentState | undefined)?.secret === 'string';
+}
+
 /** Time-based one-time passwords (RFC 6238) from an authenticator app or a hardware OATH token. */
 export class TotpFactor implements SecondFactor {
   readonly kind = 'totp' as const;
@@ -54,6 +68,32 @@ export class TotpFactor implements SecondFactor {
   readonly amr = ['otp'] as const;
 
   constructor(private readonly factors: FactorRepository) {}
+
+  /**
+   * A new seed shown as a QR code and as text; the first code from the app proves it was copied right. That code's
+   * time step is stored as used, so the same code cannot then sign anyone in.
+   */
+  readonly enrolment: Enrolment = {
+    begin: async (ctx: EnrolContext) => {
+      const secret = newTotpSecret();
+      const uri = totpUri(secret, ctx.organisation, ctx.user.username);
+      const state: TotpEnrolmentState = { secret };
+      return { view: 'enrol/totp', vars: { qr: await totpQrCode(uri), key: groupKey(secret), uri }, state };
+    },
+    finish: async (ctx: EnrolContext, state: unknown, input: Record<string, string>) => {
+      if (!isEnrolmentState(state)) return { ok: false, reason: 'expired' };
+      const result = await checkTotp(state.secret, input.code ?? '');
+      if (!result.valid) return { ok: false, reason: 'invalid_code' };
+      const factor = await this.factors.add({
+        userId: ctx.user.id,
+        kind: this.kind,
+        name: input.name ?? '',
+        secret: state.secret,
+        state: { last_step: result.timeStep },
+      });
+      return { ok: true, factor };
+    },
+  };
 
   async challenge(ctx: ChallengeContext) {
     return { view: 'mfa/totp', vars: { factor: ctx.factor } };

@@ -1,6 +1,6 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../clients/clients.js';
-import type { KeyValueStore } from '../store/kv.js';
+import type { BatchOp, KeyValueStore } from '../store/kv.js';
 
 const key = (model: string, id: string) => `oidc:${model}:${id}`;
 const grantIndex = (grantId: string) => `oidc:grant:${grantId}`;
@@ -20,11 +20,18 @@ export class OidcAdapter implements Adapter {
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-    const ttl = expiresIn > 0 ? expiresIn : undefined;
-    await this.kv.set(key(this.name, id), payload, ttl);
-    if (payload.grantId) await this.kv.indexAdd(grantIndex(payload.grantId), key(this.name, id), ttl);
-    if (payload.uid) await this.kv.set(uidKey(payload.uid), id, ttl);
-    if (payload.userCode) await this.kv.set(userCodeKey(payload.userCode), id, ttl);
+    const ttlSeconds = expiresIn > 0 ? expiresIn : undefined;
+    const ops: BatchOp[] = [{ op: 'set', key: key(this.name, id), value: payload, ttlSeconds }];
+    if (payload.grantId)
+      ops.push({
+        op: 'indexAdd',
+        index: grantIndex(payload.grantId),
+        member: key(this.name, id),
+        ttlSeconds,
+      });
+    if (payload.uid) ops.push({ op: 'set', key: uidKey(payload.uid), value: id, ttlSeconds });
+    if (payload.userCode) ops.push({ op: 'set', key: userCodeKey(payload.userCode), value: id, ttlSeconds });
+    await (ops.length === 1 ? this.kv.set(key(this.name, id), payload, ttlSeconds) : this.kv.batch(ops));
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {

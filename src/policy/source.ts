@@ -44,12 +44,38 @@ export function deviceOf(
   };
 }
 
+/** Loads the GeoLite2 data now (at start-up) instead of during the first sign-in. */
+export function preloadGeo(): void {
+  geo();
+}
+
+const CACHE_SIZE = 2000;
+const cache = new Map<string, Source>();
+
+/**
+ * The source of a request. The same client sends the same address and user agent many times (token refreshes,
+ * sign-ins behind one NAT): looking both up costs more than the rest of an audit event, so recent answers are kept.
+ */
 export function describeSource(ip: string, headers: Record<string, string | string[] | undefined>): Source {
   const header = (name: string) => {
     const v = headers[name];
     return Array.isArray(v) ? v[0] : v;
   };
   const userAgent = header('user-agent')?.slice(0, 512);
+  const key = `${ip}\n${userAgent ?? ''}\n${header('sec-ch-ua-mobile') ?? ''}\n${header('sec-ch-ua-platform') ?? ''}`;
+  const known = cache.get(key);
+  if (known) return known;
+  const source = lookUp(ip, userAgent, header);
+  if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, source);
+  return source;
+}
+
+function lookUp(
+  ip: string,
+  userAgent: string | undefined,
+  header: (name: string) => string | undefined,
+): Source {
   return {
     ip,
     country: ip ? countryOf(ip) : null,

@@ -7,6 +7,7 @@ import { AuditMaintenance } from '../audit/maintenance.js';
 import { createAuditShipper, type AuditShipper } from '../audit/shipper.js';
 import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
+import { preloadGeo } from '../policy/source.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
@@ -29,6 +30,7 @@ export async function startServer(
   const services = await openServices(loaded);
   const { config } = services;
   await services.hasher.warm();
+  preloadGeo();
 
   let provider: Provider;
   const handle = createApp(services, () => provider, log);
@@ -90,7 +92,7 @@ export async function startServer(
 
   const server = http.createServer(
     { requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 },
-    handle.app,
+    handle.handle,
   );
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

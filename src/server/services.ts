@@ -8,13 +8,14 @@ import {
   ClientError,
   type ClientMetadata,
 } from '../clients/clients.js';
+import { accountClient, ClientsWithAccount } from '../account/client.js';
 import { GroupRepository } from '../directory/groups.js';
 import type { Directory } from '../directory/identity.js';
 import { LocalDirectory } from '../directory/local.js';
 import { PasswordHasher } from '../directory/password-hash.js';
 import { UserRepository } from '../directory/users.js';
 import { KeyStore, type Secrets } from '../keys/keystore.js';
-import { openDurableSqlite, type Db } from '../store/database.js';
+import { openDurableSqlite, sqliteChangeCounter, type Db } from '../store/database.js';
 import type { AuditLog } from '../audit/log.js';
 import { SqliteAuditLog } from '../audit/sqlite-log.js';
 import { FactorRepository } from '../mfa/factors.js';
@@ -80,7 +81,13 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     secrets,
     users,
     groups: new GroupRepository(db),
-    clients: new ClientRepository(db, secrets.encryptionKey, declared),
+    clients: new ClientsWithAccount(
+      accountClient(config.server.issuer, secrets),
+      db,
+      secrets.encryptionKey,
+      declared,
+      sqliteChangeCounter(sqlite),
+    ),
     audit: new SqliteAuditLog(db, sqlite, keys),
     factors: new FactorRepository(db, secrets.encryptionKey),
     hasher,

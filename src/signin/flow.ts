@@ -6,6 +6,12 @@ import type { Logger } from '../log/logger.js';
 import type { Source } from '../policy/source.js';
 import type { FactorKind, FactorRecord, SecondFactor } from '../mfa/factor.js';
 import type { FactorRepository } from '../mfa/factors.js';
+import {
+  RECOVERY_CODE_AMR,
+  RECOVERY_CODE_STRENGTH,
+  RECOVERY_FACTOR_ID,
+  type RecoveryCodes,
+} from '../mfa/recovery.js';
 import { acrFor, satisfies, stricter, type AcrValues, type Requirement } from '../mfa/strength.js';
 import { FACTOR_STRENGTH } from '../mfa/factor.js';
 import type { KeyValueStore } from '../store/kv.js';
@@ -22,6 +28,8 @@ export interface PendingSecondFactor {
 
 export type SecondFactorOutcome =
   | { kind: 'authenticated'; authentication: Authentication; factor: FactorRecord }
+  /** signed in with a recovery code: the pages say how many are left before finishing (`finishRecovered`) */
+  | { kind: 'recovered'; authentication: Authentication; remaining: number }
   | { kind: 'failed'; reason: string }
   | { kind: 'throttled'; retryAfterSeconds: number }
   | { kind: 'expired' };
@@ -34,6 +42,8 @@ export interface MfaDeps {
   required: 'never' | 'enrolled' | 'always';
   /** how long a pending second factor may wait (the interaction's lifetime) */
   ttlSeconds: number;
+  /** single-use recovery codes, accepted in place of the user's factors where their strength is enough */
+  recovery?: RecoveryCodes;
 }
 
 /** What the flow knows of the attempt beyond the credentials. */
@@ -241,6 +251,7 @@ export class SignInFlow {
   ): Promise<SecondFactorOutcome> {
     const pending = await this.pendingSecondFactor(uid);
     if (!pending) return { kind: 'expired' };
+    if (factorId === RECOVERY_FACTOR_ID) return this.recoveryCodeStep(uid, pending, input.code ?? '', ctx);
     const identity = await this.directory.findById(pending.userId);
     const { usable } = await this.factorsFor(pending);
     const factor = usable.find((f) => f.id === factorId);
@@ -263,6 +274,21 @@ export class SignInFlow {
       return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
     }
     const check = await handler.verify({ binding: uid, user: identity, factor, ip: ctx.source.ip }, input);
+    if (!check.ok && (check.reason === 'code_sent' || check.reason === 'code_not_sent')) {
+      // Asking for a new code is no guess: it costs no attempt (sending has its own limits), but it is recorded.
+      await this.throttle.release(identity.username, ctx.source.ip);
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'mfa.code_sent',
+          outcome: check.reason === 'code_sent' ? 'success' : 'failure',
+          ...(check.reason === 'code_not_sent' ? { reason: 'code_not_sent' } : {}),
+          actor,
+          subject,
+          details: { factor: factor.kind, factor_id: factor.id },
+        }),
+      );
+      return { kind: 'failed', reason: check.reason };
+    }
     if (!check.ok) {
       await this.audit.append(
         this.event(ctx, {
@@ -298,6 +324,96 @@ export class SignInFlow {
         authTime: Math.floor(Date.now() / 1000),
       },
     };
+  }
+
+  /** Whether this sign-in may use a recovery code: the user has unused ones and their strength is enough. */
+  async recoveryOffered(pending: PendingSecondFactor): Promise<boolean> {
+    return (
+      this.mfa.recovery !== undefined &&
+      satisfies(RECOVERY_CODE_STRENGTH, pending.requirement) &&
+      (await this.mfa.recovery.remaining(pending.userId)) > 0
+    );
+  }
+
+  private recoveredKey(uid: string): string {
+    return `signin:recovered:${uid}`;
+  }
+
+  /**
+   * A recovery code in place of a factor: throttled and audited like one (the code itself never), then held until
+   * the user has read how many codes are left and continues (`finishRecovered`).
+   */
+  private async recoveryCodeStep(
+    uid: string,
+    pending: PendingSecondFactor,
+    code: string,
+    ctx: AttemptContext,
+  ): Promise<SecondFactorOutcome> {
+    const identity = await this.directory.findById(pending.userId);
+    const recovery = this.mfa.recovery;
+    if (!identity || !recovery || !(await this.recoveryOffered(pending)))
+      return { kind: 'failed', reason: 'not_enrolled' };
+    const subject = { id: identity.id, username: identity.username, known: true };
+    const actor = { type: 'user' as const, id: identity.id, name: identity.username };
+    const details = { factor: 'recovery_code' };
+    const reservation = await this.throttle.reserveFor(identity.username, ctx.source.ip);
+    if (!reservation.allowed) {
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.throttled',
+          outcome: 'denied',
+          reason: 'throttled',
+          actor,
+          subject,
+          details,
+        }),
+      );
+      return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+    }
+    const used = await recovery.use(identity.id, code);
+    if (!used.ok) {
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.mfa',
+          outcome: 'failure',
+          reason: used.reason,
+          actor,
+          subject,
+          details,
+        }),
+      );
+      return { kind: 'failed', reason: used.reason };
+    }
+    await this.audit.append(
+      this.event(ctx, {
+        action: 'signin.mfa',
+        outcome: 'success',
+        actor,
+        subject,
+        details: { ...details, remaining: used.remaining },
+      }),
+    );
+    await this.throttle.succeeded(identity.username, ctx.source.ip);
+    await this.mfa.kv.delete(this.pendingKey(uid));
+    const authentication: Authentication = {
+      identity,
+      amr: [...new Set([...pending.amr, ...RECOVERY_CODE_AMR, 'mfa'])],
+      acr: acrFor(RECOVERY_CODE_STRENGTH, this.settings.acr),
+      authTime: Math.floor(Date.now() / 1000),
+    };
+    await this.mfa.kv.set(this.recoveredKey(uid), authentication, this.mfa.ttlSeconds);
+    return { kind: 'recovered', authentication, remaining: used.remaining };
+  }
+
+  /** The sign-in a recovery code completed, once: undefined when it was taken already or has expired. */
+  async finishRecovered(uid: string): Promise<Authentication | undefined> {
+    return this.mfa.kv.update<Authentication, Authentication | undefined>(
+      this.recoveredKey(uid),
+      (current) => ({
+        value: undefined,
+        result: current,
+      }),
+    );
   }
 
   /** The sign-in needs a second factor the user does not have (and may not enrol here): refused, and recorded. */

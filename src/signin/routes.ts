@@ -11,6 +11,8 @@ import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
 import { requirementForAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
 import { secondFactorRoutes } from './second-factor-routes.js';
+import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
+import { passkeyRoutes } from './passkey-routes.js';
 import { attemptContext, field, form, type Interaction } from './request.js';
 
 export interface SignInRouteDeps {
@@ -23,6 +25,8 @@ export interface SignInRouteDeps {
   page: (req: Request, res: Response, pagePath?: string) => PageContext;
   showError: (req: Request, res: Response, status: number, code: string) => void;
   log: Logger;
+  /** enrolment during sign-in, for users without a factor strong enough, where it is allowed */
+  enrolment: SignInEnrolment;
 }
 
 /**
@@ -210,6 +214,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
       requestedStrength,
     }),
   );
+  router.use(passkeyRoutes({ ...deps, load, attemptContext, finishLogin }));
+  router.use(enrolmentRoutes({ ...deps, load, attemptContext, finishLogin }));
 
   router.post('/signin/:uid/consent', form, async (req, res) => {
     const interaction = await load(req, res);

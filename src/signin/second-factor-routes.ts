@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage } from '../http/render.js';
+import { RECOVERY_FACTOR_ID } from '../mfa/recovery.js';
 import type { Requirement } from '../mfa/strength.js';
 import type { AttemptContext, Authentication } from './flow.js';
 import { field, form, type Interaction } from './request.js';
@@ -43,13 +44,45 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
     const identity = await deps.directory.findById(pending.userId);
     if (!identity) return deps.showError(req, res, 400, 'session_expired');
     const { usable } = await flow.factorsFor(pending);
+    const recovery = await flow.recoveryOffered(pending);
     const page = deps.page(req, res, path(interaction.uid));
-    if (usable.length === 0) {
+    if (usable.length === 0 && !recovery) {
+      if (await deps.enrolment.offered(req.ip ?? '', interaction.uid, pending))
+        return res.redirect(303, `/signin/${interaction.uid}/enrol`);
       await flow.noUsableFactor(identity, pending.requirement, deps.attemptContext(req, interaction));
       res
         .status(403)
         .type('html')
         .send(renderPage('mfa-unavailable', page, { requirement: pending.requirement }));
+      return;
+    }
+    const recoveryLink = recovery
+      ? [
+          {
+            id: RECOVERY_FACTOR_ID,
+            kind: 'recovery',
+            name: page.t('recovery.other'),
+            href: `${path(interaction.uid)}?factor=${RECOVERY_FACTOR_ID}`,
+          },
+        ]
+      : [];
+    if (recovery && (chosenId === RECOVERY_FACTOR_ID || usable.length === 0)) {
+      res
+        .status(status)
+        .type('html')
+        .send(
+          renderPage('mfa', page, {
+            action: path(interaction.uid),
+            csrf: csrfToken(deps.csrfKey, interaction.uid),
+            factor: { id: RECOVERY_FACTOR_ID },
+            factorView: 'mfa/recovery.njk',
+            others: usable.map((f) => ({
+              ...f,
+              href: `${path(interaction.uid)}?factor=${encodeURIComponent(f.id)}`,
+            })),
+            error: error ? { message: page.t(`recovery.error.${error}`) } : undefined,
+          }),
+        );
       return;
     }
     const chosen = usable.find((f) => f.id === chosenId) ?? usable[0]!;
@@ -69,9 +102,12 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
           csrf: csrfToken(deps.csrfKey, interaction.uid),
           factor: chosen,
           factorView: `${challenge.view}.njk`,
-          others: usable
-            .filter((f) => f.id !== chosen.id)
-            .map((f) => ({ ...f, href: `${path(interaction.uid)}?factor=${encodeURIComponent(f.id)}` })),
+          others: [
+            ...usable
+              .filter((f) => f.id !== chosen.id)
+              .map((f) => ({ ...f, href: `${path(interaction.uid)}?factor=${encodeURIComponent(f.id)}` })),
+            ...recoveryLink,
+          ],
           error: error ? { message: page.t(`mfa.error.${error}`) } : undefined,
           ...challenge.vars,
         }),
@@ -109,7 +145,32 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
         return show(req, res, interaction, 401, factorId, outcome.reason);
       case 'authenticated':
         return deps.finishLogin(req, res, outcome.authentication, attempt);
+      case 'recovered': {
+        // Signed in, but first the user reads how many recovery codes are left; Continue finishes the sign-in.
+        const page = deps.page(req, res, path(interaction.uid));
+        res
+          .status(200)
+          .type('html')
+          .send(
+            renderPage('mfa/recovery-used', page, {
+              action: `${path(interaction.uid)}/continue`,
+              csrf: csrfToken(deps.csrfKey, interaction.uid),
+              remaining: outcome.remaining,
+            }),
+          );
+        return;
+      }
     }
+  });
+
+  router.post('/signin/:uid/mfa/continue', form, async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
+    const authentication = await flow.finishRecovered(interaction.uid);
+    if (!authentication) return deps.showError(req, res, 400, 'session_expired');
+    return deps.finishLogin(req, res, authentication, deps.attemptContext(req, interaction));
   });
 
   return router;

@@ -88,6 +88,12 @@ export class Throttle {
     await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
   }
 
+  /** The reserved attempt turned out not to be a guess (a request to send a new code): give it back to both. */
+  async release(account: string, ip: string): Promise<void> {
+    await this.refund(`throttle:account:${account}`);
+    await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
+  }
+
   private async refund(key: string): Promise<void> {
     await this.kv.update<AttemptState, void>(key, (current) => ({
       value: current ? { ...current, failures: Math.max(0, current.failures - 1) } : undefined,

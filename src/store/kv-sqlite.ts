@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { openSqliteFile } from './database.js';
-import type { KeyValueStore, Update } from './kv.js';
+import type { BatchOp, KeyValueStore, Update } from './kv.js';
 
 const SWEEP_INTERVAL_MS = 60_000;
 
@@ -15,6 +15,9 @@ export class SqliteKeyValueStore implements KeyValueStore {
   readonly #stmt;
   readonly #updateTx;
   readonly #deleteIndexedTx;
+  readonly #batchTx;
+  #pending:
+    { ops: BatchOp[]; waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> } | undefined;
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(file: string) {
@@ -67,6 +70,14 @@ export class SqliteKeyValueStore implements KeyValueStore {
       for (const { member } of this.#stmt.indexMembers.all(index)) this.#stmt.delete.run(member);
       this.#stmt.indexDelete.run(index);
     });
+    this.#batchTx = db.transaction((ops: BatchOp[]) => {
+      const now = Date.now();
+      for (const o of ops) {
+        const expiresAt = o.ttlSeconds !== undefined ? now + o.ttlSeconds * 1000 : null;
+        if (o.op === 'set') this.#stmt.set.run(o.key, JSON.stringify(o.value), expiresAt);
+        else this.#stmt.indexAdd.run(o.index, o.member, expiresAt);
+      }
+    });
     this.#sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.#sweeper.unref();
   }
@@ -75,33 +86,66 @@ export class SqliteKeyValueStore implements KeyValueStore {
     return new SqliteKeyValueStore(path.join(dataDir, 'ephemeral.sqlite'));
   }
 
+  /**
+   * Writes wait for the end of the current turn of the event loop and go to SQLite together, in one commit (group
+   * commit); each caller is answered once its write is stored. Every read and read-modify-write first commits what
+   * is waiting, so this process always reads its own writes.
+   */
+  private enqueue(ops: BatchOp[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (!this.#pending) {
+        this.#pending = { ops: [], waiters: [] };
+        setImmediate(() => this.flush());
+      }
+      this.#pending.ops.push(...ops);
+      this.#pending.waiters.push({ resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    try {
+      this.#batchTx.immediate(pending.ops);
+    } catch (err) {
+      for (const w of pending.waiters) w.reject(err);
+      return;
+    }
+    for (const w of pending.waiters) w.resolve();
+  }
+
   async get<T>(key: string): Promise<T | undefined> {
+    this.flush();
     const row = this.#stmt.get.get(key, Date.now());
     return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
-  async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
-    this.#stmt.set.run(
-      key,
-      JSON.stringify(value),
-      ttlSeconds !== undefined ? Date.now() + ttlSeconds * 1000 : null,
-    );
+  set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+    return this.enqueue([{ op: 'set', key, value, ttlSeconds }]);
   }
 
   async delete(key: string): Promise<void> {
+    this.flush();
     this.#stmt.delete.run(key);
   }
 
   async update<T, R>(key: string, fn: (current: T | undefined, now: number) => Update<T, R>): Promise<R> {
+    this.flush();
     return this.#updateTx.immediate(key, fn as (c: unknown, now: number) => Update<unknown, unknown>) as R;
   }
 
-  async indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void> {
-    this.#stmt.indexAdd.run(index, member, ttlSeconds !== undefined ? Date.now() + ttlSeconds * 1000 : null);
+  indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void> {
+    return this.enqueue([{ op: 'indexAdd', index, member, ttlSeconds }]);
   }
 
   async deleteIndexed(index: string): Promise<void> {
+    this.flush();
     this.#deleteIndexedTx.immediate(index);
+  }
+
+  batch(ops: BatchOp[]): Promise<void> {
+    return this.enqueue(ops);
   }
 
   async ping(): Promise<void> {
@@ -110,12 +154,14 @@ export class SqliteKeyValueStore implements KeyValueStore {
 
   /** Removes expired rows; runs every minute and may be called directly. */
   sweep(): number {
+    this.flush();
     const now = Date.now();
     return this.#stmt.sweep.run(now).changes + this.#stmt.sweepIndex.run(now).changes;
   }
 
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    this.flush();
     this.#db.close();
   }
 }

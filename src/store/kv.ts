@@ -17,6 +17,8 @@ export interface KeyValueStore {
   indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void>;
   /** Atomically deletes every key recorded under `index`, and the index. */
   deleteIndexed(index: string): Promise<void>;
+  /** Several writes in one atomic step (one commit): stores and index entries that belong together. */
+  batch(ops: BatchOp[]): Promise<void>;
   /** Throws when the store cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -27,3 +29,7 @@ export interface Update<T, R> {
   ttlSeconds?: number;
   result: R;
 }
+
+export type BatchOp =
+  | { op: 'set'; key: string; value: unknown; ttlSeconds?: number }
+  | { op: 'indexAdd'; index: string; member: string; ttlSeconds?: number };

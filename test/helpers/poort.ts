@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { LoadedConfig } from '../../src/config/load.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { GrantType } from '../../src/clients/clients.js';
@@ -50,9 +50,10 @@ export interface TestPoort extends RunningServer {
 
 /**
  * Starts a real Poort on a free loopback port with its own data and keys folders. `yaml` is extra configuration
- * written to the test's own poort.yaml; the issuer is http://localhost:<port>.
+ * written to the test's own poort.yaml; the issuer is http://localhost:<port>. `options.log` replaces the silent
+ * logger, for tests that read what is logged.
  */
-export async function startPoort(yaml = ''): Promise<TestPoort> {
+export async function startPoort(yaml = '', options: { log?: Logger } = {}): Promise<TestPoort> {
   const dir = tempDir();
   const port = await freePort();
   const issuer = `http://localhost:${port}`;
@@ -67,7 +68,7 @@ export async function startPoort(yaml = ''): Promise<TestPoort> {
       POORT_KEYS_DIR: path.join(dir, 'keys'),
     },
   });
-  const log = pino({ level: process.env.POORT_TEST_LOG ?? 'silent' });
+  const log = options.log ?? pino({ level: process.env.POORT_TEST_LOG ?? 'silent' });
   const server = await startServer(loaded, { log });
   const { services } = server;
   return {

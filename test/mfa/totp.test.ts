@@ -41,7 +41,8 @@ describe('TOTP as a second factor', () => {
 
   beforeAll(async () => {
     poort = await startPoort(
-      `${FAST_ARGON2}throttle: { account: { free_attempts: 5, base_delay: 1s, max_delay: 2s, window: 1m } }\n`,
+      `${FAST_ARGON2}throttle: { account: { free_attempts: 5, base_delay: 1s, max_delay: 2s, window: 1m } }\n` +
+        'mfa: { enrolment_at_signin: { with_enrolment_code: false } }\n',
     );
     const userId = await poort.addUser({ username: 'eva', password: PASSWORD });
     await poort.addUser({ username: 'finn', password: PASSWORD });

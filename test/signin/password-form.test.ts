@@ -51,7 +51,7 @@ describe('a failed sign-in looks the same whatever the reason', () => {
   const normalise = (page: Page, username: string) =>
     page.body
       .replace(/\/signin\/[A-Za-z0-9_-]+/g, '/signin/UID')
-      .replace(/name="csrf" value="[^"]*"/, 'name="csrf" value="CSRF"')
+      .replace(/name="csrf" value="[^"]*"/g, 'name="csrf" value="CSRF"')
       .replaceAll(`value="${username}"`, 'value="USERNAME"');
 
   it('shows the same page, with the same status, for a wrong password, an unknown, a disabled and a password-less user', async () => {

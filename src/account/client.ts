@@ -1,0 +1,66 @@
+import crypto from 'node:crypto';
+import {
+  ClientError,
+  ClientRepository,
+  toMetadata,
+  type ClientInput,
+  type ClientMetadata,
+  type ClientRecord,
+} from '../clients/clients.js';
+import type { Secrets } from '../keys/keystore.js';
+
+/** The account pages are an OIDC application of Poort itself, registered at start-up and never stored. */
+export const ACCOUNT_CLIENT_ID = 'poort-account';
+
+/**
+ * A key for one purpose of the account pages, derived from Poort's secret material: every node that shares the
+ * keys folder derives the same one, and none of them is stored.
+ */
+export function accountKey(secrets: Pick<Secrets, 'csrfKey'>, purpose: 'client-secret' | 'cookie'): Buffer {
+  return crypto.createHmac('sha256', secrets.csrfKey).update(`poort-account:${purpose}`).digest();
+}
+
+export function accountClientSecret(secrets: Pick<Secrets, 'csrfKey'>): string {
+  return accountKey(secrets, 'client-secret').toString('base64url');
+}
+
+export function accountRedirectUri(issuer: string): string {
+  return `${issuer.replace(/\/+$/, '')}/account/callback`;
+}
+
+/** The account pages as a confidential, first-party client with PKCE: no consent page, and only Poort holds the secret. */
+export function accountClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>): ClientMetadata {
+  return toMetadata({
+    clientId: ACCOUNT_CLIENT_ID,
+    name: 'Account',
+    secret: accountClientSecret(secrets),
+    redirectUris: [accountRedirectUri(issuer)],
+    postLogoutRedirectUris: [],
+    grantTypes: ['authorization_code'],
+    firstParty: true,
+    requirePkce: true,
+  });
+}
+
+/**
+ * The registered clients plus the account pages' own: found first (no stored or declared client can take its place),
+ * its id reserved, and not listed among the organisation's applications.
+ */
+export class ClientsWithAccount extends ClientRepository {
+  readonly #account: ClientMetadata;
+
+  constructor(account: ClientMetadata, ...rest: ConstructorParameters<typeof ClientRepository>) {
+    super(...rest);
+    this.#account = account;
+  }
+
+  override async add(input: ClientInput): Promise<ClientRecord> {
+    if (input.clientId === this.#account.client_id)
+      throw new ClientError('exists', `client ${input.clientId} is Poort's own account pages`);
+    return super.add(input);
+  }
+
+  override async metadata(clientId: string): Promise<ClientMetadata | undefined> {
+    return clientId === this.#account.client_id ? this.#account : super.metadata(clientId);
+  }
+}

@@ -1,0 +1,124 @@
+import crypto from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { readCookie } from '../http/i18n.js';
+import type { KeyValueStore } from '../store/kv.js';
+
+export const ACCOUNT_COOKIE = 'poort_account';
+export const LOGIN_COOKIE = 'poort_account_login';
+/** The account pages need a fresh sign-in: a session lasts ten minutes, then the password is asked again. */
+export const ACCOUNT_SESSION_SECONDS = 600;
+
+/** A signed-in visit to the account pages. */
+export interface AccountSession {
+  /** random; binds CSRF tokens and enrolments to this session */
+  sid: string;
+  userId: string;
+  /** epoch seconds of the sign-in */
+  authTime: number;
+}
+
+/** An authorization request of the account pages, between sending the browser away and its return. */
+export interface AccountLogin {
+  state: string;
+  nonce: string;
+  verifier: string;
+  /** epoch seconds: the sign-in must be newer than this */
+  startedAt: number;
+  /** the account page to return to */
+  returnTo: string;
+  /** a second round for the second factor of a user who has one, after a sign-in with the password alone */
+  stepUp?: boolean;
+}
+
+export interface CookieOptions {
+  secure: boolean;
+}
+
+function cookie(name: string, value: string, maxAge: number, options: CookieOptions): string {
+  return [
+    `${name}=${value}`,
+    'Path=/account',
+    `Max-Age=${maxAge}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    ...(options.secure ? ['Secure'] : []),
+  ].join('; ');
+}
+
+/**
+ * Account sessions: kept server-side in the key-value store (so signing out ends them everywhere), named in a
+ * cookie whose value is signed with a key derived from Poort's secret material.
+ */
+export class AccountSessions {
+  constructor(
+    private readonly kv: KeyValueStore,
+    private readonly key: Buffer,
+    private readonly options: CookieOptions,
+  ) {}
+
+  private sign(value: string): string {
+    return crypto.createHmac('sha256', this.key).update(value).digest('base64url');
+  }
+
+  private signed(value: string): string {
+    return `${value}.${this.sign(value)}`;
+  }
+
+  /** The value of a signed cookie, or undefined when it was not made here. */
+  private verified(text: string | undefined): string | undefined {
+    if (!text || text.length > 200) return undefined;
+    const dot = text.lastIndexOf('.');
+    if (dot <= 0) return undefined;
+    const value = text.slice(0, dot);
+    const expected = Buffer.from(this.sign(value));
+    const given = Buffer.from(text.slice(dot + 1));
+    return given.length === expected.length && crypto.timingSafeEqual(given, expected) ? value : undefined;
+  }
+
+  /** Starts a session; returns it and the Set-Cookie value. */
+  async create(userId: string, authTime: number): Promise<{ session: AccountSession; setCookie: string }> {
+    const session: AccountSession = { sid: crypto.randomBytes(24).toString('base64url'), userId, authTime };
+    await this.kv.set(`account:session:${session.sid}`, session, ACCOUNT_SESSION_SECONDS);
+    return {
+      session,
+      setCookie: cookie(ACCOUNT_COOKIE, this.signed(session.sid), ACCOUNT_SESSION_SECONDS, this.options),
+    };
+  }
+
+  async read(req: IncomingMessage): Promise<AccountSession | undefined> {
+    const sid = this.verified(readCookie(req.headers.cookie, ACCOUNT_COOKIE));
+    if (!sid) return undefined;
+    const session = await this.kv.get<AccountSession>(`account:session:${sid}`);
+    return session?.sid === sid ? session : undefined;
+  }
+
+  /** Ends a session; returns the Set-Cookie value that clears it. */
+  async end(session: AccountSession | undefined): Promise<string> {
+    if (session) await this.kv.delete(`account:session:${session.sid}`);
+    return cookie(ACCOUNT_COOKIE, '', 0, this.options);
+  }
+
+  /** Remembers an authorization request, bound to this browser by a cookie holding its state. */
+  async startLogin(login: AccountLogin): Promise<string> {
+    await this.kv.set(`account:login:${login.state}`, login, ACCOUNT_SESSION_SECONDS);
+    return cookie(LOGIN_COOKIE, this.signed(login.state), ACCOUNT_SESSION_SECONDS, this.options);
+  }
+
+  /**
+   * The authorization request a callback answers, once: its state must be the one this browser's cookie holds, so a
+   * sign-in started elsewhere (login CSRF) is refused. Returns the request and the Set-Cookie value that clears it.
+   */
+  async takeLogin(
+    req: IncomingMessage,
+    state: string,
+  ): Promise<{ login: AccountLogin | undefined; setCookie: string }> {
+    const setCookie = cookie(LOGIN_COOKIE, '', 0, this.options);
+    const own = this.verified(readCookie(req.headers.cookie, LOGIN_COOKIE));
+    if (!own || own !== state) return { login: undefined, setCookie };
+    const login = await this.kv.update<AccountLogin, AccountLogin | undefined>(
+      `account:login:${state}`,
+      (current) => ({ value: undefined, result: current }),
+    );
+    return { login, setCookie };
+  }
+}
