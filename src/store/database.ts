@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect } from 'kysely';
+import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely';
 import { migrationProvider } from './migrations/index.js';
 import type { Database } from './schema.js';
 
@@ -29,9 +29,31 @@ export async function openDurableStore(dataDir: string): Promise<Db> {
 /** The same, with the raw handle for the few writes that need SQLite's BEGIN IMMEDIATE (the audit chain). */
 export async function openDurableSqlite(dataDir: string): Promise<{ db: Db; sqlite: SQLite.Database }> {
   const sqlite = openSqliteFile(path.join(dataDir, 'poort.sqlite'));
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   await migrate(db);
   return { db, sqlite };
+}
+
+const STATEMENT_CACHE = 500;
+
+/**
+ * Kysely prepares every query anew; preparing costs more than running a small query. The same SQL text gets the
+ * same prepared statement (Kysely runs one query at a time per connection, so a statement is never shared live).
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    prepare(sql: string) {
+      let statement = statements.get(sql);
+      if (!statement) {
+        if (statements.size >= STATEMENT_CACHE) statements.delete(statements.keys().next().value!);
+        statement = sqlite.prepare(sql);
+        statements.set(sql, statement);
+      }
+      return statement as unknown as ReturnType<SqliteDatabase['prepare']>;
+    },
+    close: () => sqlite.close(),
+  };
 }
 
 export async function migrate(db: Kysely<Database>): Promise<void> {

@@ -90,6 +90,15 @@ export interface EnrolmentCodeTable {
   used_at: string | null;
 }
 
+export interface DeviceTable {
+  id: string;
+  name: string;
+  /** SHA-256 of the client certificate, lower-case hex without colons */
+  cert_fingerprint: string;
+  owner_id: string | null;
+  created_at: string;
+}
+
 export interface Database {
   users: UserTable;
   groups: GroupTable;
@@ -101,4 +110,5 @@ export interface Database {
   factors: FactorTable;
   recovery_codes: RecoveryCodeTable;
   enrolment_codes: EnrolmentCodeTable;
+  devices: DeviceTable;
 }

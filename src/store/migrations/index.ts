@@ -2,12 +2,14 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './001_initial.js';
 import * as audit from './002_audit.js';
 import * as mfa from './003_mfa.js';
+import * as devices from './005_devices.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_audit': audit,
   '003_mfa': mfa,
+  '005_devices': devices,
 };
 
 export const migrationProvider: MigrationProvider = {
