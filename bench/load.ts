@@ -27,6 +27,8 @@ export interface LoadResult {
   clientCpuMs: number;
   /** CPU the rest of the machine used meanwhile (other processes), as a share of all cores: noise in the wall-clock figures */
   otherCpuShare: number;
+  /** every operation's wall time, sorted: for merging windows */
+  latenciesMs: number[];
 }
 
 interface PhaseResult {
@@ -92,6 +94,7 @@ export async function runLoad(
       serverMainMs: 0,
       clientCpuMs: 0,
       otherCpuShare: NaN,
+      latenciesMs: [],
     };
   }
   const serverBefore = options.serverCpuMs();
@@ -121,5 +124,31 @@ export async function runLoad(
     serverMainMs: serverAfter.main - serverBefore.main,
     clientCpuMs,
     otherCpuShare: Math.max(0, otherCpuMs) / (machineAfter.total - machineBefore.total),
+    latenciesMs: sorted,
+  };
+}
+
+/** Several measured windows of one workload as one: sums, the rate over their total time, percentiles of them all. */
+export function mergeLoadResults(results: readonly LoadResult[]): LoadResult {
+  const sum = (f: (r: LoadResult) => number) => results.reduce((acc, r) => acc + f(r), 0);
+  const elapsedMs = sum((r) => r.elapsedMs);
+  const ops = sum((r) => r.ops);
+  const latenciesMs = results.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+  return {
+    ops,
+    errors: sum((r) => r.errors),
+    firstError: results.find((r) => r.firstError !== undefined)?.firstError,
+    elapsedMs,
+    rate: elapsedMs > 0 ? (ops * 1000) / elapsedMs : 0,
+    p50Ms: percentile(latenciesMs, 50),
+    p99Ms: percentile(latenciesMs, 99),
+    serverCpuMs: sum((r) => r.serverCpuMs),
+    serverSystemMs: sum((r) => r.serverSystemMs),
+    serverMainMs: sum((r) => r.serverMainMs),
+    clientCpuMs: sum((r) => r.clientCpuMs),
+    // weighted by time: each window's share of the machine over its own length
+    otherCpuShare:
+      elapsedMs > 0 ? sum((r) => (r.elapsedMs > 0 ? r.otherCpuShare * r.elapsedMs : 0)) / elapsedMs : NaN,
+    latenciesMs,
   };
 }

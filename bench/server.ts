@@ -51,12 +51,18 @@ export interface BenchEnvironment {
   remove(): void;
 }
 
-export async function prepareEnvironment(): Promise<BenchEnvironment> {
+/**
+ * A fresh temp folder with the bench configuration. `extraConfig` adds top-level YAML to poort.yaml (e.g. an `audit:`
+ * block), given the folder so that it can point files into it.
+ */
+export async function prepareEnvironment(
+  options: { extraConfig?: (dir: string) => string } = {},
+): Promise<BenchEnvironment> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-bench-'));
   const port = await freePort();
   const issuer = `http://localhost:${port}`;
   const file = path.join(dir, 'poort.yaml');
-  fs.writeFileSync(file, BENCH_CONFIG);
+  fs.writeFileSync(file, BENCH_CONFIG + (options.extraConfig?.(dir) ?? ''));
   const env = {
     POORT_CONFIG: file,
     POORT_PORT: String(port),

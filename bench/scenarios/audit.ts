@@ -1,0 +1,170 @@
+import crypto from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { AuditEventInput } from '../../src/audit/event.js';
+import { correlationId } from '../../src/audit/event.js';
+import type { VerifyReport } from '../../src/audit/log.js';
+import type { LoadedConfig } from '../../src/config/load.js';
+import { openServices } from '../../src/server/services.js';
+import { percentile } from '../load.js';
+
+export interface AppendPhase {
+  /** appends awaited one at a time (1), or in Promise.all batches of this many */
+  appenders: number;
+  appends: number;
+  elapsedMs: number;
+  /** appends per second */
+  rate: number;
+  /** CPU of this process per append (process.cpuUsage: all threads), in microseconds */
+  cpuUsPerAppend: number;
+  /** wall time of one await (one append, or one batch), in microseconds */
+  p50Us: number;
+  p99Us: number;
+  /** CPU the rest of the machine used meanwhile, as a share of all cores */
+  otherCpuShare: number;
+}
+
+export interface AuditResult {
+  sequential: AppendPhase;
+  concurrent: AppendPhase;
+  /** appends in all (the warm-up too): what verify must find */
+  appended: number;
+  verify: VerifyReport;
+  verifyMs: number;
+}
+
+const WARMUP_MS = 500;
+const CONCURRENT_APPENDERS = 8;
+/** distinct events to cycle through: built beforehand, so only the append is measured */
+const POOL = 1024;
+
+const USER_AGENTS = [
+  {
+    user_agent:
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36',
+    device: { type: 'desktop', os: 'Windows', browser: 'Chrome' },
+  },
+  {
+    user_agent: 'Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0',
+    device: { type: 'desktop', os: 'Mac OS', browser: 'Firefox' },
+  },
+  {
+    user_agent:
+      'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1',
+    device: { type: 'mobile', os: 'iOS', browser: 'Mobile Safari' },
+  },
+];
+const COUNTRIES = ['NL', 'BE', 'DE', null] as const;
+
+/** What the password step records for a successful sign-in, varied over users, addresses, devices and applications. */
+function signInEvents(): AuditEventInput[] {
+  const users = Array.from({ length: 64 }, (_, i) => ({ id: crypto.randomUUID(), username: `user${i}` }));
+  return Array.from({ length: POOL }, (_, i): AuditEventInput => {
+    const user = users[i % users.length]!;
+    const agent = USER_AGENTS[i % USER_AGENTS.length]!;
+    return {
+      action: 'signin.password',
+      outcome: 'success',
+      actor: { type: 'user', id: user.id, name: user.username },
+      subject: { id: user.id, username: user.username, known: true },
+      application: { id: i % 5 === 0 ? 'intranet' : 'bench-app', protocol: 'oidc' },
+      source: {
+        ip:
+          i % 7 === 0
+            ? `2001:db8:${(i % 97).toString(16)}::${(i % 251).toString(16)}`
+            : `198.51.100.${i % 251}`,
+        country: COUNTRIES[i % COUNTRIES.length]!,
+        user_agent: agent.user_agent,
+        device: agent.device,
+      },
+      correlation: correlationId(`interaction-${i}`),
+      details: { amr: ['pwd'], acr: 'urn:poort:acr:password', rehashed: false, attempt: 1 + (i % 3) },
+    };
+  });
+}
+
+type MachineCpu = () => { busy: number; total: number };
+
+async function appendPhase(
+  append: (input: AuditEventInput) => Promise<unknown>,
+  events: readonly AuditEventInput[],
+  appenders: number,
+  durationMs: number,
+  machineCpuMs: MachineCpu,
+  counter: { next: number },
+): Promise<AppendPhase> {
+  const times: number[] = [];
+  const machineBefore = machineCpuMs();
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + durationMs;
+  let appends = 0;
+  if (appenders === 1) {
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      await append(events[counter.next++ % events.length]!);
+      times.push(performance.now() - t);
+      appends++;
+    }
+  } else {
+    const batch = new Array<Promise<unknown>>(appenders);
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      for (let i = 0; i < appenders; i++) batch[i] = append(events[counter.next++ % events.length]!);
+      await Promise.all(batch);
+      times.push(performance.now() - t);
+      appends += appenders;
+    }
+  }
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  const machineAfter = machineCpuMs();
+  const ownMs = (cpu.user + cpu.system) / 1000;
+  times.sort((a, b) => a - b);
+  return {
+    appenders,
+    appends,
+    elapsedMs,
+    rate: (appends * 1000) / elapsedMs,
+    cpuUsPerAppend: (ownMs * 1000) / appends,
+    p50Us: percentile(times, 50) * 1000,
+    p99Us: percentile(times, 99) * 1000,
+    otherCpuShare:
+      Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
+      (machineAfter.total - machineBefore.total),
+  };
+}
+
+/**
+ * Audit appends on the embedded store, in this process (no server): the services opened on a fresh data dir, then
+ * `signin.password` events appended as fast as they go for `durationMs`, first awaited one by one, then in
+ * Promise.all batches of 8; finally the whole chain is verified.
+ */
+export async function auditAppends(
+  loaded: LoadedConfig,
+  durationMs: number,
+  machineCpuMs: MachineCpu,
+): Promise<AuditResult> {
+  const services = await openServices(loaded);
+  try {
+    const audit = services.audit;
+    const append = (input: AuditEventInput) => audit.append(input);
+    const events = signInEvents();
+    const counter = { next: 0 };
+    await appendPhase(append, events, 1, WARMUP_MS, machineCpuMs, counter);
+    const sequential = await appendPhase(append, events, 1, durationMs, machineCpuMs, counter);
+    const concurrent = await appendPhase(
+      append,
+      events,
+      CONCURRENT_APPENDERS,
+      durationMs,
+      machineCpuMs,
+      counter,
+    );
+    const t = performance.now();
+    const verify = await audit.verify();
+    const verifyMs = performance.now() - t;
+    return { sequential, concurrent, appended: counter.next, verify, verifyMs };
+  } finally {
+    await services.close();
+  }
+}
