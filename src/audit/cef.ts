@@ -35,6 +35,8 @@ const DESCRIPTIONS: Partial<Record<AuditAction, string>> = {
   'mfa.enrolled': 'Second factor enrolled',
   'mfa.removed': 'Second factor removed',
   'policy.changed': 'Policy changed',
+  'device.added': 'Managed device added',
+  'device.removed': 'Managed device removed',
   'keys.rotated': 'Signing keys rotated',
   'keys.retired': 'Signing key retired',
   'audit.archived': 'Audit trail archived',

@@ -13,6 +13,7 @@ const CATEGORY: Record<string, string[]> = {
   client: ['configuration'],
   mfa: ['iam'],
   policy: ['configuration'],
+  device: ['configuration'],
   keys: ['configuration'],
   audit: ['configuration'],
 };

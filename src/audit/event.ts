@@ -35,6 +35,8 @@ export const AUDIT_ACTIONS = [
   'mfa.recovery_codes.generated',
   'mfa.enrolment_code.issued',
   'policy.changed',
+  'device.added',
+  'device.removed',
   'keys.rotated',
   'keys.retired',
   'audit.archived',
@@ -63,8 +65,19 @@ export interface AuditEventInput {
   };
   /** a stable code for failures and denials: invalid_credentials, throttled, invalid_client, … */
   reason?: string;
-  /** the policy rule and decision, where one was taken */
-  policy?: { rule?: string; decision?: string; report_only?: string[] };
+  /**
+   * the policy decision, where one was taken: the enforced rules that matched (comma-separated), the outcome (allow,
+   * mfa, deny) with the strength and max_age an mfa outcome asks, and the report-only rules that matched with what
+   * each would have required (`would`: rule → "mfa totp", "deny", …)
+   */
+  policy?: {
+    rule?: string;
+    decision?: string;
+    strength?: string;
+    max_age?: number;
+    report_only?: string[];
+    would?: Record<string, string>;
+  };
   /** sha-256 of the interaction, session or grant id, so events of one sign-in can be joined without the raw value */
   correlation?: string;
   /** further non-secret facts: factor kind, scopes, grant type, changed fields, … */

@@ -5,10 +5,12 @@ import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../paths.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClientCommands } from './commands/client.js';
+import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMfaCommands } from './commands/mfa.js';
+import { registerPolicyCommands } from './commands/policy.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliError, USAGE_EXIT_CODE } from './context.js';
 
@@ -55,6 +57,8 @@ function buildProgram(): Command {
   registerKeysCommands(program);
   registerAuditCommands(program);
   registerMfaCommands(program);
+  registerPolicyCommands(program);
+  registerDeviceCommands(program);
   return program;
 }
 

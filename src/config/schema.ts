@@ -185,7 +185,36 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** what contextual policies learn about an attempt beyond its address and user agent */
+    policy_context: z
+      .object({
+        /** the header a trusted TLS-terminating proxy puts the client certificate's SHA-256 fingerprint in */
+        managed_device_header: z
+          .string()
+          .regex(/^[A-Za-z0-9-]{1,64}$/, {
+            message: 'expected an HTTP header name such as X-Client-Cert-SHA256',
+          })
+          .default('X-Client-Cert-SHA256')
+          .transform((name) => name.toLowerCase()),
+        /** "remember this device": a signed cookie after a multi-factor sign-in, for `device.known` conditions */
+        known_device: z
+          .object({
+            enabled: z.boolean().default(true),
+            days: z.number().int().min(1).max(400).default(30),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     audit: auditConfigSchema.prefault({}),
+    policies: z
+      .object({
+        /** the sign-in policy until `poort policy set` stores one (relative to this file); default: the shipped one */
+        file: z.string().min(1).optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 

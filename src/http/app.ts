@@ -11,8 +11,11 @@ import { SignInFlow } from '../signin/flow.js';
 import { signInRoutes } from '../signin/routes.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
+import type { SessionPolicyCheck } from '../oidc/step-up.js';
+import { signInPolicy } from '../policy/enforce.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
+import { clientAddress } from './client-address.js';
 import { pageContext, renderPage } from './render.js';
 import { noStore, securityHeaders } from './security-headers.js';
 
@@ -33,6 +36,8 @@ const OWN_PATHS = /^\/(signin|static|account|healthz|readyz)(\/|\?|$)/;
 export interface AppHandle {
   app: express.Express;
   handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** the contextual policy's say on single sign-on sessions, for oidc-provider's interaction check */
+  sessionPolicy: SessionPolicyCheck;
   pages: {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
@@ -98,6 +103,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     }
   });
 
+  const policy = signInPolicy(services, log);
   const flow = new SignInFlow(
     services.directory,
     new Throttle(services.kv, config.throttle),
@@ -116,6 +122,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       ttlSeconds: config.oidc.ttl.interaction,
       recovery: new RecoveryCodes(services.db, services.hasher),
     },
+    policy.history,
   );
   app.use('/signin', noStore);
   app.use(
@@ -129,6 +136,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       showError,
       log,
       enrolment: signInEnrolment(services, flow),
+      policy: policy.enforcement,
+      knownDevices: policy.knownDevices,
     }),
   );
   app.use('/account', noStore);
@@ -160,10 +169,15 @@ export function createApp(services: Services, provider: () => Provider, log: Log
    */
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     res.setHeader('X-Request-Id', crypto.randomUUID());
-    if (!trusted(req.socket.remoteAddress ?? '')) {
+    const peer = req.socket.remoteAddress ?? '';
+    if (!trusted(peer)) {
       delete req.headers['x-forwarded-for'];
       delete req.headers['x-forwarded-proto'];
       delete req.headers['x-forwarded-host'];
+    } else if (req.headers['x-forwarded-for']) {
+      // Keep only the client address: the nearest hop that is not a trusted proxy. Koa (inside oidc-provider) would
+      // take the leftmost entry, which the client itself can write.
+      req.headers['x-forwarded-for'] = clientAddress(peer, String(req.headers['x-forwarded-for']), trusted);
     }
     secure(res);
     if (OWN_PATHS.test(req.url ?? '/')) return app(req, res);
@@ -179,6 +193,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   return {
     app,
     handle,
+    sessionPolicy: policy.sessionCheck,
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

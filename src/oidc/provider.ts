@@ -11,7 +11,7 @@ import { OidcAdapter } from './adapter.js';
 import { auditProtocol } from './audit.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
-import { interactions } from './step-up.js';
+import { interactions, type SessionPolicyCheck } from './step-up.js';
 
 /** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
 export interface ProviderPages {
@@ -34,6 +34,8 @@ export interface ProviderDeps {
   audit: AuditLog;
   pages: ProviderPages;
   log: Logger;
+  /** the contextual policy's say on single sign-on sessions (step-up) */
+  sessionPolicy?: SessionPolicyCheck;
 }
 
 /** A Poort-shaped oidc-provider: Poort's storage, accounts, pages and key material; no development defaults. */
@@ -69,7 +71,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return { accountId: identity.id, claims: async () => identityClaims(identity) as { sub: string } };
     },
     interactions: {
-      policy: interactions(config.oidc.acr),
+      policy: interactions(config.oidc.acr, deps.sessionPolicy),
       url: (_ctx, interaction) => `/signin/${interaction.uid}`,
     },
     // First-party applications need no consent: the organisation gave it when it registered them.

@@ -1,14 +1,26 @@
+import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { requirementForAcr, satisfies, strengthOfAcr, type AcrValues } from '../mfa/strength.js';
 
 export const STEP_UP_REASON = 'acr_step_up';
 
 /**
- * oidc-provider's interaction policy plus one check: an application asking with acr_values for more than the single
- * sign-on session holds (multi-factor, phishing-resistant) sends the user back to sign in — for the second factor
- * only — instead of silently passing. oidc-provider itself only enforces acr the application marks essential.
+ * Whether the contextual policy finds a single sign-on session not enough for this authorization request (this
+ * application, from where the request comes now): it asks for a stronger or fresher second factor, or refuses.
  */
-export function interactions(acr: AcrValues) {
+export type SessionPolicyCheck = (
+  req: IncomingMessage,
+  session: { accountId: string; acr: string | undefined; authTime: number | undefined },
+  clientId: string,
+) => Promise<boolean>;
+
+/**
+ * oidc-provider's interaction policy plus one check: an application asking with acr_values for more than the single
+ * sign-on session holds (multi-factor, phishing-resistant), or a contextual policy asking more for this application
+ * and context, sends the user back to sign in — for the second factor only — instead of silently passing.
+ * oidc-provider itself only enforces acr the application marks essential.
+ */
+export function interactions(acr: AcrValues, sessionPolicy?: SessionPolicyCheck) {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.push(
@@ -16,15 +28,24 @@ export function interactions(acr: AcrValues) {
       STEP_UP_REASON,
       'a stronger authentication is required',
       'login_required',
-      (ctx: KoaContextWithOIDC) => {
+      async (ctx: KoaContextWithOIDC) => {
         const { oidc } = ctx;
-        if (!oidc.session?.accountId || typeof oidc.params?.acr_values !== 'string')
-          return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-        if (oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
-        const requirement = requirementForAcr(oidc.params.acr_values.split(' '), acr);
-        return satisfies(strengthOfAcr(oidc.session.acr, acr), requirement)
-          ? interactionPolicy.Check.NO_NEED_TO_PROMPT
-          : interactionPolicy.Check.REQUEST_PROMPT;
+        const session = oidc.session;
+        if (!session?.accountId || oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        if (typeof oidc.params?.acr_values === 'string') {
+          const requirement = requirementForAcr(oidc.params.acr_values.split(' '), acr);
+          if (!satisfies(strengthOfAcr(session.acr, acr), requirement))
+            return interactionPolicy.Check.REQUEST_PROMPT;
+        }
+        if (sessionPolicy && oidc.client) {
+          const needsMore = await sessionPolicy(
+            ctx.req,
+            { accountId: session.accountId, acr: session.acr, authTime: session.authTime() },
+            oidc.client.clientId,
+          );
+          if (needsMore) return interactionPolicy.Check.REQUEST_PROMPT;
+        }
+        return interactionPolicy.Check.NO_NEED_TO_PROMPT;
       },
     ),
   );

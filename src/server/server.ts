@@ -46,6 +46,7 @@ export async function startServer(
       audit: services.audit,
       pages,
       log,
+      sessionPolicy: handle.sessionPolicy,
     });
   provider = build();
 

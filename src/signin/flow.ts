@@ -4,6 +4,9 @@ import type { Directory, FailureReason, Identity } from '../directory/identity.j
 import { normaliseUsername } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Source } from '../policy/source.js';
+import { locationOf } from '../policy/context.js';
+import type { AuditPolicy, Enforcement } from '../policy/enforce.js';
+import type { SignInHistory } from '../policy/history.js';
 import type { FactorKind, FactorRecord, SecondFactor } from '../mfa/factor.js';
 import type { FactorRepository } from '../mfa/factors.js';
 import {
@@ -24,6 +27,8 @@ export interface PendingSecondFactor {
   requirement: Requirement;
   /** what the session already holds: ['pwd'] after a password, the session's amr for a step-up */
   amr: string[];
+  /** the policy decision that asked for the second factor, for the audit event of the completed sign-in */
+  policy?: AuditPolicy;
 }
 
 export type SecondFactorOutcome =
@@ -61,10 +66,13 @@ export interface Authentication {
   acr: string;
   /** epoch seconds */
   authTime: number;
+  /** the policy decision of this sign-in; absent when the policy was not asked yet (a password-less passkey) */
+  policy?: AuditPolicy;
 }
 
 export type FirstFactorOutcome =
-  | { kind: 'authenticated'; authentication: Authentication }
+  | { kind: 'authenticated'; authentication: Authentication; enforcement?: Enforcement }
+  | { kind: 'denied'; code: 'policy_denied'; identity: Identity; enforcement: Enforcement }
   | { kind: 'failed'; code: 'invalid_credentials'; reason: FailureReason }
   | { kind: 'throttled'; code: 'throttled'; retryAfterSeconds: number }
   | { kind: 'missing'; code: 'missing_credentials' };
@@ -89,6 +97,8 @@ export class SignInFlow {
     private readonly settings: FlowSettings,
     private readonly log: Logger,
     private readonly mfa: MfaDeps,
+    /** what contextual policies remember of sign-ins: the last successful one, recent failures */
+    private readonly history?: Pick<SignInHistory, 'succeeded' | 'failed'>,
   ) {}
 
   private event(
@@ -106,7 +116,16 @@ export class SignInFlow {
     };
   }
 
-  async passwordStep(username: string, password: string, ctx: AttemptContext): Promise<FirstFactorOutcome> {
+  /**
+   * Checks a password. `decide` asks the contextual policy once the user is known: its decision is part of the
+   * attempt's audit event, and a denial ends the sign-in here.
+   */
+  async passwordStep(
+    username: string,
+    password: string,
+    ctx: AttemptContext,
+    decide?: (identity: Identity) => Promise<Enforcement>,
+  ): Promise<FirstFactorOutcome> {
     if (!username.trim() || !password) return { kind: 'missing', code: 'missing_credentials' };
     const typed = username.trim().slice(0, this.settings.maxUsernameLength);
     const account = normaliseUsername(typed);
@@ -141,20 +160,27 @@ export class SignInFlow {
           details: { failure: tooLong ? 'input_too_long' : result.reason },
         }),
       );
+      if (result.userId) await this.history?.failed(result.userId);
       return { kind: 'failed', code: result.code, reason: result.reason };
     }
     const { identity } = result;
+    const enforcement = decide ? await decide(identity) : undefined;
     await this.audit.append(
       this.event(ctx, {
         action: 'signin.password',
         outcome: 'success',
         actor: { type: 'user', id: identity.id, name: identity.username },
         subject: { id: identity.id, username: identity.username, known: true },
+        ...(enforcement ? { policy: enforcement.audit } : {}),
       }),
     );
     await this.throttle.succeeded(account, ctx.source.ip);
     if (result.rehash) {
       result.rehash().catch((err: unknown) => this.log.warn({ err }, 'could not upgrade a password hash'));
+    }
+    if (enforcement?.denied) {
+      await this.denied(identity, enforcement, ctx);
+      return { kind: 'denied', code: 'policy_denied', identity, enforcement };
     }
     return {
       kind: 'authenticated',
@@ -163,11 +189,30 @@ export class SignInFlow {
         amr: ['pwd'],
         acr: this.settings.acr.password,
         authTime: Math.floor(Date.now() / 1000),
+        ...(enforcement ? { policy: enforcement.audit } : {}),
       },
+      ...(enforcement ? { enforcement } : {}),
     };
   }
 
-  /** The sign-in is done and about to be handed back to the application. */
+  /** A contextual policy refused the sign-in: recorded with the rules that decided. */
+  async denied(identity: Identity, enforcement: Enforcement, ctx: AttemptContext): Promise<void> {
+    await this.audit.append(
+      this.event(ctx, {
+        action: 'signin.denied',
+        outcome: 'denied',
+        reason: 'policy_denied',
+        actor: { type: 'user', id: identity.id, name: identity.username },
+        subject: { id: identity.id, username: identity.username, known: true },
+        policy: enforcement.audit,
+      }),
+    );
+  }
+
+  /**
+   * The sign-in is done and about to be handed back to the application. Where and when it happened becomes the
+   * "previous sign-in" of the next one (impossible travel).
+   */
   async completed(authentication: Authentication, ctx: AttemptContext): Promise<void> {
     const { identity } = authentication;
     await this.audit.append(
@@ -176,9 +221,18 @@ export class SignInFlow {
         outcome: 'success',
         actor: { type: 'user', id: identity.id, name: identity.username },
         subject: { id: identity.id, username: identity.username, known: true },
+        ...(authentication.policy ? { policy: authentication.policy } : {}),
         details: { amr: authentication.amr, acr: authentication.acr },
       }),
     );
+    if (this.history) {
+      const location = locationOf(ctx.source.ip);
+      await this.history.succeeded(identity.id, {
+        at: Date.now(),
+        country: ctx.source.country ?? 'unknown',
+        ...(location ? { location } : {}),
+      });
+    }
   }
 
   /** The user answered the consent page. */
@@ -205,11 +259,15 @@ export class SignInFlow {
   }
 
   /**
-   * What must follow the first factor. The application's request (acr_values) and the organisation's rule
-   * (`mfa.required`) each state a requirement; the stricter one holds. Contextual policies add theirs here.
+   * What must follow the first factor. The application's request (acr_values), the organisation's rule
+   * (`mfa.required`) and the contextual policy's decision each state a requirement; the strictest one holds.
    */
-  async requirementFor(identity: Identity, requested: Requirement): Promise<Requirement> {
-    let requirement = requested;
+  async requirementFor(
+    identity: Identity,
+    requested: Requirement,
+    enforcement?: Enforcement,
+  ): Promise<Requirement> {
+    let requirement = stricter(requested, enforcement?.requirement ?? 'none');
     if (this.mfa.required === 'always') requirement = stricter(requirement, 'any');
     if (this.mfa.required === 'enrolled' && (await this.mfa.factors.list(identity.id)).length > 0) {
       requirement = stricter(requirement, 'any');
@@ -300,6 +358,7 @@ export class SignInFlow {
           details: { factor: factor.kind, factor_id: factor.id },
         }),
       );
+      await this.history?.failed(identity.id);
       return { kind: 'failed', reason: check.reason };
     }
     await this.audit.append(
@@ -322,6 +381,7 @@ export class SignInFlow {
         amr,
         acr: acrFor(check.strength, this.settings.acr),
         authTime: Math.floor(Date.now() / 1000),
+        ...(pending.policy ? { policy: pending.policy } : {}),
       },
     };
   }
@@ -382,6 +442,7 @@ export class SignInFlow {
           details,
         }),
       );
+      await this.history?.failed(identity.id);
       return { kind: 'failed', reason: used.reason };
     }
     await this.audit.append(
@@ -400,6 +461,7 @@ export class SignInFlow {
       amr: [...new Set([...pending.amr, ...RECOVERY_CODE_AMR, 'mfa'])],
       acr: acrFor(RECOVERY_CODE_STRENGTH, this.settings.acr),
       authTime: Math.floor(Date.now() / 1000),
+      ...(pending.policy ? { policy: pending.policy } : {}),
     };
     await this.mfa.kv.set(this.recoveredKey(uid), authentication, this.mfa.ttlSeconds);
     return { kind: 'recovered', authentication, remaining: used.remaining };

@@ -4,12 +4,15 @@ import { errors } from 'oidc-provider';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
-import type { Directory } from '../directory/identity.js';
+import type { Directory, Identity } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
 import { SCOPES } from '../oidc/claims.js';
 import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
 import { requirementForAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
+import type { PolicyRequest } from '../policy/context.js';
+import type { Enforcement, PolicyEnforcement } from '../policy/enforce.js';
+import type { KnownDevices } from '../policy/known-device.js';
 import { secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
@@ -27,6 +30,15 @@ export interface SignInRouteDeps {
   log: Logger;
   /** enrolment during sign-in, for users without a factor strong enough, where it is allowed */
   enrolment: SignInEnrolment;
+  /** contextual policies: asked after the first factor, and for a step-up */
+  policy: PolicyEnforcement;
+  /** "remember this device" after a multi-factor sign-in */
+  knownDevices: KnownDevices;
+}
+
+/** What the policy context reads of a request: Express has worked out the client address (`trust proxy`). */
+function policyRequest(req: Request): PolicyRequest {
+  return { ip: req.ip ?? '', peer: req.socket.remoteAddress ?? '', headers: req.headers };
 }
 
 /**
@@ -79,24 +91,53 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
       );
   }
 
+  /** A contextual policy refused the sign-in (already audited): a clear page, with the rule's message if it has one. */
+  function showDenied(req: Request, res: Response, enforcement: Enforcement) {
+    const page = deps.page(req, res, `/signin/${String(req.params.uid)}`);
+    const key = enforcement.denied?.message;
+    const message = key && page.t(key) !== key ? page.t(key) : page.t('policy.denied.text');
+    const requestId = String(res.getHeader('X-Request-Id') ?? '');
+    res
+      .status(403)
+      .type('html')
+      .send(renderPage('denied', page, { message, requestId }));
+  }
+
+  /** Asks the active policy about this attempt of `identity`. */
+  function decide(req: Request, identity: Identity, attempt: AttemptContext): Promise<Enforcement> {
+    return deps.policy.decide(policyRequest(req), identity, attempt.application);
+  }
+
   router.get('/signin/:uid', async (req, res) => {
     const interaction = await load(req, res);
     if (!interaction) return;
     const name = await clientName(interaction);
     if (interaction.prompt.name === 'login') {
-      // Signed in already, but an application asks for more (acr_values): only the second factor is missing.
+      // Signed in already, but an application (acr_values) or the policy asks for more: only the second factor is
+      // missing — unless the policy refuses this attempt outright.
       const reasons = interaction.prompt.reasons;
       const accountId = interaction.session?.accountId;
       if (accountId && reasons.length === 1 && reasons[0] === STEP_UP_REASON) {
         const identity = await deps.directory.findById(accountId);
         if (identity) {
+          const attempt = attemptContext(req, interaction);
+          const enforcement = await decide(req, identity, attempt);
+          if (enforcement.denied) {
+            await flow.denied(identity, enforcement, attempt);
+            return showDenied(req, res, enforcement);
+          }
           const sessionAmr = (interaction.session as { amr?: string[] } | undefined)?.amr ?? ['pwd'];
-          const requirement = await flow.requirementFor(identity, requestedStrength(interaction));
+          const requirement = await flow.requirementFor(
+            identity,
+            requestedStrength(interaction),
+            enforcement,
+          );
           await flow.startSecondFactor(interaction.uid, {
             userId: identity.id,
             username: identity.username,
             requirement,
             amr: sessionAmr,
+            policy: enforcement.audit,
           });
           return res.redirect(303, `/signin/${interaction.uid}/mfa`);
         }
@@ -136,7 +177,9 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (interaction.prompt.name !== 'login') return deps.showError(req, res, 400, 'invalid_request');
     const username = field(req.body, 'username');
     const attempt = attemptContext(req, interaction);
-    const outcome = await flow.passwordStep(username, field(req.body, 'password'), attempt);
+    const outcome = await flow.passwordStep(username, field(req.body, 'password'), attempt, (identity) =>
+      decide(req, identity, attempt),
+    );
     const page = () => deps.page(req, res, `/signin/${interaction.uid}`);
     switch (outcome.kind) {
       case 'missing':
@@ -155,11 +198,14 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           username,
           error: { message: page().t('signin.error.invalid_credentials') },
         });
+      case 'denied':
+        return showDenied(req, res, outcome.enforcement);
       case 'authenticated': {
         const { authentication } = outcome;
         const requirement = await flow.requirementFor(
           authentication.identity,
           requestedStrength(interaction),
+          outcome.enforcement,
         );
         if (requirement !== 'none') {
           await flow.startSecondFactor(interaction.uid, {
@@ -167,6 +213,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
             username: authentication.identity.username,
             requirement,
             amr: authentication.amr,
+            ...(authentication.policy ? { policy: authentication.policy } : {}),
           });
           return res.redirect(303, `/signin/${interaction.uid}/mfa`);
         }
@@ -175,14 +222,36 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     }
   });
 
-  /** The sign-in is done: audit it and hand it back to the protocol, which answers the application. */
+  /**
+   * The sign-in is done: audit it and hand it back to the protocol, which answers the application. A sign-in that
+   * carries no decision asks the policy now: a password-less passkey (its one step is also its first factor; it
+   * satisfies any second factor a policy asks, but not a denial), or an enrolment at sign-in (which keeps none).
+   * After a multi-factor sign-in the browser is remembered, where configured.
+   */
   async function finishLogin(
     req: Request,
     res: Response,
     authentication: Authentication,
     attempt: AttemptContext,
   ) {
-    await flow.completed(authentication, attempt);
+    let { policy } = authentication;
+    if (!policy) {
+      const enforcement = await decide(req, authentication.identity, attempt);
+      if (enforcement.denied) {
+        await flow.denied(authentication.identity, enforcement, attempt);
+        return showDenied(req, res, enforcement);
+      }
+      policy = enforcement.audit;
+    }
+    await flow.completed({ ...authentication, policy }, attempt);
+    if (authentication.amr.includes('mfa')) {
+      const cookie = deps.knownDevices.remember(
+        req.headers.cookie,
+        authentication.identity.id,
+        attempt.source.user_agent,
+      );
+      if (cookie) res.appendHeader('Set-Cookie', cookie);
+    }
     await deps.provider().interactionFinished(
       req,
       res,

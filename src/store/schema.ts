@@ -99,6 +99,16 @@ export interface DeviceTable {
   created_at: string;
 }
 
+export interface PolicyVersionTable {
+  version: number;
+  /** the policy YAML exactly as given */
+  text: string;
+  created_at: string;
+  /** the actor's name */
+  created_by: string;
+  summary: string;
+}
+
 export interface Database {
   users: UserTable;
   groups: GroupTable;
@@ -110,5 +120,6 @@ export interface Database {
   factors: FactorTable;
   recovery_codes: RecoveryCodeTable;
   enrolment_codes: EnrolmentCodeTable;
+  policy_versions: PolicyVersionTable;
   devices: DeviceTable;
 }

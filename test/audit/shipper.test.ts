@@ -176,7 +176,9 @@ describe('audit shipper', () => {
     cleanup.push(() => shipper.stop());
     const appended = await fx.appendMany(40);
     const count = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').length - 1 : 0);
-    await waitFor('the file sink', () => count() === 40, 3000);
+    await waitFor('the file sink', () => count() === 40, 10_000);
+    // The cursor moves just after the batch is written.
+    await waitFor('the cursor', () => shipper.status()[1]!.cursor === appended[39]!.seq, 10_000);
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as Doc).event.id)).toEqual(ids(appended));
     const [deadStatus, aliveStatus] = shipper.status();

@@ -43,3 +43,15 @@ describe('CIDR ranges', () => {
     expect(none('::1')).toBe(false);
   });
 });
+
+describe('the client address behind trusted proxies', () => {
+  it('is the nearest hop that is not a trusted proxy, never an address the client wrote itself', async () => {
+    const { clientAddress } = await import('../../src/http/client-address.js');
+    const { cidrMatcher } = await import('../../src/http/cidr.js');
+    const trusted = cidrMatcher(['127.0.0.1/32', '10.0.0.0/8']);
+    expect(clientAddress('127.0.0.1', '145.97.39.155', trusted)).toBe('145.97.39.155');
+    expect(clientAddress('127.0.0.1', '6.6.6.6, 145.97.39.155', trusted)).toBe('145.97.39.155');
+    expect(clientAddress('127.0.0.1', '6.6.6.6, 145.97.39.155, 10.1.2.3', trusted)).toBe('145.97.39.155');
+    expect(clientAddress('127.0.0.1', '10.1.2.3', trusted)).toBe('10.1.2.3');
+  });
+});

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import * as initial from './001_initial.js';
 import * as audit from './002_audit.js';
 import * as mfa from './003_mfa.js';
+import * as policies from './004_policies.js';
 import * as devices from './005_devices.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
@@ -9,6 +10,7 @@ export const migrations: Record<string, Migration> = {
   '001_initial': initial,
   '002_audit': audit,
   '003_mfa': mfa,
+  '004_policies': policies,
   '005_devices': devices,
 };
 
