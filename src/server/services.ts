@@ -34,6 +34,8 @@ export interface Services {
   groups: GroupRepository;
   clients: ClientRepository;
   audit: AuditLog;
+  /** moves whenever another process commits to the durable store: caches of durable data check it */
+  durableChanges: () => number;
   factors: FactorRepository;
   hasher: PasswordHasher;
   directory: Directory;
@@ -89,6 +91,7 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
       sqliteChangeCounter(sqlite),
     ),
     audit: new SqliteAuditLog(db, sqlite, keys),
+    durableChanges: sqliteChangeCounter(sqlite),
     factors: new FactorRepository(db, secrets.encryptionKey),
     hasher,
     directory: new LocalDirectory(users, hasher),
