@@ -315,63 +315,15 @@ export class SignInFlow {
     const factor = usable.find((f) => f.id === factorId);
     const handler = factor ? this.mfa.kinds.get(factor.kind) : undefined;
     if (!identity || !factor || !handler) return { kind: 'failed', reason: 'not_enrolled' };
-    const subject = { id: identity.id, username: identity.username, known: true };
-    const actor = { type: 'user' as const, id: identity.id, name: identity.username };
-    const reservation = await this.throttle.reserveFor(identity.username, ctx.source.ip);
-    if (!reservation.allowed) {
-      await this.audit.append(
-        this.event(ctx, {
-          action: 'signin.throttled',
-          outcome: 'denied',
-          reason: 'throttled',
-          actor,
-          subject,
-          details: { factor: factor.kind },
-        }),
-      );
-      return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
-    }
-    const check = await handler.verify({ binding: uid, user: identity, factor, ip: ctx.source.ip }, input);
-    if (!check.ok && (check.reason === 'code_sent' || check.reason === 'code_not_sent')) {
-      // Asking for a new code is no guess: it costs no attempt (sending has its own limits), but it is recorded.
-      await this.throttle.release(identity.username, ctx.source.ip);
-      await this.audit.append(
-        this.event(ctx, {
-          action: 'mfa.code_sent',
-          outcome: check.reason === 'code_sent' ? 'success' : 'failure',
-          ...(check.reason === 'code_not_sent' ? { reason: 'code_not_sent' } : {}),
-          actor,
-          subject,
-          details: { factor: factor.kind, factor_id: factor.id },
-        }),
-      );
-      return { kind: 'failed', reason: check.reason };
-    }
-    if (!check.ok) {
-      await this.audit.append(
-        this.event(ctx, {
-          action: 'signin.mfa',
-          outcome: 'failure',
-          reason: check.reason,
-          actor,
-          subject,
-          details: { factor: factor.kind, factor_id: factor.id },
-        }),
-      );
-      await this.history?.failed(identity.id);
-      return { kind: 'failed', reason: check.reason };
-    }
-    await this.audit.append(
-      this.event(ctx, {
-        action: 'signin.mfa',
-        outcome: 'success',
-        actor,
-        subject,
-        details: { factor: factor.kind, factor_id: factor.id },
-      }),
+    const outcome = await this.guardedCheck(
+      uid,
+      identity,
+      ctx,
+      { factor: factor.kind, factor_id: factor.id },
+      () => handler.verify({ binding: uid, user: identity, factor, ip: ctx.source.ip }, input),
     );
-    await this.throttle.succeeded(identity.username, ctx.source.ip);
-    await this.mfa.kv.delete(this.pendingKey(uid));
+    if (outcome.kind !== 'passed') return outcome;
+    const check = outcome.result;
     const amr = [...new Set([...pending.amr, ...check.amr, 'mfa'])];
     return {
       kind: 'authenticated',
@@ -384,6 +336,78 @@ export class SignInFlow {
         ...(pending.policy ? { policy: pending.policy } : {}),
       },
     };
+  }
+
+  /**
+   * What every second-factor check shares: an attempt is reserved (per account and IP) before checking, so parallel
+   * guesses cannot pass the throttle; the result is audited (never the code); failures count for the policy's
+   * failed_attempts; success clears the account's count and the pending sign-in. A request for a new code is no
+   * guess: its attempt is given back, and the send is recorded.
+   */
+  private async guardedCheck<T extends { ok: true } | { ok: false; reason: string }>(
+    uid: string,
+    identity: Identity,
+    ctx: AttemptContext,
+    details: Record<string, unknown>,
+    check: () => Promise<T>,
+    successDetails: (result: Extract<T, { ok: true }>) => Record<string, unknown> = () => ({}),
+  ): Promise<
+    | { kind: 'throttled'; retryAfterSeconds: number }
+    | { kind: 'failed'; reason: string }
+    | { kind: 'passed'; result: Extract<T, { ok: true }> }
+  > {
+    const subject = { id: identity.id, username: identity.username, known: true };
+    const actor = { type: 'user' as const, id: identity.id, name: identity.username };
+    const reservation = await this.throttle.reserveFor(identity.username, ctx.source.ip);
+    if (!reservation.allowed) {
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.throttled',
+          outcome: 'denied',
+          reason: 'throttled',
+          actor,
+          subject,
+          details,
+        }),
+      );
+      return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
+    }
+    const result = await check();
+    if (!result.ok) {
+      const { reason } = result as { ok: false; reason: string };
+      if (reason === 'code_sent' || reason === 'code_not_sent') {
+        await this.throttle.release(identity.username, ctx.source.ip);
+        await this.audit.append(
+          this.event(ctx, {
+            action: 'mfa.code_sent',
+            outcome: reason === 'code_sent' ? 'success' : 'failure',
+            ...(reason === 'code_not_sent' ? { reason } : {}),
+            actor,
+            subject,
+            details,
+          }),
+        );
+        return { kind: 'failed', reason };
+      }
+      await this.audit.append(
+        this.event(ctx, { action: 'signin.mfa', outcome: 'failure', reason, actor, subject, details }),
+      );
+      await this.history?.failed(identity.id);
+      return { kind: 'failed', reason };
+    }
+    const passed = result as Extract<T, { ok: true }>;
+    await this.audit.append(
+      this.event(ctx, {
+        action: 'signin.mfa',
+        outcome: 'success',
+        actor,
+        subject,
+        details: { ...details, ...successDetails(passed) },
+      }),
+    );
+    await this.throttle.succeeded(identity.username, ctx.source.ip);
+    await this.mfa.kv.delete(this.pendingKey(uid));
+    return { kind: 'passed', result: passed };
   }
 
   /** Whether this sign-in may use a recovery code: the user has unused ones and their strength is enough. */
@@ -413,49 +437,16 @@ export class SignInFlow {
     const recovery = this.mfa.recovery;
     if (!identity || !recovery || !(await this.recoveryOffered(pending)))
       return { kind: 'failed', reason: 'not_enrolled' };
-    const subject = { id: identity.id, username: identity.username, known: true };
-    const actor = { type: 'user' as const, id: identity.id, name: identity.username };
-    const details = { factor: 'recovery_code' };
-    const reservation = await this.throttle.reserveFor(identity.username, ctx.source.ip);
-    if (!reservation.allowed) {
-      await this.audit.append(
-        this.event(ctx, {
-          action: 'signin.throttled',
-          outcome: 'denied',
-          reason: 'throttled',
-          actor,
-          subject,
-          details,
-        }),
-      );
-      return { kind: 'throttled', retryAfterSeconds: reservation.retryAfterSeconds };
-    }
-    const used = await recovery.use(identity.id, code);
-    if (!used.ok) {
-      await this.audit.append(
-        this.event(ctx, {
-          action: 'signin.mfa',
-          outcome: 'failure',
-          reason: used.reason,
-          actor,
-          subject,
-          details,
-        }),
-      );
-      await this.history?.failed(identity.id);
-      return { kind: 'failed', reason: used.reason };
-    }
-    await this.audit.append(
-      this.event(ctx, {
-        action: 'signin.mfa',
-        outcome: 'success',
-        actor,
-        subject,
-        details: { ...details, remaining: used.remaining },
-      }),
+    const outcome = await this.guardedCheck(
+      uid,
+      identity,
+      ctx,
+      { factor: 'recovery_code' },
+      () => recovery.use(identity.id, code),
+      (used) => ({ remaining: used.remaining }),
     );
-    await this.throttle.succeeded(identity.username, ctx.source.ip);
-    await this.mfa.kv.delete(this.pendingKey(uid));
+    if (outcome.kind !== 'passed') return outcome;
+    const used = outcome.result;
     const authentication: Authentication = {
       identity,
       amr: [...new Set([...pending.amr, ...RECOVERY_CODE_AMR, 'mfa'])],
