@@ -2,11 +2,12 @@
 /**
  * Poort's benchmark: argon2id's ceiling on one core, then complete password sign-ins, client-credentials grants and
  * refresh grants against a real server in a child process, with the server's CPU per operation read from /proc; audit
- * appends on the embedded store in this process; and sign-ins with and without audit sinks side by side.
+ * appends on the embedded store in this process; policy decisions with 50 rules in this process; and sign-ins with
+ * and without audit sinks side by side.
  *
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
- *     [--scenario argon2|signin|cc|refresh|audit|signin-sink|healthz|discovery|steps]...
+ *     [--scenario argon2|signin|cc|refresh|audit|policy|signin-sink|healthz|discovery|steps]...
  */
 import os from 'node:os';
 import { HttpClient } from './http.js';
@@ -15,6 +16,7 @@ import { argon2Ceiling, type Argon2Result } from './scenarios/argon2.js';
 import { auditAppends, type AppendPhase, type AuditResult } from './scenarios/audit.js';
 import { clientCredentialsWorkload } from './scenarios/client-credentials.js';
 import { floorWorkload } from './scenarios/floor.js';
+import { policyDecisions, type PolicyResult } from './scenarios/policy.js';
 import { refreshWorkload } from './scenarios/refresh.js';
 import { signInWorkload } from './scenarios/signin.js';
 import {
@@ -41,6 +43,7 @@ const SCENARIOS = [
   'cc',
   'refresh',
   'audit',
+  'policy',
   'signin-sink',
   'healthz',
   'discovery',
@@ -53,10 +56,11 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'cc',
   'refresh',
   'audit',
+  'policy',
   'signin-sink',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
-type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'signin-sink'>;
+type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
 const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'healthz', 'discovery'];
 
 const DEFAULTS = {
@@ -67,6 +71,7 @@ const DEFAULTS = {
     cc: 5000,
     refresh: 5000,
     audit: 3000,
+    policy: 2000,
     'signin-sink': 8000,
     healthz: 3000,
     discovery: 3000,
@@ -83,23 +88,27 @@ const SIGNIN_CPU_BUDGET = 1.25;
 const CC_CPU_BUDGET_MS = 0.3;
 /** Audit appends on the embedded store, one at a time: at least this many per second (the issue's requirement). */
 const AUDIT_APPENDS_PER_SECOND = 5000;
+/** Policy decisions with 50 rules, one at a time in one thread: at least this many per second (issue 5). */
+const POLICY_DECISIONS_PER_SECOND = 100_000;
 /** Sign-ins per second with the audit sinks enabled may be at most this share below the rate without them. */
 const SINK_SLOWDOWN_LIMIT = 0.1;
 
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]...
 
   --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, audit 3
-                    per phase, signin-sink 8 per server)
+                    per phase, policy 2, signin-sink 8 per server)
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, signin-sink 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, audit,
-                    signin-sink; default all six). signin also runs argon2, which it is compared with.
-                    audit: appends to the audit trail on a fresh embedded store in this process, one at a
-                    time and in batches of 8, then verifies the chain. signin-sink: signin against two
-                    fresh servers, without audit sinks and with a file and a webhook sink, in alternating
-                    windows; checks the sinks received every event. Reference points, only when named:
-                    healthz (Express alone) and discovery (Express + oidc-provider), one GET each; and
-                    steps: one request at a time, the server's CPU per request of a sign-in and of the
-                    other flows (exact, from schedstat; idle between requests, so higher than under load).
+                    policy, signin-sink; default all seven). signin also runs argon2, which it is compared
+                    with. audit: appends to the audit trail on a fresh embedded store in this process, one
+                    at a time and in batches of 8, then verifies the chain. policy: decide() in this
+                    process with a compiled 50-rule policy over eight varied attempts in turn.
+                    signin-sink: signin against two fresh servers, without audit sinks and with a file
+                    and a webhook sink, in alternating windows; checks the sinks received every event.
+                    Reference points, only when named: healthz (Express alone) and discovery (Express +
+                    oidc-provider), one GET each; and steps: one request at a time, the server's CPU per
+                    request of a sign-in and of the other flows (exact, from schedstat; idle between
+                    requests, so higher than under load).
 
   BENCH_NODE_ARGS   extra node arguments for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
                     summarise with: node dist/bench/profile.js FILE.cpuprofile [--match REGEX]
@@ -252,6 +261,7 @@ async function main(): Promise<void> {
   const reports: ScenarioReport[] = [];
   let steps: StepsResult | undefined;
   let audit: AuditResult | undefined;
+  let policy: PolicyResult | undefined;
   let sink: SinkComparison | undefined;
   let failed: string | undefined;
   try {
@@ -338,6 +348,21 @@ async function main(): Promise<void> {
         }
       } catch (err) {
         failed ??= `audit: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      }
+    }
+
+    if (options.scenarios.has('policy')) {
+      log(
+        `policy: deciding with 50 rules in this process, ${duration('policy') / 1000} s after a 0.5 s warm-up ...`,
+      );
+      try {
+        policy = policyDecisions(duration('policy'), machineCpuMs);
+        // as the throughput test: some attempts are denied, not all (the policy really decides)
+        const { allow, mfa, deny } = policy.outcomes;
+        if (deny === 0 || deny === policy.decisions)
+          failed ??= `policy: expected some denials and some not, got allow ${allow}, mfa ${mfa}, deny ${deny}`;
+      } catch (err) {
+        failed ??= `policy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
       }
     }
 
@@ -516,6 +541,24 @@ async function main(): Promise<void> {
     }
   }
 
+  if (policy) {
+    const p = policy;
+    out.push('');
+    out.push(
+      `Policy decisions (this process, one thread; ${p.rules} rules compiled once, ${p.contexts} attempts in turn):`,
+    );
+    out.push(
+      `  ${p.decisions} decisions in ${fmt(p.elapsedMs / 1000, 2)} s = ${fmt(p.rate, 0)} /s; ${fmt(p.usPerDecision, 2)} µs per decision, ` +
+        `${fmt(p.cpuUsPerDecision, 2)} µs CPU; outcomes allow ${p.outcomes.allow}, mfa ${p.outcomes.mfa}, deny ${p.outcomes.deny}; ` +
+        `trace read on ${p.traces} (one in 1024); other load ${fmt(p.otherCpuShare * 100, 0)}%`,
+    );
+    if (p.otherCpuShare > NOISY_SHARE) {
+      out.push(
+        `  WARNING: other processes used over ${NOISY_SHARE * 100}% of the machine meanwhile: rerun on a quiet machine.`,
+      );
+    }
+  }
+
   const plain = reports.find((r) => r.name === 'signin-nosink');
   const sinked = reports.find((r) => r.name === 'signin-sink');
   const sinkOk =
@@ -589,6 +632,15 @@ async function main(): Promise<void> {
       limit: AUDIT_APPENDS_PER_SECOND,
       actual: audit.sequential.rate,
       met: audit.sequential.rate >= AUDIT_APPENDS_PER_SECOND,
+      unit: '/s',
+    });
+  }
+  if (policy && policy.decisions > 0) {
+    targets.push({
+      name: `policy decisions per second with ${policy.rules} rules`,
+      limit: POLICY_DECISIONS_PER_SECOND,
+      actual: policy.rate,
+      met: policy.rate >= POLICY_DECISIONS_PER_SECOND,
       unit: '/s',
     });
   }
@@ -679,6 +731,18 @@ async function main(): Promise<void> {
       appended: audit.appended,
       verify: { ok: audit.verify.ok, events: audit.verify.events, problem: audit.verify.problem },
       verifySeconds: round(audit.verifyMs / 1000, 2),
+    },
+    policy: policy && {
+      rules: policy.rules,
+      contexts: policy.contexts,
+      decisions: policy.decisions,
+      seconds: round(policy.elapsedMs / 1000, 2),
+      perSecond: round(policy.rate, 0),
+      usPerDecision: round(policy.usPerDecision, 3),
+      cpuUsPerDecision: round(policy.cpuUsPerDecision, 3),
+      traces: policy.traces,
+      outcomes: policy.outcomes,
+      otherCpuShare: round(policy.otherCpuShare, 2),
     },
     signinSink: sink &&
       plain &&
