@@ -29,7 +29,7 @@ export interface AuditShipperOptions {
   /** how long `stop` waits for in-flight batches; default 5000 ms */
   stopTimeoutMs?: number;
   /**
-   * how long after an append the sinks wait for more before delivering; default 100 ms. Delivering every event on
+   * how long after an append the sinks wait for more before delivering; default 500 ms. Delivering every event on
    * its own costs a trail read, a send and a cursor write each, which under load costs the sign-ins themselves.
    */
   gatherMs?: number;
@@ -104,7 +104,7 @@ export class AuditShipper {
     this.#initialMs = options.retry?.initialMs ?? 250;
     this.#maxMs = options.retry?.maxMs ?? 30_000;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 5000;
-    this.#gatherMs = options.gatherMs ?? 100;
+    this.#gatherMs = options.gatherMs ?? 500;
     const batchSize = options.batchSize ?? 100;
     this.#states = options.sinks.map((sink) => ({
       sink,
