@@ -30,11 +30,22 @@ export function cidrMatcher(ranges: readonly string[]): (ip: string) => boolean 
     if (!parsed) throw new Error(`not an IP range: ${range}`);
     list.addSubnet(parsed.address, parsed.prefix, parsed.type);
   }
+  // Node's BlockList builds an address object per check; clients and proxies repeat: remember recent answers.
+  const answers = new Map<string, boolean>();
   return (ip: string) => {
+    const known = answers.get(ip);
+    if (known !== undefined) return known;
+    const answer = check(ip);
+    if (answers.size >= 4096) answers.clear();
+    answers.set(ip, answer);
+    return answer;
+  };
+
+  function check(ip: string): boolean {
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
     const address = mapped ? mapped[1]! : ip;
     const version = net.isIP(address);
     if (version === 0) return false;
     return list.check(address, version === 4 ? 'ipv4' : 'ipv6');
-  };
+  }
 }

@@ -69,7 +69,18 @@ export async function migrate(db: Kysely<Database>): Promise<void> {
  * A counter that moves whenever another connection (another process) commits to this SQLite file: SQLite's
  * data_version. Lets caches of durable data stay valid until somebody else writes.
  */
-export function sqliteChangeCounter(sqlite: SQLite.Database): () => number {
+export function sqliteChangeCounter(sqlite: SQLite.Database, maxAgeMs = 250): () => number {
   const statement = sqlite.prepare('PRAGMA data_version').pluck();
-  return () => statement.get() as number;
+  // Asking costs more than the look-ups it guards: ask at most every maxAgeMs, so a change by another process
+  // (the CLI) takes effect within that time.
+  let checkedAt = 0;
+  let version = 0;
+  return () => {
+    const now = Date.now();
+    if (now - checkedAt >= maxAgeMs) {
+      version = statement.get() as number;
+      checkedAt = now;
+    }
+    return version;
+  };
 }
