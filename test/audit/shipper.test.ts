@@ -212,6 +212,8 @@ describe('audit shipper', () => {
     );
     const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
     expect(lines.map((l) => (JSON.parse(l) as Doc).event.id)).toEqual(ids(appended));
+    // The cursor and the known head move just after the batch is written.
+    await waitFor('no lag', () => shipper.status()[0]!.lag === 0, 10_000);
     expect(shipper.status()[0]).toMatchObject({ lag: 0, failing: false });
   });
 
