@@ -1,50 +1,10 @@
 import type SQLite from 'better-sqlite3';
-import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
-import { cidrMatcher } from '../http/cidr.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
-import type { AuditEventTable } from '../store/schema.js';
 import { canonical, chainHash, GENESIS } from './chain.js';
 import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
-import {
-  AuditUnavailableError,
-  type AuditFilter,
-  type AuditLog,
-  type Checkpoint,
-  type VerifyReport,
-} from './log.js';
-
-const PAGE = 5000;
-
-function fromRow(row: AuditEventTable): StoredAuditEvent {
-  return {
-    seq: row.seq,
-    event: JSON.parse(row.event) as AuditEvent,
-    prevHash: row.prev_hash,
-    hash: row.hash,
-  };
-}
-
-/** The columns kept beside the canonical JSON for searching; verify checks they still say what the JSON says. */
-function indexColumns(event: AuditEvent) {
-  return {
-    time: event.time,
-    action: event.action,
-    outcome: event.outcome,
-    subject_id: event.subject?.id ?? null,
-    subject_name: event.subject?.username ?? null,
-    application: event.application?.id ?? null,
-    ip: event.source?.ip ?? null,
-  };
-}
-
-interface CheckpointPayload {
-  seq: number;
-  hash: string;
-  time: string;
-  /** head: the newest event when signed; anchor: the last event archived and pruned, where the chain continues */
-  kind: 'head' | 'anchor';
-}
+import { indexColumns, KyselyAuditLog } from './kysely-log.js';
+import { AuditUnavailableError } from './log.js';
 
 interface QueuedEvent {
   event: AuditEvent;
@@ -58,16 +18,12 @@ interface QueuedEvent {
  * Appends made while the event loop is busy with other requests are committed together (group commit): each
  * caller still waits until its event is stored, so a step never goes ahead unrecorded.
  */
-export class SqliteAuditLog implements AuditLog {
-  readonly #listeners = new Set<(e: StoredAuditEvent) => void>();
+export class SqliteAuditLog extends KyselyAuditLog {
   readonly #appendTx;
   #queue: QueuedEvent[] = [];
 
-  constructor(
-    private readonly db: Db,
-    sqlite: SQLite.Database,
-    private readonly keys: KeyStore,
-  ) {
+  constructor(db: Db, sqlite: SQLite.Database, keys: KeyStore) {
+    super(db, keys);
     const head = sqlite.prepare<[], { seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
     );
@@ -111,220 +67,6 @@ export class SqliteAuditLog implements AuditLog {
       return;
     }
     batch.forEach((q, i) => q.resolve(stored[i]!));
-    for (const event of stored) for (const listener of this.#listeners) listener(event);
-  }
-
-  onAppend(listener: (event: StoredAuditEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  async readAfter(after: number, limit: number): Promise<StoredAuditEvent[]> {
-    const rows = await this.db
-      .selectFrom('audit_events')
-      .selectAll()
-      .where('seq', '>', after)
-      .orderBy('seq')
-      .limit(limit)
-      .execute();
-    return rows.map(fromRow);
-  }
-
-  /** Newest first, as an investigator reads. */
-  async query(filter: AuditFilter): Promise<StoredAuditEvent[]> {
-    const limit = filter.limit ?? 100;
-    const ipMatch = filter.ip ? cidrMatcher([filter.ip]) : undefined;
-    const out: StoredAuditEvent[] = [];
-    let before = Number.MAX_SAFE_INTEGER;
-    for (;;) {
-      let q = this.db.selectFrom('audit_events').selectAll().where('seq', '<', before);
-      if (filter.user)
-        q = q.where((eb) =>
-          eb.or([
-            eb('subject_name', '=', filter.user!.toLowerCase()),
-            eb('subject_name', '=', filter.user!),
-            eb('subject_id', '=', filter.user!),
-          ]),
-        );
-      if (filter.action)
-        q = filter.action.endsWith('*')
-          ? q.where('action', 'like', `${filter.action.slice(0, -1)}%`)
-          : q.where('action', '=', filter.action);
-      if (filter.outcome) q = q.where('outcome', '=', filter.outcome);
-      if (filter.app) q = q.where('application', '=', filter.app);
-      if (filter.since) q = q.where('time', '>=', filter.since);
-      if (filter.until) q = q.where('time', '<', filter.until);
-      if (ipMatch) q = q.where('ip', 'is not', null);
-      const page = ipMatch ? PAGE : Math.min(PAGE, limit - out.length);
-      const rows = await q.orderBy('seq', 'desc').limit(page).execute();
-      for (const row of rows) {
-        if (ipMatch && !ipMatch(row.ip!)) continue;
-        out.push(fromRow(row));
-        if (out.length >= limit) return out;
-      }
-      if (rows.length < page) return out;
-      before = rows[rows.length - 1]!.seq;
-    }
-  }
-
-  async checkpoint(): Promise<Checkpoint | undefined> {
-    const head = await this.db
-      .selectFrom('audit_events')
-      .select(['seq', 'hash'])
-      .orderBy('seq', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (!head) return undefined;
-    const last = await this.db
-      .selectFrom('audit_checkpoints')
-      .select('seq')
-      .orderBy('seq', 'desc')
-      .limit(1)
-      .executeTakeFirst();
-    if (last && last.seq >= head.seq) return undefined;
-    return this.signCheckpoint(head.seq, head.hash, 'head');
-  }
-
-  /** Signs {seq, hash, time, kind} with the current ES256 key and stores it. */
-  async signCheckpoint(seq: number, hash: string, kind: 'head' | 'anchor'): Promise<Checkpoint> {
-    const key = this.keys.currentKey('ES256');
-    const time = new Date().toISOString();
-    const payload: CheckpointPayload = { seq, hash, time, kind };
-    const signature = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
-      .setProtectedHeader({ alg: 'ES256', kid: key.kid, typ: 'poort-audit-checkpoint' })
-      .sign(await importJWK(key.jwk, 'ES256'));
-    const checkpoint = { seq, hash, time, kid: key.kid, signature };
-    await this.db
-      .insertInto('audit_checkpoints')
-      .values(checkpoint)
-      .onConflict((oc) => oc.column('seq').doUpdateSet({ time, kid: key.kid, signature }))
-      .execute();
-    return checkpoint;
-  }
-
-  /** The signed payload, or why the checkpoint cannot be trusted. */
-  private async checkSignature(cp: Checkpoint): Promise<CheckpointPayload | string> {
-    const jwk = this.keys.verificationKey(cp.kid);
-    if (!jwk) return `checkpoint at ${cp.seq} is signed with an unknown key ${cp.kid}`;
-    try {
-      const { payload } = await compactVerify(cp.signature, await importJWK(jwk as JWK, 'ES256'));
-      const signed = JSON.parse(new TextDecoder().decode(payload)) as CheckpointPayload;
-      if (signed.seq !== cp.seq || signed.hash !== cp.hash || signed.time !== cp.time) {
-        return `checkpoint at ${cp.seq} does not match what was signed`;
-      }
-      return signed;
-    } catch {
-      return `checkpoint at ${cp.seq} has an invalid signature`;
-    }
-  }
-
-  /** Walks the whole chain and every checkpoint; stops at the first break. */
-  async verify(): Promise<VerifyReport> {
-    const checkpoints = await this.db.selectFrom('audit_checkpoints').selectAll().orderBy('seq').execute();
-    const bySeq = new Map(checkpoints.map((c) => [c.seq, c]));
-    const report: VerifyReport = { ok: true, events: 0, checkpoints: checkpoints.length, uncovered: 0 };
-    const fail = (seq: number, problem: string, id?: string): VerifyReport => ({
-      ...report,
-      ok: false,
-      problem: { seq, id, problem },
-    });
-
-    const kinds = new Map<number, CheckpointPayload['kind']>();
-    for (const cp of checkpoints) {
-      const checked = await this.checkSignature(cp);
-      if (typeof checked === 'string') return fail(cp.seq, checked);
-      kinds.set(cp.seq, checked.kind);
-    }
-
-    let expectedSeq: number | undefined;
-    let prevHash = GENESIS;
-    let after = 0;
-    for (;;) {
-      const rows = await this.db
-        .selectFrom('audit_events')
-        .selectAll()
-        .where('seq', '>', after)
-        .orderBy('seq')
-        .limit(PAGE)
-        .execute();
-      for (const row of rows) {
-        if (expectedSeq === undefined) {
-          report.firstSeq = row.seq;
-          if (row.seq !== 1) {
-            const anchor = bySeq.get(row.seq - 1);
-            if (!anchor)
-              return fail(
-                row.seq,
-                `the trail starts at ${row.seq} but no signed checkpoint anchors event ${row.seq - 1}`,
-                row.id,
-              );
-            prevHash = anchor.hash;
-          }
-        } else if (row.seq !== expectedSeq) {
-          return fail(
-            expectedSeq,
-            row.seq - 1 > expectedSeq
-              ? `events ${expectedSeq}–${row.seq - 1} are missing`
-              : `event ${expectedSeq} is missing`,
-            row.id,
-          );
-        }
-        if (row.prev_hash !== prevHash)
-          return fail(row.seq, 'the link to the previous event is broken', row.id);
-        if (chainHash(prevHash, row.seq, row.event) !== row.hash)
-          return fail(row.seq, 'the event was changed after it was written', row.id);
-        let event: AuditEvent;
-        try {
-          event = JSON.parse(row.event) as AuditEvent;
-        } catch {
-          return fail(row.seq, 'the event is not valid JSON', row.id);
-        }
-        const columns = indexColumns(event);
-        const changed = (Object.keys(columns) as Array<keyof typeof columns>).find(
-          (k) => columns[k] !== row[k],
-        );
-        if (changed || event.id !== row.id)
-          return fail(row.seq, `the search column ${changed ?? 'id'} was changed`, row.id);
-        const cp = bySeq.get(row.seq);
-        if (cp && cp.hash !== row.hash)
-          return fail(row.seq, 'the event does not match the signed checkpoint', row.id);
-        prevHash = row.hash;
-        expectedSeq = row.seq + 1;
-        report.events += 1;
-        report.lastSeq = row.seq;
-      }
-      if (rows.length < PAGE) break;
-      after = rows[rows.length - 1]!.seq;
-    }
-    const newest = checkpoints[checkpoints.length - 1];
-    const lastSeq = report.lastSeq ?? 0;
-    // A checkpoint beyond the last event means events were cut off the end — unless everything was archived and
-    // pruned, which leaves exactly one anchor checkpoint ahead of an empty table.
-    if (newest && newest.seq > lastSeq && !(report.events === 0 && kinds.get(newest.seq) === 'anchor')) {
-      return fail(
-        lastSeq + 1,
-        `events after ${lastSeq} up to the signed checkpoint at ${newest.seq} are missing (truncated)`,
-      );
-    }
-    report.uncovered = newest ? Math.max(0, lastSeq - newest.seq) : lastSeq;
-    return report;
-  }
-
-  async cursor(sink: string): Promise<number> {
-    const row = await this.db
-      .selectFrom('audit_cursors')
-      .select('seq')
-      .where('sink', '=', sink)
-      .executeTakeFirst();
-    return row?.seq ?? 0;
-  }
-
-  async setCursor(sink: string, seq: number): Promise<void> {
-    const updated_at = new Date().toISOString();
-    await this.db
-      .insertInto('audit_cursors')
-      .values({ sink, seq, updated_at })
-      .onConflict((oc) => oc.column('sink').doUpdateSet({ seq, updated_at }))
-      .execute();
+    this.appended(stored);
   }
 }

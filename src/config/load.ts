@@ -25,6 +25,8 @@ const envOverrides: ReadonlyArray<{ env: string; path: string[]; parse: (v: stri
         .filter(Boolean),
   },
   { env: 'POORT_DATA_DIR', path: ['storage', 'data_dir'], parse: (v) => v },
+  { env: 'POORT_DATABASE_URL', path: ['storage', 'database_url'], parse: (v) => v },
+  { env: 'POORT_REDIS_URL', path: ['storage', 'redis_url'], parse: (v) => v },
   { env: 'POORT_KEYS_DIR', path: ['keys', 'dir'], parse: (v) => v },
   { env: 'POORT_LOG_LEVEL', path: ['log', 'level'], parse: (v) => v },
 ];

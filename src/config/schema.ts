@@ -81,6 +81,16 @@ export const configSchema = z
     storage: z
       .object({
         data_dir: z.string().min(1).default('./data'),
+        /** where durable data lives: the embedded SQLite file in data_dir, or PostgreSQL at database_url */
+        durable: z.enum(['sqlite', 'postgres']).default('sqlite'),
+        /** postgres://user:password@host:port/database (also POORT_DATABASE_URL); required for durable: postgres */
+        database_url: z.string().optional(),
+        /** where ephemeral state lives: the embedded SQLite file in data_dir, or Redis at redis_url */
+        ephemeral: z.enum(['sqlite', 'redis']).default('sqlite'),
+        /** redis://[user[:password]@]host[:port][/db] or rediss:// for TLS (also POORT_REDIS_URL); required for ephemeral: redis */
+        redis_url: z.string().optional(),
+        /** put in front of every Redis key, so that several installations can share one Redis */
+        redis_prefix: z.string().default('poort:'),
       })
       .strict()
       .prefault({}),

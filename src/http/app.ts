@@ -104,9 +104,10 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   });
 
   const policy = signInPolicy(services, log);
+  const throttle = new Throttle(services.kv, config.throttle);
   const flow = new SignInFlow(
     services.directory,
-    new Throttle(services.kv, config.throttle),
+    throttle,
     services.audit,
     {
       acr: config.oidc.acr,
@@ -130,6 +131,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       provider,
       flow,
       directory: services.directory,
+      audit: services.audit,
+      throttle,
       acr: config.oidc.acr,
       csrfKey: services.secrets.csrfKey,
       page,

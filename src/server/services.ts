@@ -18,9 +18,12 @@ import { KeyStore, type Secrets } from '../keys/keystore.js';
 import { openDurableSqlite, sqliteChangeCounter, type Db } from '../store/database.js';
 import type { AuditLog } from '../audit/log.js';
 import { SqliteAuditLog } from '../audit/sqlite-log.js';
+import { PostgresAuditLog } from '../audit/pg-log.js';
+import { openDurablePostgres, timeBucketCounter } from '../store/postgres.js';
 import { FactorRepository } from '../mfa/factors.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
+import { RedisKeyValueStore } from '../store/kv-redis.js';
 
 /** What the server and the CLI share: the same configuration, store and keys. */
 export interface Services {
@@ -65,13 +68,55 @@ function staticClients(config: Config, file: string): ClientMetadata[] {
   });
 }
 
+/** The durable store the configuration chooses, with its audit trail and change counter. */
+async function openDurable(
+  config: Config,
+  file: string,
+  keys: KeyStore,
+): Promise<{ db: Db; audit: AuditLog; changes: () => number }> {
+  if (config.storage.durable === 'postgres') {
+    const url = config.storage.database_url;
+    if (!url)
+      throw new ConfigError(
+        `${file}: storage.database_url (or POORT_DATABASE_URL) is required for durable: postgres`,
+      );
+    const db = await openDurablePostgres(url);
+    // no cheap commit counter across nodes: caches of durable data read again at most a second later
+    return { db, audit: new PostgresAuditLog(db, keys), changes: timeBucketCounter(1000) };
+  }
+  const { db, sqlite } = await openDurableSqlite(config.storage.data_dir);
+  return { db, audit: new SqliteAuditLog(db, sqlite, keys), changes: sqliteChangeCounter(sqlite) };
+}
+
+/** The ephemeral store the configuration chooses: the embedded SQLite file, or Redis shared by every node. */
+async function openEphemeral(config: Config, file: string): Promise<KeyValueStore> {
+  if (config.storage.ephemeral === 'redis') {
+    const url = config.storage.redis_url;
+    if (!url)
+      throw new ConfigError(
+        `${file}: storage.redis_url (or POORT_REDIS_URL) is required for ephemeral: redis`,
+      );
+    if (!/^rediss?:\/\//.test(url))
+      throw new ConfigError(`${file}: storage.redis_url: expected a redis:// or rediss:// URL`);
+    return RedisKeyValueStore.connect(url, { prefix: config.storage.redis_prefix });
+  }
+  return SqliteKeyValueStore.inDataDir(config.storage.data_dir);
+}
+
 export async function openServices({ config, file }: LoadedConfig): Promise<Services> {
   const declared = staticClients(config, file);
   const keys = new KeyStore(config.keys.dir, config.keys.activation_delay);
   await keys.ensure();
   const secrets = keys.secrets();
-  const { db, sqlite } = await openDurableSqlite(config.storage.data_dir);
-  const kv = SqliteKeyValueStore.inDataDir(config.storage.data_dir);
+  const durable = await openDurable(config, file, keys);
+  const { db } = durable;
+  let kv: KeyValueStore;
+  try {
+    kv = await openEphemeral(config, file);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
   const users = new UserRepository(db);
   const hasher = new PasswordHasher(config.passwords.argon2);
   return {
@@ -88,10 +133,10 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
       db,
       secrets.encryptionKey,
       declared,
-      sqliteChangeCounter(sqlite),
+      durable.changes,
     ),
-    audit: new SqliteAuditLog(db, sqlite, keys),
-    durableChanges: sqliteChangeCounter(sqlite),
+    audit: durable.audit,
+    durableChanges: durable.changes,
     factors: new FactorRepository(db, secrets.encryptionKey),
     hasher,
     directory: new LocalDirectory(users, hasher),

@@ -6,7 +6,6 @@ import type { AttemptContext, Authentication } from './flow.js';
 import { PasskeySignIn } from './passkey.js';
 import { field, form, type Interaction } from './request.js';
 import type { SignInRouteDeps } from './routes.js';
-import { Throttle } from './throttle.js';
 
 interface PasskeyRouteDeps extends SignInRouteDeps {
   load(req: Request, res: Response): Promise<Interaction | undefined>;
@@ -29,11 +28,10 @@ export function passkeyRoutes(deps: PasskeyRouteDeps): Router {
   const handler = deps.flow.handler('webauthn');
   const webauthn = handler instanceof WebauthnFactor && handler.passkeySignIn ? handler : undefined;
   if (!webauthn) return router;
-  const { services } = webauthn;
   const passkeys = new PasskeySignIn({
     directory: deps.directory,
-    audit: services.audit,
-    throttle: new Throttle(services.kv, services.config.throttle),
+    audit: deps.audit,
+    throttle: deps.throttle,
     webauthn,
     acr: deps.acr,
   });

@@ -4,7 +4,9 @@ import { errors } from 'oidc-provider';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
+import type { AuditLog } from '../audit/log.js';
 import type { Directory, Identity } from '../directory/identity.js';
+import type { Throttle } from './throttle.js';
 import type { Logger } from '../log/logger.js';
 import { SCOPES } from '../oidc/claims.js';
 import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
@@ -23,6 +25,9 @@ export interface SignInRouteDeps {
   provider: () => Provider;
   flow: SignInFlow;
   directory: Directory;
+  /** the same trail and throttle the flow uses, for the sign-ins that bypass it (passkeys) */
+  audit: AuditLog;
+  throttle: Throttle;
   acr: AcrValues;
   csrfKey: Buffer;
   page: (req: Request, res: Response, pagePath?: string) => PageContext;

@@ -37,8 +37,8 @@ export interface WebauthnState extends Record<string, unknown> {
   deviceType: string;
 }
 
-/** What the factor needs of Poort's services; `audit` and `config.throttle` are for the password-less sign-in. */
-export type WebauthnServices = Pick<Services, 'config' | 'kv' | 'factors' | 'audit'>;
+/** What the factor needs of Poort's services. */
+export type WebauthnServices = Pick<Services, 'config' | 'kv' | 'factors'>;
 
 /** Why a passkey sign-in failed, for the audit trail; the user is shown one message for all of them. */
 export type PasskeyFailure =
@@ -86,11 +86,7 @@ export class WebauthnFactor implements SecondFactor {
   private readonly origin: string;
   private readonly rpID: string;
 
-  /**
-   * `services` is public because the password-less sign-in (src/signin/passkey.ts) needs the audit log and the
-   * throttle, and the factor registry is how services reach the sign-in routes.
-   */
-  constructor(readonly services: WebauthnServices) {
+  constructor(private readonly services: WebauthnServices) {
     const issuer = new URL(services.config.server.issuer);
     this.origin = issuer.origin;
     this.rpID = issuer.hostname;

@@ -1,0 +1,257 @@
+import { createClient, WatchError, type RedisClientPoolType, type RedisClientType } from 'redis';
+import type { BatchOp, KeyValueStore, Update } from './kv.js';
+
+export interface RedisKeyValueStoreOptions {
+  /** put in front of every key, so that several Poort installations (or test runs) can share one Redis */
+  prefix?: string;
+  /** how long the first connection may take before connect() gives up (ms); later outages are retried forever */
+  connectTimeoutMs?: number;
+  /** the most connections used at once for `update` (each WATCH transaction needs a connection of its own) */
+  maxTransactionConnections?: number;
+  /** how often `update` re-runs after another writer changed the key (a WATCH conflict) before it fails */
+  maxUpdateAttempts?: number;
+  /** told about connection errors; the client reconnects by itself, `ping` reports whether it is reachable */
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Records `ARGV[1]` (a full key) in the set `KEYS[1]` and makes the set live as long as its longest-lived member:
+ * `ARGV[2]` is the member's TTL in ms, or -1 for a member without expiry (which makes the set persistent).
+ */
+const INDEX_ADD = `
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('SADD', KEYS[1], ARGV[1])
+local ms = tonumber(ARGV[2])
+if ms < 0 then
+  redis.call('PERSIST', KEYS[1])
+elseif existed == 0 then
+  redis.call('PEXPIRE', KEYS[1], ms)
+else
+  local current = redis.call('PTTL', KEYS[1])
+  if current >= 0 and ms > current then redis.call('PEXPIRE', KEYS[1], ms) end
+end
+return 1`;
+
+/** Deletes every key recorded in the set `KEYS[1]`, and the set. */
+const DELETE_INDEXED = `
+local members = redis.call('SMEMBERS', KEYS[1])
+for i = 1, #members do redis.call('DEL', members[i]) end
+redis.call('DEL', KEYS[1])
+return #members`;
+
+/** Backoff for reconnecting: 100 ms doubling up to 5 s, with jitter so that many nodes do not reconnect in step. */
+export function reconnectDelay(retries: number): number {
+  const base = Math.min(100 * 2 ** Math.min(retries, 10), 5_000);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+function ttlMs(ttlSeconds: number | undefined): number | undefined {
+  return ttlSeconds === undefined ? undefined : Math.round(ttlSeconds * 1000);
+}
+
+type Client = RedisClientType;
+type Pool = RedisClientPoolType;
+type Multi = ReturnType<Client['multi']>;
+
+/**
+ * The key-value store on Redis, for several Poort nodes sharing ephemeral state. Values are JSON strings under
+ * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sets under `<prefix>idx:<index>` holding the
+ * full keys of their members and expiring with their longest-lived member. Plain commands share one pipelined
+ * connection; `update` runs WATCH/MULTI/EXEC on a connection of its own from a small pool and re-runs `fn` when
+ * another writer got in between. Scripts touch keys they do not declare, so this expects a single Redis (or a
+ * primary with replicas), not Redis Cluster.
+ *
+ * Unlike the SQLite store, an index entry lives as long as the whole index (its longest-lived member), not as long
+ * as its own member; members whose keys have expired are harmlessly deleted again by `deleteIndexed`.
+ */
+export class RedisKeyValueStore implements KeyValueStore {
+  readonly #client: Client;
+  readonly #pool: Pool;
+  readonly #prefix: string;
+  readonly #maxUpdateAttempts: number;
+  #closed = false;
+
+  private constructor(client: Client, pool: Pool, prefix: string, maxUpdateAttempts: number) {
+    this.#client = client;
+    this.#pool = pool;
+    this.#prefix = prefix;
+    this.#maxUpdateAttempts = maxUpdateAttempts;
+  }
+
+  /**
+   * Connects to `url` (`redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS). Throws when the first
+   * connection cannot be made within `connectTimeoutMs`; once connected, outages are retried with backoff and
+   * commands fail at once while Redis is away (no offline queue), so callers can answer 503 instead of hanging.
+   */
+  static async connect(url: string, options: RedisKeyValueStoreOptions = {}): Promise<RedisKeyValueStore> {
+    if (!/^rediss?:\/\//.test(url)) throw new Error('the Redis URL must start with redis:// or rediss://');
+    const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+    const started = Date.now();
+    let ready = false;
+    let lastError: Error | undefined;
+    const client: Client = createClient({
+      url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: Math.min(connectTimeoutMs, 5_000),
+        reconnectStrategy: (retries, cause) => {
+          lastError = cause;
+          if (!ready && Date.now() - started >= connectTimeoutMs) return cause;
+          return reconnectDelay(retries);
+        },
+      },
+    }) as Client;
+    const onError = (err: Error) => {
+      lastError = err;
+      options.onError?.(err);
+    };
+    // Without a listener, an 'error' event (Redis restarting) would end the process.
+    client.on('error', onError);
+    try {
+      await client.connect();
+    } catch (err) {
+      client.destroy();
+      throw new Error(
+        `cannot connect to Redis at ${redactUrl(url)}: ${(lastError ?? (err as Error)).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    ready = true;
+    const pool = client.createPool({
+      minimum: 1,
+      maximum: options.maxTransactionConnections ?? 8,
+      acquireTimeout: 5_000,
+    }) as unknown as Pool;
+    pool.on('error', onError);
+    try {
+      await pool.connect();
+    } catch (err) {
+      pool.destroy();
+      client.destroy();
+      throw new Error(`cannot connect to Redis at ${redactUrl(url)}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return new RedisKeyValueStore(client, pool, options.prefix ?? 'poort:', options.maxUpdateAttempts ?? 100);
+  }
+
+  /** The Redis key holding a value. */
+  private valueKey(key: string): string {
+    return `${this.#prefix}kv:${key}`;
+  }
+
+  private indexKey(index: string): string {
+    return `${this.#prefix}idx:${index}`;
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    const raw = await this.#client.get(this.valueKey(key));
+    return raw === null ? undefined : (JSON.parse(raw) as T);
+  }
+
+  async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+    await this.batch([{ op: 'set', key, value, ttlSeconds }]);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#client.del(this.valueKey(key));
+  }
+
+  async update<T, R>(key: string, fn: (current: T | undefined, now: number) => Update<T, R>): Promise<R> {
+    const k = this.valueKey(key);
+    return this.#pool.execute(async (c) => {
+      for (let attempt = 1; ; attempt++) {
+        await c.watch(k);
+        let out: Update<T, R>;
+        let existed: boolean;
+        try {
+          const raw = await c.get(k);
+          existed = raw !== null;
+          out = fn(raw === null ? undefined : (JSON.parse(raw) as T), Date.now());
+        } catch (err) {
+          await c.unwatch();
+          throw err;
+        }
+        const m = c.multi();
+        const ms = ttlMs(out.ttlSeconds);
+        if (out.value === undefined || (ms !== undefined && ms <= 0)) m.del(k);
+        else if (ms !== undefined)
+          m.set(k, JSON.stringify(out.value), { expiration: { type: 'PX', value: ms } });
+        else if (existed) m.set(k, JSON.stringify(out.value), { expiration: 'KEEPTTL' });
+        else m.set(k, JSON.stringify(out.value));
+        try {
+          await m.exec();
+          return out.result;
+        } catch (err) {
+          if (!(err instanceof WatchError)) throw err;
+          if (attempt >= this.#maxUpdateAttempts) {
+            throw new Error(`update of ${key} lost ${attempt} races with other writers; giving up`, {
+              cause: err,
+            });
+          }
+          // Someone else wrote the key between our read and our write: read again and re-run fn.
+          if (attempt > 3) await new Promise((r) => setTimeout(r, Math.random() * Math.min(attempt, 20)));
+        }
+      }
+    });
+  }
+
+  async indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void> {
+    await this.batch([{ op: 'indexAdd', index, member, ttlSeconds }]);
+  }
+
+  async deleteIndexed(index: string): Promise<void> {
+    await this.#client.eval(DELETE_INDEXED, { keys: [this.indexKey(index)] });
+  }
+
+  async batch(ops: BatchOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const m = this.#client.multi();
+    for (const o of ops) {
+      if (o.op === 'set') this.queueSet(m, o.key, o.value, o.ttlSeconds);
+      else {
+        const ms = ttlMs(o.ttlSeconds);
+        m.eval(INDEX_ADD, {
+          keys: [this.indexKey(o.index)],
+          arguments: [this.valueKey(o.member), String(ms === undefined ? -1 : Math.max(ms, 1))],
+        });
+      }
+    }
+    // A single command is atomic on its own and needs no MULTI around it.
+    await (ops.length === 1 ? m.execAsPipeline() : m.exec());
+  }
+
+  private queueSet(m: Multi, key: string, value: unknown, ttlSeconds: number | undefined): void {
+    const k = this.valueKey(key);
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new TypeError(`cannot store ${typeof value} under ${key}`);
+    const ms = ttlMs(ttlSeconds);
+    if (ms === undefined) m.set(k, json);
+    else if (ms <= 0) m.del(k);
+    else m.set(k, json, { expiration: { type: 'PX', value: ms } });
+  }
+
+  async ping(): Promise<void> {
+    if (this.#closed) throw new Error('the Redis key-value store is closed');
+    await this.#client.ping();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled([this.#pool.close(), this.#client.close()]);
+  }
+}
+
+/** The URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(an invalid URL)';
+  }
+}
