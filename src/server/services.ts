@@ -18,8 +18,6 @@ import { KeyStore, type Secrets } from '../keys/keystore.js';
 import { openDurableSqlite, sqliteChangeCounter, type Db } from '../store/database.js';
 import type { AuditLog } from '../audit/log.js';
 import { SqliteAuditLog } from '../audit/sqlite-log.js';
-import { PostgresAuditLog } from '../audit/pg-log.js';
-import { openDurablePostgres, timeBucketCounter } from '../store/postgres.js';
 import { FactorRepository } from '../mfa/factors.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
@@ -80,6 +78,9 @@ async function openDurable(
       throw new ConfigError(
         `${file}: storage.database_url (or POORT_DATABASE_URL) is required for durable: postgres`,
       );
+    // loaded only when used: the embedded default (and every CLI command on it) does not pay for the pg driver
+    const { openDurablePostgres, timeBucketCounter } = await import('../store/postgres.js');
+    const { PostgresAuditLog } = await import('../audit/pg-log.js');
     const db = await openDurablePostgres(url);
     // no cheap commit counter across nodes: caches of durable data read again at most a second later
     return { db, audit: new PostgresAuditLog(db, keys), changes: timeBucketCounter(1000) };

@@ -1,0 +1,468 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import * as oidc from 'openid-client';
+import { createClient } from 'redis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RedisKeyValueStore, reconnectDelay, redactUrl } from '../../src/store/kv-redis.js';
+import { loadConfig } from '../../src/config/load.js';
+import { FAST_ARGON2, relyingParty } from '../helpers/oidc.js';
+import { freePort, startPoort, tempDir } from '../helpers/poort.js';
+import { deleteKeysUnder, keysUnder, rawPttl, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('the Redis key-value store', () => {
+  const runPrefix = testPrefix();
+  let testNo = 0;
+  let prefix: string;
+  let kv: RedisKeyValueStore;
+  const open = (p = prefix) => RedisKeyValueStore.connect(redisUrl, { prefix: p });
+
+  beforeAll(requireRedis);
+  beforeEach(async () => {
+    prefix = `${runPrefix}${++testNo}:`;
+    kv = await open();
+  });
+  afterEach(async () => {
+    await kv.close();
+  });
+  afterAll(async () => {
+    await deleteKeysUnder(runPrefix);
+    expect(await keysUnder(runPrefix)).toEqual([]);
+  });
+
+  describe('values with a time to live', () => {
+    it('stores JSON values under a key, and deletes them', async () => {
+      await kv.set('a', { n: 1, list: ['x'], nested: { ok: true } });
+      await kv.set('b', 'text');
+      expect(await kv.get('a')).toEqual({ n: 1, list: ['x'], nested: { ok: true } });
+      expect(await kv.get('b')).toBe('text');
+      await kv.delete('a');
+      expect(await kv.get('a')).toBeUndefined();
+      expect(await kv.get('never')).toBeUndefined();
+    });
+
+    it('forgets a value when its TTL has passed, and keeps one without TTL', async () => {
+      // Generous times: the machine may be busy, and Redis expires in real time.
+      await kv.set('short', 1, 1.5);
+      await kv.set('forever', 2);
+      expect(await kv.get('short')).toBe(1);
+      const left = await rawPttl(`${prefix}kv:short`);
+      expect(left).toBeGreaterThan(0);
+      expect(left).toBeLessThanOrEqual(1_500);
+      await sleep(1_600);
+      expect(await kv.get('short')).toBeUndefined();
+      expect(await kv.get('forever')).toBe(2);
+      expect(await rawPttl(`${prefix}kv:forever`)).toBe(-1);
+    });
+
+    it('replaces the value and the expiry on set', async () => {
+      await kv.set('k', 'old', 0.2);
+      await kv.set('k', 'new');
+      await sleep(300);
+      expect(await kv.get('k')).toBe('new');
+    });
+
+    it('treats a TTL of zero as already expired', async () => {
+      await kv.set('k', 'v');
+      await kv.set('k', 'gone', 0);
+      expect(await kv.get('k')).toBeUndefined();
+    });
+
+    it('keeps its data under its key prefix, apart from other prefixes', async () => {
+      await kv.set('a', 1);
+      await kv.indexAdd('grant:g', 'a');
+      expect((await keysUnder(prefix)).sort()).toEqual([`${prefix}idx:grant:g`, `${prefix}kv:a`]);
+      const other = await open(`${prefix}other:`);
+      try {
+        expect(await other.get('a')).toBeUndefined();
+      } finally {
+        await other.close();
+      }
+    });
+  });
+
+  describe('update', () => {
+    it('passes the current value and the time, stores what fn returns, and returns its result', async () => {
+      await kv.set('n', 41);
+      const seen: Array<[unknown, number]> = [];
+      const before = Date.now();
+      const result = await kv.update<number, string>('n', (current, now) => {
+        seen.push([current, now]);
+        return { value: (current ?? 0) + 1, result: 'done' };
+      });
+      expect(result).toBe('done');
+      expect(seen).toHaveLength(1);
+      expect(seen[0]![0]).toBe(41);
+      expect(seen[0]![1]).toBeGreaterThanOrEqual(before);
+      expect(seen[0]![1]).toBeLessThanOrEqual(Date.now());
+      expect(await kv.get('n')).toBe(42);
+    });
+
+    it('sees an expired value as absent', async () => {
+      await kv.set('n', 5, 0.1);
+      await sleep(200);
+      expect(
+        await kv.update<number, number | undefined>('n', (current) => ({ value: 1, result: current })),
+      ).toBeUndefined();
+    });
+
+    it('keeps the current expiry unless fn gives a new TTL (KEEPTTL)', async () => {
+      await kv.set('n', 0, 10);
+      await kv.update<number, void>('n', (c) => ({ value: c! + 1, result: undefined }));
+      const kept = await rawPttl(`${prefix}kv:n`);
+      expect(kept).toBeGreaterThan(9_000);
+      expect(kept).toBeLessThanOrEqual(10_000);
+      expect(await kv.get('n')).toBe(1);
+      await kv.update<number, void>('n', (c) => ({ value: c! + 1, ttlSeconds: 60, result: undefined }));
+      expect(await rawPttl(`${prefix}kv:n`)).toBeGreaterThan(59_000);
+      expect(await kv.get('n')).toBe(2);
+      await kv.update<number, void>('n', (c) => ({ value: c! + 1, ttlSeconds: 0.1, result: undefined }));
+      await sleep(200);
+      expect(await kv.get('n')).toBeUndefined();
+    });
+
+    it('stores a new value without expiry when fn gives no TTL', async () => {
+      await kv.update<number, void>('fresh', () => ({ value: 1, result: undefined }));
+      expect(await kv.get('fresh')).toBe(1);
+      expect(await rawPttl(`${prefix}kv:fresh`)).toBe(-1);
+    });
+
+    it('deletes the key when fn returns no value', async () => {
+      await kv.set('n', 1);
+      await kv.update('n', () => ({ value: undefined, result: undefined }));
+      expect(await kv.get('n')).toBeUndefined();
+    });
+
+    it('changes nothing when fn throws, passes the error on, and stays usable', async () => {
+      await kv.set('n', 1);
+      await expect(
+        kv.update('n', () => {
+          throw new Error('boom');
+        }),
+      ).rejects.toThrow('boom');
+      expect(await kv.get('n')).toBe(1);
+      // The connection was released without a WATCH left on it: later updates of other keys are not disturbed.
+      await kv.set('n', 2);
+      await kv.update<number, void>('m', () => ({ value: 7, result: undefined }));
+      expect(await kv.get('m')).toBe(7);
+    });
+
+    it('loses no update when 20 run at once, re-running fn on conflicts', async () => {
+      let calls = 0;
+      const increment = () =>
+        kv.update<number, number>('count', (c) => {
+          calls++;
+          return { value: (c ?? 0) + 1, result: (c ?? 0) + 1 };
+        });
+      const results = await Promise.all(Array.from({ length: 20 }, increment));
+      expect(await kv.get('count')).toBe(20);
+      expect(new Set(results).size).toBe(20);
+      expect(results.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+      expect(calls).toBeGreaterThanOrEqual(20);
+    });
+
+    it('loses no update between two stores on the same Redis (two nodes)', async () => {
+      const other = await open();
+      try {
+        const increment = (store: RedisKeyValueStore) =>
+          store.update<number, void>('count', (c) => ({ value: (c ?? 0) + 1, result: undefined }));
+        await Promise.all(Array.from({ length: 100 }, (_, i) => increment(i % 2 ? kv : other)));
+        expect(await kv.get('count')).toBe(100);
+        expect(await other.get('count')).toBe(100);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('gives up after too many lost races', async () => {
+      const store = await RedisKeyValueStore.connect(redisUrl, { prefix, maxUpdateAttempts: 3 });
+      try {
+        let n = 0;
+        await expect(
+          store.update<number, void>('hot', () => {
+            // Another client (redis-cli, run synchronously) changes the key after every read: every EXEC fails.
+            execFileSync('redis-cli', ['-u', redisUrl, 'SET', `${prefix}kv:hot`, String(++n)]);
+            return { value: 0, result: undefined };
+          }),
+        ).rejects.toThrow(/lost 3 races/);
+        expect(n).toBe(3);
+        expect(await store.get('hot')).toBe(3);
+      } finally {
+        await store.close();
+      }
+    });
+  });
+
+  describe('indexes', () => {
+    it('deletes every member of an index together, and nothing else', async () => {
+      await kv.set('token:1', 'a');
+      await kv.set('token:2', 'b');
+      await kv.set('token:3', 'c');
+      await kv.indexAdd('grant:g', 'token:1');
+      await kv.indexAdd('grant:g', 'token:2');
+      await kv.indexAdd('grant:h', 'token:3');
+      await kv.deleteIndexed('grant:g');
+      expect(await kv.get('token:1')).toBeUndefined();
+      expect(await kv.get('token:2')).toBeUndefined();
+      expect(await kv.get('token:3')).toBe('c');
+    });
+
+    it('keeps indexes apart from values of the same name', async () => {
+      await kv.set('grant:g', 'a value');
+      await kv.set('token:1', 'a');
+      await kv.indexAdd('grant:g', 'token:1');
+      await kv.deleteIndexed('grant:g');
+      expect(await kv.get('token:1')).toBeUndefined();
+      expect(await kv.get('grant:g')).toBe('a value');
+    });
+
+    it('forgets the index itself once deleted', async () => {
+      await kv.indexAdd('grant:g', 'token:1');
+      await kv.deleteIndexed('grant:g');
+      await kv.set('token:1', 'reissued');
+      await kv.deleteIndexed('grant:g');
+      expect(await kv.get('token:1')).toBe('reissued');
+      expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-2);
+    });
+
+    it('is harmless for an unknown index or members already gone', async () => {
+      await kv.indexAdd('grant:g', 'token:gone');
+      await expect(kv.deleteIndexed('grant:g')).resolves.toBeUndefined();
+      await expect(kv.deleteIndexed('grant:none')).resolves.toBeUndefined();
+    });
+
+    it('keeps an index as long as its longest-lived member', async () => {
+      await kv.indexAdd('grant:g', 'token:1', 10);
+      expect(await rawPttl(`${prefix}idx:grant:g`)).toBeLessThanOrEqual(10_000);
+      await kv.indexAdd('grant:g', 'token:1', 100);
+      await kv.indexAdd('grant:g', 'token:2', 50);
+      const ttl = await rawPttl(`${prefix}idx:grant:g`);
+      expect(ttl).toBeGreaterThan(99_000);
+      expect(ttl).toBeLessThanOrEqual(100_000);
+      await kv.set('token:1', 'still indexed');
+      await kv.deleteIndexed('grant:g');
+      expect(await kv.get('token:1')).toBeUndefined();
+    });
+
+    it('keeps an index without expiry once a member has none', async () => {
+      await kv.indexAdd('grant:g', 'token:1', 10);
+      await kv.indexAdd('grant:g', 'token:2');
+      expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
+      await kv.indexAdd('grant:g', 'token:3', 10);
+      expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
+    });
+
+    it('expires an index with its last member', async () => {
+      await kv.set('token:1', 'a', 0.2);
+      await kv.indexAdd('grant:g', 'token:1', 0.2);
+      await sleep(300);
+      expect(await keysUnder(prefix)).toEqual([]);
+    });
+  });
+
+  describe('batch', () => {
+    it('stores values and index entries together, each with its TTL', async () => {
+      await kv.batch([
+        { op: 'set', key: 'oidc:AccessToken:1', value: { grantId: 'g' }, ttlSeconds: 60 },
+        { op: 'indexAdd', index: 'oidc:grant:g', member: 'oidc:AccessToken:1', ttlSeconds: 60 },
+        { op: 'set', key: 'oidc:uid:u', value: '1' },
+      ]);
+      expect(await kv.get('oidc:AccessToken:1')).toEqual({ grantId: 'g' });
+      expect(await kv.get('oidc:uid:u')).toBe('1');
+      expect(await rawPttl(`${prefix}kv:oidc:AccessToken:1`)).toBeGreaterThan(59_000);
+      expect(await rawPttl(`${prefix}kv:oidc:uid:u`)).toBe(-1);
+      await kv.deleteIndexed('oidc:grant:g');
+      expect(await kv.get('oidc:AccessToken:1')).toBeUndefined();
+      expect(await kv.get('oidc:uid:u')).toBe('1');
+    });
+
+    it('writes nothing when one operation cannot be encoded', async () => {
+      await expect(
+        kv.batch([
+          { op: 'set', key: 'a', value: 1 },
+          { op: 'set', key: 'b', value: undefined },
+        ]),
+      ).rejects.toThrow();
+      expect(await kv.get('a')).toBeUndefined();
+    });
+
+    it('accepts an empty batch', async () => {
+      await expect(kv.batch([])).resolves.toBeUndefined();
+    });
+  });
+
+  describe('connections', () => {
+    it('answers ping while open and throws once closed', async () => {
+      await expect(kv.ping()).resolves.toBeUndefined();
+      const other = await open();
+      await other.close();
+      await expect(other.ping()).rejects.toThrow();
+      await expect(other.close()).resolves.toBeUndefined();
+    });
+
+    it('refuses URLs that are not redis:// or rediss://', async () => {
+      await expect(RedisKeyValueStore.connect('http://127.0.0.1:6379')).rejects.toThrow(/redis:\/\//);
+    });
+
+    it('gives up connecting after connectTimeoutMs, without showing the password', async () => {
+      const started = Date.now();
+      const err = await RedisKeyValueStore.connect('redis://user:s3cret@127.0.0.1:1', {
+        connectTimeoutMs: 300,
+      }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(
+        /cannot connect to Redis at redis:\/\/user:\*\*\*@127\.0\.0\.1:1/,
+      );
+      expect((err as Error).message).not.toContain('s3cret');
+      expect(Date.now() - started).toBeLessThan(5_000);
+    });
+
+    it('signs in with an ACL user and password from the URL', async () => {
+      const admin = createClient({ url: redisUrl });
+      admin.on('error', () => {});
+      await admin.connect();
+      const user = `poort-test-${process.pid}-${testNo}`;
+      try {
+        await admin.sendCommand(['ACL', 'SETUSER', user, 'on', '>pw-for-test', `~${prefix}*`, '+@all']);
+        const url = new URL(redisUrl);
+        url.username = user;
+        url.password = 'pw-for-test';
+        const store = await RedisKeyValueStore.connect(url.toString(), { prefix });
+        try {
+          await store.set('x', 1);
+          expect(await store.get('x')).toBe(1);
+        } finally {
+          await store.close();
+        }
+        url.password = 'wrong';
+        await expect(
+          RedisKeyValueStore.connect(url.toString(), { prefix, connectTimeoutMs: 300 }),
+        ).rejects.toThrow(/cannot connect to Redis/);
+      } finally {
+        await admin.sendCommand(['ACL', 'DELUSER', user]);
+        await admin.close();
+      }
+    });
+
+    it('fails fast while Redis is away and recovers by itself when it returns', async () => {
+      const port = await freePort();
+      const start = async (): Promise<ChildProcess> => {
+        const child = spawn(
+          'redis-server',
+          ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+          { stdio: 'ignore' },
+        );
+        for (let i = 0; i < 100; i++) {
+          try {
+            execFileSync('redis-cli', ['-p', String(port), 'PING'], { stdio: 'ignore' });
+            return child;
+          } catch {
+            await sleep(50);
+          }
+        }
+        child.kill('SIGKILL');
+        throw new Error('the private redis-server did not start');
+      };
+      const stop = (child: ChildProcess) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGKILL');
+        });
+      let server = await start();
+      const errors: Error[] = [];
+      const store = await RedisKeyValueStore.connect(`redis://127.0.0.1:${port}`, {
+        prefix,
+        onError: (e) => errors.push(e),
+      });
+      try {
+        await store.set('k', 1);
+        await stop(server);
+        const started = Date.now();
+        await expect(store.ping()).rejects.toThrow();
+        await expect(store.get('k')).rejects.toThrow();
+        await expect(store.update('k', () => ({ value: 2, result: undefined }))).rejects.toThrow();
+        expect(Date.now() - started).toBeLessThan(6_000);
+        expect(errors.length).toBeGreaterThan(0);
+        server = await start();
+        const until = Date.now() + 10_000;
+        for (;;) {
+          try {
+            await store.ping();
+            break;
+          } catch (err) {
+            if (Date.now() > until) throw err;
+            await sleep(100);
+          }
+        }
+        await store.set('k', 3);
+        await store.update<number, void>('k', (c) => ({ value: c! + 1, result: undefined }));
+        expect(await store.get('k')).toBe(4);
+      } finally {
+        await store.close();
+        await stop(server);
+      }
+    });
+
+    it('backs off between reconnects, up to about 5 s', () => {
+      expect(reconnectDelay(0)).toBeLessThanOrEqual(100);
+      expect(reconnectDelay(3)).toBeGreaterThanOrEqual(400);
+      expect(reconnectDelay(50)).toBeLessThanOrEqual(5_000);
+      expect(reconnectDelay(50)).toBeGreaterThanOrEqual(2_500);
+      expect(redactUrl('rediss://u:p@h:6380/2')).toBe('rediss://u:***@h:6380/2');
+    });
+  });
+
+  describe('as the ephemeral store of Poort (storage.ephemeral: redis)', () => {
+    it('takes the URL from POORT_REDIS_URL and keeps SQLite as the default', () => {
+      const dir = tempDir('poort-kv-redis-');
+      try {
+        const file = path.join(dir, 'poort.yaml');
+        fs.writeFileSync(file, 'storage: { ephemeral: redis }\n');
+        const { config } = loadConfig({
+          file,
+          env: { POORT_REDIS_URL: 'rediss://u:p@redis.example:6380/1' },
+        });
+        expect(config.storage).toMatchObject({
+          ephemeral: 'redis',
+          redis_url: 'rediss://u:p@redis.example:6380/1',
+          redis_prefix: 'poort:',
+        });
+        fs.writeFileSync(file, '');
+        expect(loadConfig({ file, env: {} }).config.storage.ephemeral).toBe('sqlite');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('refuses to start without a Redis URL', async () => {
+      await expect(startPoort(`${FAST_ARGON2}storage: { ephemeral: redis }\n`)).rejects.toThrow(
+        /storage.redis_url \(or POORT_REDIS_URL\) is required/,
+      );
+    });
+
+    it('issues and introspects tokens with their state in Redis', async () => {
+      const p = `${runPrefix}poort:`;
+      const poort = await startPoort(
+        `${FAST_ARGON2}storage: { ephemeral: redis, redis_url: '${redisUrl}', redis_prefix: '${p}' }\n`,
+      );
+      try {
+        expect(poort.services.kv).toBeInstanceOf(RedisKeyValueStore);
+        await poort.addClient({
+          clientId: 'service',
+          secret: 'service-secret-0123456789',
+          grantTypes: ['client_credentials'],
+        });
+        const service = await relyingParty(poort, 'service', 'service-secret-0123456789');
+        const tokens = await oidc.clientCredentialsGrant(service);
+        expect(await oidc.tokenIntrospection(service, tokens.access_token)).toMatchObject({ active: true });
+        expect((await keysUnder(p)).some((k) => k.startsWith(`${p}kv:oidc:ClientCredentials:`))).toBe(true);
+        await poort.services.kv.ping();
+      } finally {
+        await poort.stop();
+      }
+    });
+  });
+});
