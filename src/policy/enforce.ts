@@ -141,7 +141,6 @@ export interface SignInPolicy {
 export function signInPolicy(services: Services, log: Logger): SignInPolicy {
   const { config } = services;
   const policies = policyProvider(services, {
-    changes: services.durableChanges,
     onError: (err, keeping) =>
       log.error(
         { err, policy: keeping.source },

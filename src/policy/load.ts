@@ -116,8 +116,15 @@ export class PolicyProvider {
 
 /** The provider over a service set (server or CLI). */
 export function policyProvider(
-  services: { db: Db; config: Pick<Config, 'policies'>; configFile: string },
+  services: { db: Db; config: Pick<Config, 'policies'>; configFile: string; durableChanges?: () => number },
   options: Omit<PolicyProviderOptions, 'db' | 'file'> = {},
 ): PolicyProvider {
-  return new PolicyProvider({ db: services.db, file: policyFile(services), ...options });
+  // The store's own change counter works for SQLite and PostgreSQL alike; the PRAGMA fallback only for SQLite.
+  const changes = options.changes ?? services.durableChanges;
+  return new PolicyProvider({
+    db: services.db,
+    file: policyFile(services),
+    ...options,
+    ...(changes ? { changes } : {}),
+  });
 }

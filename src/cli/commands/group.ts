@@ -26,65 +26,45 @@ export function registerGroupCommands(program: Command): void {
       });
     });
 
-  group
-    .command('add-member')
-    .description('add a user to a group')
-    .argument('<group>')
-    .argument('<username>')
-    .action(async (groupName: string, username: string, _opts: unknown, cmd: Command) => {
-      await withServices(cmd, async (services) => {
-        const found = await services.groups.require(groupName);
-        const user = await services.users.require(username);
-        if (found.members.includes(user.username)) {
-          print(`${user.username} is already a member of ${found.name}`);
-          return;
-        }
-        await recorded(services, async (db) => {
-          await new GroupRepository(db).addMember(found.name, user.id);
-          return {
-            result: undefined,
-            changes: [
-              {
-                action: 'group.changed',
-                subject: subject(user),
-                details: { group: found.name, change: 'member_added' },
-              },
-            ],
-          };
+  for (const [name, adding] of [
+    ['add-member', true],
+    ['remove-member', false],
+  ] as const) {
+    group
+      .command(name)
+      .description(adding ? 'add a user to a group' : 'remove a user from a group')
+      .argument('<group>')
+      .argument('<username>')
+      .action(async (groupName: string, username: string, _opts: unknown, cmd: Command) => {
+        await withServices(cmd, async (services) => {
+          const found = await services.groups.require(groupName);
+          const user = await services.users.require(username);
+          if (found.members.includes(user.username) === adding) {
+            print(`${user.username} ${adding ? 'is already' : 'is not'} a member of ${found.name}`);
+            return;
+          }
+          await recorded(services, async (db) => {
+            const groups = new GroupRepository(db);
+            await (adding ? groups.addMember(found.name, user.id) : groups.removeMember(found.name, user.id));
+            return {
+              result: undefined,
+              changes: [
+                {
+                  action: 'group.changed',
+                  subject: subject(user),
+                  details: { group: found.name, change: adding ? 'member_added' : 'member_removed' },
+                },
+              ],
+            };
+          });
+          print(
+            adding
+              ? `Added ${user.username} to ${found.name}`
+              : `Removed ${user.username} from ${found.name}`,
+          );
         });
-        print(`Added ${user.username} to ${found.name}`);
       });
-    });
-
-  group
-    .command('remove-member')
-    .description('remove a user from a group')
-    .argument('<group>')
-    .argument('<username>')
-    .action(async (groupName: string, username: string, _opts: unknown, cmd: Command) => {
-      await withServices(cmd, async (services) => {
-        const found = await services.groups.require(groupName);
-        const user = await services.users.require(username);
-        if (!found.members.includes(user.username)) {
-          print(`${user.username} is not a member of ${found.name}`);
-          return;
-        }
-        await recorded(services, async (db) => {
-          await new GroupRepository(db).removeMember(found.name, user.id);
-          return {
-            result: undefined,
-            changes: [
-              {
-                action: 'group.changed',
-                subject: subject(user),
-                details: { group: found.name, change: 'member_removed' },
-              },
-            ],
-          };
-        });
-        print(`Removed ${user.username} from ${found.name}`);
-      });
-    });
+  }
 
   group
     .command('list')
