@@ -40,6 +40,7 @@ export const AUDIT_ACTIONS = [
   'keys.rotated',
   'keys.retired',
   'audit.archived',
+  'store.migrated',
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

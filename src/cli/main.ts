@@ -10,6 +10,7 @@ import { registerGroupCommands } from './commands/group.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerMfaCommands } from './commands/mfa.js';
+import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommands } from './commands/policy.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliError, USAGE_EXIT_CODE } from './context.js';
@@ -59,6 +60,7 @@ function buildProgram(): Command {
   registerMfaCommands(program);
   registerPolicyCommands(program);
   registerDeviceCommands(program);
+  registerMigrateCommand(program);
   return program;
 }
 
