@@ -7,6 +7,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresAuditLog } from '../../src/audit/pg-log.js';
+import { parseSource, parseTarget, redactUrl } from '../../src/cli/commands/migrate.js';
 import { loadConfig } from '../../src/config/load.js';
 import { KeyStore } from '../../src/keys/keystore.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
@@ -62,6 +63,27 @@ function normalise(rows: Row[]): string[] {
     )
     .sort();
 }
+
+describe('poort migrate arguments', () => {
+  it('reads the source as sqlite:<data dir>, sqlite://<path> or a bare path, and refuses other schemes', () => {
+    expect(parseSource('sqlite:./data')).toBe('./data');
+    expect(parseSource('sqlite:///var/lib/poort/data')).toBe('/var/lib/poort/data');
+    expect(parseSource('SQLite:data/poort.sqlite')).toBe('data/poort.sqlite');
+    expect(parseSource('/var/lib/poort/data')).toBe('/var/lib/poort/data');
+    expect(() => parseSource('postgres://db/poort')).toThrow('unknown source scheme "postgres:"');
+    expect(() => parseSource('sqlite:')).toThrow('expected sqlite:<data dir>');
+  });
+
+  it('takes only a postgres:// or postgresql:// target, and never shows its password', () => {
+    expect(parseTarget('postgresql://db/poort')).toBe('postgresql://db/poort');
+    expect(() => parseTarget('mysql://db/poort')).toThrow('unknown target scheme "mysql:"');
+    expect(() => parseTarget('db.example.org')).toThrow('expected a URL');
+    expect(redactUrl('postgres://poort:s3cret@db:5432/poort')).toBe('postgres://poort:****@db:5432/poort');
+    expect(redactUrl('postgres://db/poort?user=poort&password=s3cret')).toBe(
+      'postgres://db/poort?user=poort&password=****',
+    );
+  });
+});
 
 // The source is a real Poort on SQLite filled through its CLI and sign-ins; the target a fresh PostgreSQL database.
 describe('poort migrate', { timeout: 180_000 }, () => {
