@@ -167,37 +167,47 @@ describe('poort migrate', { timeout: 180_000 }, () => {
     const policyFile = path.join(source.dir, 'policy.yaml');
     fs.writeFileSync(policyFile, POLICY);
 
-    for (const name of ['anna', 'carl'])
+    for (const [name, group] of [
+      ['anna', 'staff'],
+      ['carl', 'contractors'],
+    ] as const)
       await ok(
-        ['user', 'add', name, '--email', `${name}@example.org`, '--name', name, '--password-stdin'],
+        [
+          'user',
+          'add',
+          name,
+          '--email',
+          `${name}@example.org`,
+          '--name',
+          name,
+          '--groups',
+          group,
+          '--password-stdin',
+        ],
         PASSWORD,
       );
-    for (const [group, member] of [
-      ['staff', 'anna'],
-      ['contractors', 'carl'],
-    ] as const) {
-      await ok(['group', 'add', group]);
-      await ok(['group', 'add-member', group, member]);
-    }
-    await ok(
-      [
-        'client',
-        'add',
-        'app',
-        '--secret-stdin',
-        '--first-party',
-        '--redirect-uri',
-        REDIRECT,
-        '--name',
-        'App',
-      ],
-      CLIENT_SECRET,
-    );
-    await ok(['mfa', 'totp', 'import', 'anna', '--secret-stdin', '--name', 'Token'], TOTP_SEED);
+    // Changes to different things: the CLI processes may run side by side, as several operators would.
+    await Promise.all([
+      ok(
+        [
+          'client',
+          'add',
+          'app',
+          '--secret-stdin',
+          '--first-party',
+          '--redirect-uri',
+          REDIRECT,
+          '--name',
+          'App',
+        ],
+        CLIENT_SECRET,
+      ),
+      ok(['mfa', 'totp', 'import', 'anna', '--secret-stdin', '--name', 'Token'], TOTP_SEED),
+      ok(['mfa', 'enrolment-code', 'carl']),
+      ok(['policy', 'set', '--file', policyFile]),
+      ok(['device', 'add', 'laptop-1', '--cert-fingerprint', FINGERPRINT, '--owner', 'anna']),
+    ]);
     await ok(['mfa', 'recovery-codes', 'anna']);
-    await ok(['mfa', 'enrolment-code', 'carl']);
-    await ok(['policy', 'set', '--file', policyFile]);
-    await ok(['device', 'add', 'laptop-1', '--cert-fingerprint', FINGERPRINT, '--owner', 'anna']);
     for (const row of readSource((db) => db.prepare('SELECT id, username FROM users').all()) as Array<{
       id: string;
       username: string;
@@ -227,7 +237,7 @@ describe('poort migrate', { timeout: 180_000 }, () => {
       await audit.checkpoint();
     }
     await audit.setCursor('siem', 1200);
-  });
+  }, 240_000);
 
   afterAll(async () => {
     await migrated?.close();
