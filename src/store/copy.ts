@@ -202,7 +202,11 @@ function checkSameSchema(
       throw new CopyError(`the target's table ${table.name} has no column ${absent.join(', ')}`);
   }
   const extra = [...target.tables.keys()].filter((t) => !source.tables.some((s) => s.name === t));
-  if (extra.length > 0) throw new CopyError(`the source has no table ${extra.join(', ')}`);
+  if (extra.length > 0)
+    throw new CopyError(
+      `the target holds ${extra.length === 1 ? 'a table' : 'tables'} ${extra.join(', ')} that Poort's store does ` +
+        'not have: migrate into a new, empty database',
+    );
 }
 
 /** Moves every serial or identity sequence of the copied tables past the highest copied value. */

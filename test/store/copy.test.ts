@@ -162,6 +162,14 @@ describe('copying the embedded store into PostgreSQL', { timeout: 60_000 }, () =
     expect(await target.selectFrom('users').selectAll().execute()).toEqual([]);
   });
 
+  it('refuses a target that holds tables of something else', async () => {
+    await sourceStore();
+    await sql`CREATE TABLE invoices (id integer PRIMARY KEY)`.execute(target);
+    await expect(copySnapshot(snapshot(), target, { migrations: MIGRATIONS })).rejects.toThrow(
+      "the target holds a table invoices that Poort's store does not have",
+    );
+  });
+
   it('commits nothing when the last step fails: all or nothing', async () => {
     await sourceStore();
     await expect(
