@@ -241,6 +241,8 @@ export class RedisKeyValueStore implements KeyValueStore {
   async ping(): Promise<void> {
     if (this.#closed) throw new Error('the Redis key-value store is closed');
     await this.#client.ping();
+    // `update` runs on the pool's connections, which reconnect on their own schedule after an outage
+    await this.#pool.execute((c) => c.ping());
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,9 @@ export function openPostgres(url: string, options: PostgresPoolOptions = {}): Db
   // An idle connection that the server drops emits 'error' on the pool: without a listener it would end the
   // process. The next query opens a new connection (or fails with a clean error while PostgreSQL is down).
   pool.on('error', () => undefined);
+  // The same for a connection that is checked out between two statements (inside a transaction) when the server
+  // drops it: its next statement fails, and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
