@@ -154,7 +154,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
         (err as { statusCode?: number }).statusCode ??
         500);
     if (unavailable) {
-      log.warn({ err, requestId: requestId(res) }, 'a store is not reachable: answered 503');
+      log.error({ err, requestId: requestId(res) }, 'a store is not reachable: answered 503');
       res.set('Retry-After', String(RETRY_AFTER_SECONDS));
     } else if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
     if (res.headersSent) return res.end();
