@@ -63,7 +63,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     node =
       typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
   }
-  if (node !== undefined && typeof node !== 'object') received = ` (got ${JSON.stringify(node)})`;
+  // A URL may carry a password: never repeat it.
+  const secret = /url$/.test(String(issue.path[issue.path.length - 1] ?? ''));
+  if (node !== undefined && typeof node !== 'object' && !secret) received = ` (got ${JSON.stringify(node)})`;
   if (issue.code === 'unrecognized_keys')
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
   return `${issue.message}${received}`;

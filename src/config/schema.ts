@@ -4,6 +4,7 @@ import { auditConfigSchema } from '../audit/sinks/config.js';
 import { otpConfigSchema } from '../mfa/otp/config.js';
 import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { duration } from './duration.js';
+import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
 
 const cidr = z
   .string()
@@ -84,11 +85,13 @@ export const configSchema = z
         /** where durable data lives: the embedded SQLite file in data_dir, or PostgreSQL at database_url */
         durable: z.enum(['sqlite', 'postgres']).default('sqlite'),
         /** postgres://user:password@host:port/database (also POORT_DATABASE_URL); required for durable: postgres */
-        database_url: z.string().optional(),
+        database_url: postgresUrl.optional(),
+        postgres: postgresPoolSchema.prefault({}),
         /** where ephemeral state lives: the embedded SQLite file in data_dir, or Redis at redis_url */
         ephemeral: z.enum(['sqlite', 'redis']).default('sqlite'),
         /** redis://[user[:password]@]host[:port][/db] or rediss:// for TLS (also POORT_REDIS_URL); required for ephemeral: redis */
-        redis_url: z.string().optional(),
+        redis_url: redisUrl.optional(),
+        redis: redisConnectionSchema.prefault({}),
         /** put in front of every Redis key, so that several installations can share one Redis */
         redis_prefix: z.string().default('poort:'),
       })

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
+import { readiness } from '../server/readiness.js';
 import type { Services } from '../server/services.js';
+import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../store/unavailable.js';
 import type { Logger } from '../log/logger.js';
 import { publicDir } from '../paths.js';
 import { secondFactors } from '../mfa/kinds.js';
@@ -93,14 +95,12 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    try {
-      await services.kv.ping();
-      await services.users.findById('00000000-0000-0000-0000-000000000000');
-      res.set('Cache-Control', 'no-store').json({ status: 'ready' });
-    } catch (err) {
-      log.warn({ err }, 'store not reachable');
-      res.status(503).set('Cache-Control', 'no-store').json({ status: 'unavailable' });
-    }
+    const { ready, durable, ephemeral } = await readiness(services);
+    if (!ready) log.warn({ event: 'readyz', durable, ephemeral }, 'a store is not reachable');
+    res
+      .status(ready ? 200 : 503)
+      .set('Cache-Control', 'no-store')
+      .json({ status: ready ? 'ready' : 'unavailable', durable, ephemeral });
   });
 
   const policy = signInPolicy(services, log);
@@ -147,11 +147,16 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const status =
-      (err as { status?: number; statusCode?: number }).status ??
-      (err as { statusCode?: number }).statusCode ??
-      500;
-    if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
+    const unavailable = isStoreUnavailable(err);
+    const status = unavailable
+      ? 503
+      : ((err as { status?: number; statusCode?: number }).status ??
+        (err as { statusCode?: number }).statusCode ??
+        500);
+    if (unavailable) {
+      log.error({ err, requestId: requestId(res) }, 'a store is not reachable: answered 503');
+      res.set('Retry-After', String(RETRY_AFTER_SECONDS));
+    } else if (status >= 500) log.error({ err, requestId: requestId(res) }, 'request failed');
     if (res.headersSent) return res.end();
     const code =
       status === 404

@@ -9,6 +9,8 @@ import type { KeyValueStore } from '../store/kv.js';
 import type { AuditLog } from '../audit/log.js';
 import { OidcAdapter } from './adapter.js';
 import { auditProtocol } from './audit.js';
+import { storeOutageResponses } from './store-outage.js';
+import { isStoreUnavailable } from '../store/unavailable.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
 import { interactions, type SessionPolicyCheck } from './step-up.js';
@@ -140,11 +142,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       },
     },
     async renderError(ctx, out, error) {
-      const status = (error as { status?: number }).status ?? 400;
-      if (status >= 500) log.error({ err: error }, 'oidc-provider error');
+      const unavailable = isStoreUnavailable(error);
+      const status = unavailable ? 503 : ((error as { status?: number }).status ?? 400);
+      if (unavailable) ctx.status = 503;
+      else if (status >= 500) log.error({ err: error }, 'oidc-provider error');
       ctx.type = 'html';
       ctx.body = pages.error(ctx.req, ctx.res, {
-        code: String(out.error),
+        code: unavailable ? 'unavailable' : String(out.error),
         description: out.error_description as string | undefined,
         status,
       });
@@ -165,6 +169,11 @@ export function createProvider(deps: ProviderDeps): Provider {
   provider.proxy = config.server.trust_proxy.length > 0;
   provider.use(
     auditProtocol(deps.audit, log, (ctx) =>
+      pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
+    ),
+  );
+  provider.use(
+    storeOutageResponses(provider, (ctx) =>
       pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
     ),
   );

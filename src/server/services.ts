@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LoadedConfig } from '../config/load.js';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -81,7 +83,13 @@ async function openDurable(
     // loaded only when used: the embedded default (and every CLI command on it) does not pay for the pg driver
     const { openDurablePostgres, timeBucketCounter } = await import('../store/postgres.js');
     const { PostgresAuditLog } = await import('../audit/pg-log.js');
-    const db = await openDurablePostgres(url);
+    const pool = config.storage.postgres;
+    const db = await openDurablePostgres(url, {
+      max: pool.pool_max,
+      idleTimeoutMillis: pool.idle_timeout * 1000,
+      connectionTimeoutMillis: pool.connect_timeout * 1000,
+      statementTimeoutMillis: pool.statement_timeout * 1000,
+    });
     // no cheap commit counter across nodes: caches of durable data read again at most a second later
     return { db, audit: new PostgresAuditLog(db, keys), changes: timeBucketCounter(1000) };
   }
@@ -97,9 +105,25 @@ async function openEphemeral(config: Config, file: string): Promise<KeyValueStor
       throw new ConfigError(
         `${file}: storage.redis_url (or POORT_REDIS_URL) is required for ephemeral: redis`,
       );
-    if (!/^rediss?:\/\//.test(url))
-      throw new ConfigError(`${file}: storage.redis_url: expected a redis:// or rediss:// URL`);
-    return RedisKeyValueStore.connect(url, { prefix: config.storage.redis_prefix });
+    const caFile = config.storage.redis.tls_ca_file;
+    let ca: string | undefined;
+    if (caFile) {
+      if (!url.startsWith('rediss:'))
+        throw new ConfigError(`${file}: storage.redis.tls_ca_file: needs a rediss:// storage.redis_url`);
+      try {
+        ca = fs.readFileSync(path.resolve(path.dirname(file), caFile), 'utf8');
+      } catch (err) {
+        throw new ConfigError(
+          `${file}: storage.redis.tls_ca_file: cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+        );
+      }
+    }
+    return RedisKeyValueStore.connect(url, {
+      ca,
+      prefix: config.storage.redis_prefix,
+      connectTimeoutMs: config.storage.redis.connect_timeout * 1000,
+      reconnectMaxDelayMs: config.storage.redis.reconnect_max_delay * 1000,
+    });
   }
   return SqliteKeyValueStore.inDataDir(config.storage.data_dir);
 }

@@ -145,7 +145,15 @@ export class SignInFlow {
     }
     const tooLong =
       username.length > this.settings.maxUsernameLength || password.length > this.settings.maxPasswordLength;
-    const result = await this.directory.authenticate(tooLong ? '' : username, tooLong ? '' : password);
+    // A store that fails mid-attempt (the step answers 503) is no guess: give the reserved attempt back, as far as
+    // the throttle's own store still answers.
+    const unreserve = async (err: unknown): Promise<never> => {
+      await this.throttle.release(account, ctx.source.ip).catch(() => undefined);
+      throw err;
+    };
+    const result = await this.directory
+      .authenticate(tooLong ? '' : username, tooLong ? '' : password)
+      .catch(unreserve);
     if (!result.ok) {
       await this.audit.append(
         this.event(ctx, {
@@ -164,16 +172,18 @@ export class SignInFlow {
       return { kind: 'failed', code: result.code, reason: result.reason };
     }
     const { identity } = result;
-    const enforcement = decide ? await decide(identity) : undefined;
-    await this.audit.append(
-      this.event(ctx, {
-        action: 'signin.password',
-        outcome: 'success',
-        actor: { type: 'user', id: identity.id, name: identity.username },
-        subject: { id: identity.id, username: identity.username, known: true },
-        ...(enforcement ? { policy: enforcement.audit } : {}),
-      }),
-    );
+    const enforcement = decide ? await decide(identity).catch(unreserve) : undefined;
+    await this.audit
+      .append(
+        this.event(ctx, {
+          action: 'signin.password',
+          outcome: 'success',
+          actor: { type: 'user', id: identity.id, name: identity.username },
+          subject: { id: identity.id, username: identity.username, known: true },
+          ...(enforcement ? { policy: enforcement.audit } : {}),
+        }),
+      )
+      .catch(unreserve);
     await this.throttle.succeeded(account, ctx.source.ip);
     if (result.rehash) {
       result.rehash().catch((err: unknown) => this.log.warn({ err }, 'could not upgrade a password hash'));

@@ -6,6 +6,10 @@ export interface RedisKeyValueStoreOptions {
   prefix?: string;
   /** how long the first connection may take before connect() gives up (ms); later outages are retried forever */
   connectTimeoutMs?: number;
+  /** PEM certificates to trust for rediss:// instead of the system CAs */
+  ca?: string;
+  /** the longest wait between two reconnect attempts (ms, default 5 s) */
+  reconnectMaxDelayMs?: number;
   /** the most connections used at once for `update` (each WATCH transaction needs a connection of its own) */
   maxTransactionConnections?: number;
   /** how often `update` re-runs after another writer changed the key (a WATCH conflict) before it fails */
@@ -39,9 +43,9 @@ for i = 1, #members do redis.call('DEL', members[i]) end
 redis.call('DEL', KEYS[1])
 return #members`;
 
-/** Backoff for reconnecting: 100 ms doubling up to 5 s, with jitter so that many nodes do not reconnect in step. */
-export function reconnectDelay(retries: number): number {
-  const base = Math.min(100 * 2 ** Math.min(retries, 10), 5_000);
+/** Backoff for reconnecting: 100 ms doubling up to `maxMs`, with jitter so that many nodes do not reconnect in step. */
+export function reconnectDelay(retries: number, maxMs = 5_000): number {
+  const base = Math.min(100 * 2 ** Math.min(retries, 16), maxMs);
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
@@ -93,11 +97,12 @@ export class RedisKeyValueStore implements KeyValueStore {
       url,
       disableOfflineQueue: true,
       socket: {
+        ...(options.ca ? { tls: true as const, ca: options.ca } : {}),
         connectTimeout: Math.min(connectTimeoutMs, 5_000),
         reconnectStrategy: (retries, cause) => {
           lastError = cause;
           if (!ready && Date.now() - started >= connectTimeoutMs) return cause;
-          return reconnectDelay(retries);
+          return reconnectDelay(retries, options.reconnectMaxDelayMs);
         },
       },
     }) as Client;
@@ -236,6 +241,8 @@ export class RedisKeyValueStore implements KeyValueStore {
   async ping(): Promise<void> {
     if (this.#closed) throw new Error('the Redis key-value store is closed');
     await this.#client.ping();
+    // `update` runs on the pool's connections, which reconnect on their own schedule after an outage
+    await this.#pool.execute((c) => c.ping());
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,9 @@ export function openPostgres(url: string, options: PostgresPoolOptions = {}): Db
   // An idle connection that the server drops emits 'error' on the pool: without a listener it would end the
   // process. The next query opens a new connection (or fails with a clean error while PostgreSQL is down).
   pool.on('error', () => undefined);
+  // The same for a connection that is checked out between two statements (inside a transaction) when the server
+  // drops it: its next statement fails, and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
 
@@ -44,8 +47,14 @@ export function openPostgres(url: string, options: PostgresPoolOptions = {}): Db
  * Runs the migrations while holding a session advisory lock on a connection of its own, so several nodes starting
  * together migrate once: the others wait, then find nothing left to do.
  */
-export async function migratePostgres(db: Db, url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, application_name: 'poort-migrate' });
+export async function migratePostgres(db: Db, url: string, connectionTimeoutMillis = 10_000): Promise<void> {
+  const client = new pg.Client({
+    connectionString: url,
+    application_name: 'poort-migrate',
+    connectionTimeoutMillis,
+  });
+  // a connection dropped while waiting for the lock fails the query below instead of ending the process
+  client.on('error', () => undefined);
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK.toString()]);
@@ -63,7 +72,7 @@ export async function migratePostgres(db: Db, url: string): Promise<void> {
 export async function openDurablePostgres(url: string, options: PostgresPoolOptions = {}): Promise<Db> {
   const db = openPostgres(url, options);
   try {
-    await migratePostgres(db, url);
+    await migratePostgres(db, url, options.connectionTimeoutMillis);
   } catch (err) {
     await db.destroy();
     throw err;
