@@ -13,6 +13,10 @@ export interface Argon2Result {
   p50Ms: number;
   /** CPU the rest of the machine used meanwhile, as a share of all cores */
   otherCpuShare: number;
+  /** every verify's wall time, sorted: for merging windows */
+  timesMs: number[];
+  /** this process's CPU over the window */
+  cpuMs: number;
 }
 
 /** Hashes once, then verifies sequentially for `durationMs` with Poort's own hasher at the configured parameters. */
@@ -47,8 +51,31 @@ export async function argon2Ceiling(
     rate: (times.length * 1000) / elapsedMs,
     cpuMsPerVerify: ownMs / times.length,
     p50Ms: times[Math.floor(times.length / 2)]!,
+    timesMs: times,
+    cpuMs: ownMs,
     otherCpuShare:
       Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
       (machineAfter.total - machineBefore.total),
+  };
+}
+
+/** Several windows of verifies as one: sums, the rate over their total time, the median of them all. */
+export function mergeArgon2Results(results: readonly Argon2Result[]): Argon2Result {
+  const sum = (f: (r: Argon2Result) => number) => results.reduce((acc, r) => acc + f(r), 0);
+  const verifies = sum((r) => r.verifies);
+  const elapsedMs = sum((r) => r.elapsedMs);
+  const cpuMs = sum((r) => r.cpuMs);
+  const timesMs = results.flatMap((r) => r.timesMs).sort((a, b) => a - b);
+  return {
+    params: results[0]!.params,
+    verifies,
+    elapsedMs,
+    rate: (verifies * 1000) / elapsedMs,
+    cpuMsPerVerify: cpuMs / verifies,
+    p50Ms: timesMs[Math.floor(timesMs.length / 2)]!,
+    // weighted by time: each window's share of the machine over its own length
+    otherCpuShare: sum((r) => r.otherCpuShare * r.elapsedMs) / elapsedMs,
+    timesMs,
+    cpuMs,
   };
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type SQLite from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { archiveAndPrune, verifyArchive } from '../../src/audit/archive.js';
+import canonicalize from 'canonicalize';
 import { canonical, chainHash } from '../../src/audit/chain.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { SqliteAuditLog } from '../../src/audit/sqlite-log.js';
@@ -199,5 +200,52 @@ describe('audit trail: tamper evidence', () => {
       fs.writeFileSync(out, fs.readFileSync(out, 'utf8').replace('user3', 'user9'));
       expect(await verifyArchive(out, keys)).toMatchObject({ ok: false, problem: 'event 3 was changed' });
     });
+  });
+});
+
+describe('audit trail: canonical JSON', () => {
+  const event = (extra: Record<string, unknown>) =>
+    ({
+      id: 'e1',
+      time: '2026-12-04T10:00:00.000Z',
+      action: 'signin.password',
+      outcome: 'success',
+      ...extra,
+    }) as unknown as AuditEvent;
+
+  it('writes exactly what the RFC 8785 library writes', () => {
+    const cases: Array<Record<string, unknown>> = [
+      {
+        actor: { type: 'user', id: 'u1', name: 'Zoë' },
+        subject: { username: 'zoë', known: true },
+        source: { ip: '2001:db8::1', country: null, user_agent: 'Mozilla/5.0 "quoted" \\ \n\t\u0001' },
+        policy: { rule: 'b,a', decision: 'mfa', max_age: 3600, report_only: ['x'], would: { x: 'deny' } },
+        details: { amr: ['pwd', 'mfa'], scopes: [], nested: [[1, [2, { b: 1, a: [null] }]]] },
+      },
+      // keys that sort by UTF-16 code unit: upper before lower case, é after z, an emoji (surrogate pair) before U+FFFF
+      { details: { b: 1, B: 2, a: 3, é: 4, z: 5, '😀': 6, '\uffff': 7, '': 8, ' x': 9, 'a-b': 10, a_b: 11 } },
+      // numbers as ECMAScript writes them
+      {
+        details: {
+          n: [0, -0, 1, -1, 0.1, 1e21, 1e-7, 5e-324, 1.7976931348623157e308, 123456789012345680000],
+        },
+      },
+      // array-index keys sort as strings, not as JavaScript orders them
+      { details: { '10': 'a', '9': 'b', '1': 'c', x: 'd', '01': 'e', '4294967295': 'f' } },
+      // undefined is left out of objects and written null in arrays; __proto__ is an ordinary key
+      { details: { gone: undefined, list: [undefined, 1], ...JSON.parse('{"__proto__": {"x": 1}}') } },
+      { details: { when: new Date(0), emoji: '😀 ok' } },
+    ];
+    for (const extra of cases) expect(canonical(event(extra))).toBe(canonicalize(event(extra)));
+  });
+
+  it('refuses what RFC 8785 has no form for, as the library does', () => {
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 'lone \ud800 surrogate', circular]) {
+      expect(() => canonicalize(event({ details: { bad } }))).toThrow();
+      expect(() => canonical(event({ details: { bad } }))).toThrow();
+    }
+    expect(() => canonical(event({ details: { ['lone \udc00 key']: 1 } }))).toThrow();
   });
 });
