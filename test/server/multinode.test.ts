@@ -30,7 +30,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Two Poort processes behind a load balancer, sharing nothing but what an operator shares between nodes: one
  * PostgreSQL database, one Redis (under this run's own prefix), one configuration file and one keys folder.
  */
-describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', () => {
+// Every step runs `poort` or a sign-in through two processes: give each test room on a busy machine.
+describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { timeout: 90_000 }, () => {
   let dir: string;
   let keysDir: string;
   let database: TestDatabase | undefined;
