@@ -119,8 +119,9 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, signin-sink 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, audit,
                     policy, signin-sink; default all seven). signin also runs argon2, which it is compared
-                    with. audit: appends to the audit trail on a fresh embedded store in this process, one
-                    at a time and in batches of 8, then verifies the chain. policy: decide() in this
+                    with. audit: appends to the audit trail in this process, one at a time and in batches
+                    of 8, then verifies the chain: on a fresh embedded store, on Redis + PostgreSQL, and
+                    from two stores opened side by side (two nodes). policy: decide() in this
                     process with a compiled 50-rule policy over eight varied attempts in turn.
                     signin-sink: signin against two fresh servers, without audit sinks and with a file
                     and a webhook sink, in alternating windows; checks the sinks received every event.
