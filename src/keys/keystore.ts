@@ -40,6 +40,39 @@ function writePrivate(file: string, content: string): void {
   fs.renameSync(tmp, file);
 }
 
+/**
+ * Runs `fn` while holding the keys folder's creation lock (a file made with O_EXCL), so that of several processes
+ * sharing the folder (nodes started together) one at a time creates what is missing; the others find it made. A
+ * lock older than STALE_LOCK_MS was left by a process that died holding it and is taken over.
+ */
+export async function whileCreatingKeys<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(dir, LOCK_FILE);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(lock).mtimeMs;
+    } catch {
+      continue; // released between the two calls
+    }
+    if (age > STALE_LOCK_MS) fs.rmSync(lock, { force: true });
+    else if (Date.now() > deadline)
+      throw new KeyStoreError(`${lock}: another process has been creating keys for too long`);
+    else await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
 async function generateSigningKey(alg: SigningAlg): Promise<SigningKey> {
   const { privateKey } =
     alg === 'RS256'
@@ -68,7 +101,7 @@ export class KeyStore {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if (this.complete()) return { created: [] };
     // Several nodes sharing the folder start together: one of them creates what is missing, the others then use it.
-    return this.whileLocked(() => this.createMissing());
+    return whileCreatingKeys(this.dir, () => this.createMissing());
   }
 
   private complete(): boolean {
@@ -77,34 +110,6 @@ export class KeyStore {
       ALGS.every((alg) => existing.some((k) => k.alg === alg)) &&
       fs.existsSync(path.join(this.dir, SECRETS_FILE))
     );
-  }
-
-  private async whileLocked<T>(fn: () => Promise<T>): Promise<T> {
-    const lock = path.join(this.dir, LOCK_FILE);
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      try {
-        fs.writeFileSync(lock, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      let age: number;
-      try {
-        age = Date.now() - fs.statSync(lock).mtimeMs;
-      } catch {
-        continue; // released between the two calls
-      }
-      if (age > STALE_LOCK_MS) fs.rmSync(lock, { force: true });
-      else if (Date.now() > deadline)
-        throw new KeyStoreError(`${lock}: another process has been creating keys for too long`);
-      else await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    try {
-      return await fn();
-    } finally {
-      fs.rmSync(lock, { force: true });
-    }
   }
 
   private async createMissing(): Promise<{ created: string[] }> {
