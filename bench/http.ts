@@ -71,6 +71,35 @@ export class HttpClient {
   }
 }
 
+/**
+ * The load balancer of the two-node runs: each request goes to the next node in turn, so the steps of one sign-in
+ * land on different nodes. `port` is the first node's.
+ */
+export class RoundRobinHttpClient extends HttpClient {
+  readonly #nodes: HttpClient[];
+  #next = 0;
+
+  constructor(ports: readonly number[], hostHeader: string, maxSockets: number) {
+    super(ports[0]!, hostHeader, 1);
+    this.#nodes = ports.map((port) => {
+      const node = new HttpClient(port, hostHeader, maxSockets);
+      node.onResponse = (method, path) => this.onResponse?.(method, path);
+      return node;
+    });
+  }
+
+  override request(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    const node = this.#nodes[this.#next]!;
+    this.#next = (this.#next + 1) % this.#nodes.length;
+    return node.request(method, path, options);
+  }
+
+  override close(): void {
+    for (const node of this.#nodes) node.close();
+    super.close();
+  }
+}
+
 interface Cookie {
   name: string;
   value: string;

@@ -2,18 +2,24 @@
 /**
  * Poort's benchmark: argon2id's ceiling on one core, then complete password sign-ins, client-credentials grants and
  * refresh grants against a real server in a child process, with the server's CPU per operation read from /proc; audit
- * appends on the embedded store in this process; policy decisions with 50 rules in this process; and sign-ins with
- * and without audit sinks side by side.
+ * appends in this process; each of these on the embedded store, on Redis + PostgreSQL and on two nodes of it, side by
+ * side; policy decisions with 50 rules in this process; and sign-ins with and without audit sinks side by side.
  *
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
  *     [--scenario argon2|signin|cc|refresh|audit|policy|signin-sink|healthz|discovery|steps]...
+ *     [--backend embedded|scaled|two-nodes]...
  */
 import os from 'node:os';
-import { HttpClient } from './http.js';
+import { HttpClient, RoundRobinHttpClient } from './http.js';
 import { mergeLoadResults, runLoad, type LoadResult, type Workload } from './load.js';
 import { argon2Ceiling, mergeArgon2Results, type Argon2Result } from './scenarios/argon2.js';
-import { auditAppends, type AppendPhase, type AuditResult } from './scenarios/audit.js';
+import {
+  auditAppends,
+  auditAppendsFromNodes,
+  type AppendPhase,
+  type AuditResult,
+} from './scenarios/audit.js';
 import { clientCredentialsWorkload } from './scenarios/client-credentials.js';
 import { floorWorkload } from './scenarios/floor.js';
 import { policyDecisions, type PolicyResult } from './scenarios/policy.js';
@@ -27,13 +33,16 @@ import {
   type SinkKind,
 } from './scenarios/signin-sink.js';
 import { measureSteps, type StepsResult } from './scenarios/steps.js';
+import { createScaledStore } from './scaled.js';
 import {
   clockTicksPerSecond,
+  freePort,
   machineCpuMs,
   prepareEnvironment,
   seed,
   startServer,
   type BenchEnvironment,
+  type ProcessCpu,
   type RunningBenchServer,
 } from './server.js';
 
@@ -60,6 +69,14 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'signin-sink',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
+/** embedded: SQLite, one node; scaled: Redis + PostgreSQL, one node; two-nodes: the same store, two server processes */
+const BACKENDS = ['embedded', 'scaled', 'two-nodes'] as const;
+type Backend = (typeof BACKENDS)[number];
+const BACKEND_LABELS: Record<Backend, string> = {
+  embedded: 'embedded',
+  scaled: 'redis+postgres',
+  'two-nodes': 'two nodes',
+};
 type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
 const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'healthz', 'discovery'];
 
@@ -100,16 +117,20 @@ const AUDIT_APPENDS_PER_SECOND = 5000;
 const POLICY_DECISIONS_PER_SECOND = 100_000;
 /** Sign-ins per second with the audit sinks enabled may be at most this share below the rate without them. */
 const SINK_SLOWDOWN_LIMIT = 0.1;
+/** Server CPU per operation on two nodes may be at most this share above one node's on the same store (issue 7). */
+const TWO_NODE_CPU_LIMIT = 0.15;
 
-const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]...
+const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]... [--backend NAME]...
 
   --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, audit 3
                     per phase, policy 2, signin-sink 8 per server)
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, signin-sink 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, audit,
                     policy, signin-sink; default all seven). signin also runs argon2, which it is compared
-                    with, in four windows each, alternating (the same minutes for both). audit: appends to the audit trail on a fresh embedded store in this process, one
-                    at a time and in batches of 8, then verifies the chain. policy: decide() in this
+                    with, in four windows each, alternating (the same minutes for both). audit: appends
+                    to the audit trail in this process, one at a time and in batches of 8, then verifies
+                    the chain: on a fresh embedded store, on Redis + PostgreSQL, and from two stores
+                    opened side by side (two nodes). policy: decide() in this
                     process with a compiled 50-rule policy over eight varied attempts in turn.
                     signin-sink: signin against two fresh servers, without audit sinks and with a file
                     and a webhook sink, in alternating windows; checks the sinks received every event.
@@ -117,11 +138,19 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
                     oidc-provider), one GET each; and steps: one request at a time, the server's CPU per
                     request of a sign-in and of the other flows (exact, from schedstat; idle between
                     requests, so higher than under load).
+  --backend NAME    run the server scenarios (signin, cc, refresh, healthz, discovery) and audit on NAME only;
+                    repeat or separate with commas (default all three): embedded (SQLite, one node),
+                    scaled (Redis + PostgreSQL, one node: a database and a key prefix of the bench's own,
+                    created and dropped by it) and two-nodes (the same store, two server processes, requests
+                    taking turns between them). steps runs on embedded only; policy and signin-sink do not
+                    depend on the backend.
 
   BENCH_NODE_ARGS   extra node arguments for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
                     summarise with: node dist/bench/profile.js FILE.cpuprofile [--match REGEX]
   BENCH_SERVER_CPUS CPUs to pin the server to (taskset), e.g. 0; run the bench under "taskset -c 1" beside it
   BENCH_SINKS       the audit sinks of signin-sink's second server: file, webhook or file,webhook (default)
+  BENCH_POSTGRES_URL  where scaled creates its database (default postgres://postgres@127.0.0.1:5432/postgres)
+  BENCH_REDIS_URL   the Redis of scaled (default redis://127.0.0.1:6379), under a key prefix of its own
   -h, --help        this text
 `;
 
@@ -129,6 +158,7 @@ interface Options {
   durationMs?: number;
   concurrency?: number;
   scenarios: Set<ScenarioName>;
+  backends: Set<Backend>;
   sinks: SinkKind[];
 }
 
@@ -142,6 +172,7 @@ function parseArgs(argv: string[]): Options {
   let durationMs: number | undefined;
   let concurrency: number | undefined;
   const scenarios = new Set<ScenarioName>();
+  const backends = new Set<Backend>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] =
@@ -177,6 +208,13 @@ function parseArgs(argv: string[]): Options {
           scenarios.add(name as ScenarioName);
         }
         break;
+      case '--backend':
+        for (const name of value().split(',')) {
+          if (!(BACKENDS as readonly string[]).includes(name))
+            usage(`--backend: unknown backend "${name}" (embedded, scaled, two-nodes)`);
+          backends.add(name as Backend);
+        }
+        break;
       case '-h':
       case '--help':
         process.stdout.write(USAGE);
@@ -187,6 +225,7 @@ function parseArgs(argv: string[]): Options {
     }
   }
   if (scenarios.size === 0) for (const s of DEFAULT_SCENARIOS) scenarios.add(s);
+  if (backends.size === 0) for (const b of BACKENDS) backends.add(b);
   if (scenarios.has('signin')) scenarios.add('argon2');
   const sinks = (process.env.BENCH_SINKS ?? SINK_KINDS.join(','))
     .split(',')
@@ -195,12 +234,13 @@ function parseArgs(argv: string[]): Options {
   const unknown = sinks.find((s) => !(SINK_KINDS as readonly string[]).includes(s));
   if (unknown !== undefined || sinks.length === 0)
     usage(`BENCH_SINKS: expected file, webhook or both, got "${process.env.BENCH_SINKS}"`);
-  return { durationMs, concurrency, scenarios, sinks: [...new Set(sinks)] as SinkKind[] };
+  return { durationMs, concurrency, scenarios, backends, sinks: [...new Set(sinks)] as SinkKind[] };
 }
 
 interface ScenarioReport extends LoadResult {
   /** a load scenario, or signin-nosink / signin-sink: the two servers of the signin-sink scenario */
   name: string;
+  backend: Backend;
   concurrency: number;
   /** HTTP requests per operation */
   requests: number;
@@ -211,10 +251,11 @@ interface ScenarioReport extends LoadResult {
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 
-function toReport(name: string, concurrency: number, result: LoadResult): ScenarioReport {
+function toReport(name: string, backend: Backend, concurrency: number, result: LoadResult): ScenarioReport {
   return {
     ...result,
     name,
+    backend,
     concurrency,
     requests: name.startsWith('signin') ? 5 : 1,
     serverCpuMsPerOp: result.serverCpuMs / result.ops,
@@ -239,7 +280,8 @@ async function main(): Promise<void> {
   const log = (line: string) => process.stderr.write(`${line}\n`);
 
   let bench: BenchEnvironment | undefined;
-  let server: RunningBenchServer | undefined;
+  /** the server processes running now: one, or two for two-nodes */
+  let servers: RunningBenchServer[] = [];
   /** further servers, folders and receivers, undone in reverse order */
   const extra: Array<() => Promise<void> | void> = [];
   // One cleanup at a time, whoever asks (a signal, the end of the run): a server must be stopped before its folder
@@ -247,8 +289,8 @@ async function main(): Promise<void> {
   let cleaning: Promise<void> | undefined;
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
-      await server?.stop();
-      server = undefined;
+      await Promise.all(servers.map((s) => s.stop()));
+      servers = [];
       bench?.remove();
       bench = undefined;
       while (extra.length > 0) {
@@ -269,6 +311,8 @@ async function main(): Promise<void> {
   const reports: ScenarioReport[] = [];
   let steps: StepsResult | undefined;
   let audit: AuditResult | undefined;
+  let auditScaled: AuditResult | undefined;
+  let auditNodes: Awaited<ReturnType<typeof auditAppendsFromNodes>> | undefined;
   let policy: PolicyResult | undefined;
   let sink: SinkComparison | undefined;
   let failed: string | undefined;
@@ -284,26 +328,67 @@ async function main(): Promise<void> {
     }
 
     const load = LOAD_SCENARIOS.filter((s) => options.scenarios.has(s));
-    if (load.length > 0 || options.scenarios.has('steps')) {
-      const users = Math.max(options.concurrency ?? 0, ...Object.values(DEFAULTS.concurrency));
-      log(`seeding ${users} users and a client in ${bench.dir} ...`);
-      await seed(bench, users);
-      server = await startServer(bench);
-      log(`server pid ${server.pid} ready on ${server.issuer}`);
+    const wantsServers = load.length > 0 || options.scenarios.has('steps');
+    const users = Math.max(options.concurrency ?? 0, ...Object.values(DEFAULTS.concurrency));
+    const embedded = bench;
+    /** Redis + PostgreSQL, made once and shared by scaled and two-nodes: the same data, one node or two */
+    let scaledEnv: BenchEnvironment | undefined;
+    const scaled = async (): Promise<BenchEnvironment> => {
+      if (scaledEnv) return scaledEnv;
+      const store = await createScaledStore();
+      extra.push(() => store.drop());
+      const env = await prepareEnvironment({ extraConfig: () => store.yaml });
+      extra.push(() => env.remove());
+      log(`redis+postgres: database ${store.database}, Redis key prefix ${store.redisPrefix}`);
+      if (wantsServers) {
+        log(`seeding ${users} users and a client in ${store.database} ...`);
+        await seed(env, users);
+      }
+      return (scaledEnv = env);
+    };
+
+    /** The server scenarios on one backend: its node(s) started, every load scenario run, the node(s) stopped. */
+    const runServerScenarios = async (backend: Backend, env: BenchEnvironment): Promise<void> => {
+      servers = [await startServer(env)];
+      if (backend === 'two-nodes') servers.push(await startServer(env, { port: await freePort() }));
+      const nodes = servers;
+      const label = BACKEND_LABELS[backend];
+      log(
+        `${label}: server pid ${nodes.map((n) => `${n.pid} on port ${n.port}`).join(', ')} ready for ${env.issuer}`,
+      );
+      const output = () =>
+        nodes.length === 1
+          ? nodes[0]!.output()
+          : nodes.map((n) => `--- node ${n.pid} ---\n${n.output()}`).join('\n');
+      // every node's CPU: what two nodes cost together for the operations of the window
+      const cpu = (): ProcessCpu =>
+        nodes
+          .map((n) => n.cpuMs())
+          .reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system, main: a.main + b.main }));
+      const client = (concurrency: number) =>
+        nodes.length === 1
+          ? new HttpClient(nodes[0]!.port, nodes[0]!.hostHeader, concurrency)
+          : new RoundRobinHttpClient(
+              nodes.map((n) => n.port),
+              nodes[0]!.hostHeader,
+              concurrency,
+            );
+      // Each node compiles and warms its own code: as much warm-up per node as one node gets, or two nodes would
+      // be measured colder than one.
+      const warmupMs = DEFAULTS.warmupMs * nodes.length;
       for (const name of load) {
         const concurrency = options.concurrency ?? DEFAULTS.concurrency[name];
-        const http = new HttpClient(server.port, server.hostHeader, concurrency);
+        const http = client(concurrency);
         try {
           let workload: Workload;
-          if (name === 'signin') workload = signInWorkload(http, server.issuer, concurrency);
+          if (name === 'signin') workload = signInWorkload(http, env.issuer, concurrency);
           else if (name === 'cc') workload = clientCredentialsWorkload(http, concurrency);
-          else if (name === 'refresh') workload = await refreshWorkload(http, server.issuer, concurrency);
+          else if (name === 'refresh') workload = await refreshWorkload(http, env.issuer, concurrency);
           else workload = floorWorkload(http, name, concurrency);
-          const cpu = server.cpuMs;
           let result: LoadResult;
           if (name === 'signin') {
             log(
-              `signin: concurrency ${concurrency}, ${DEFAULTS.warmupMs / 1000} s warm-up, then ${SIGNIN_ROUNDS} rounds of ` +
+              `signin (${label}): concurrency ${concurrency}, ${warmupMs / 1000} s warm-up, then ${SIGNIN_ROUNDS} rounds of ` +
                 `argon2id verifies in this process (m=${params.memory_kib} KiB t=${params.iterations} p=${params.parallelism}) ` +
                 `for ${duration('argon2') / SIGNIN_ROUNDS / 1000} s and sign-ins for ${duration(name) / SIGNIN_ROUNDS / 1000} s ...`,
             );
@@ -312,7 +397,7 @@ async function main(): Promise<void> {
             for (let round = 0; round < SIGNIN_ROUNDS; round++) {
               verifies.push(await argon2Ceiling(params, duration('argon2') / SIGNIN_ROUNDS, machineCpuMs));
               const window = await runLoad(workload, {
-                warmupMs: round === 0 ? DEFAULTS.warmupMs : SIGNIN_REWARM_MS,
+                warmupMs: round === 0 ? warmupMs : SIGNIN_REWARM_MS,
                 durationMs: duration(name) / SIGNIN_ROUNDS,
                 serverCpuMs: cpu,
                 machineCpuMs,
@@ -320,30 +405,32 @@ async function main(): Promise<void> {
               windows.push(window);
               if (window.errors > 0) break;
             }
-            argon2 = mergeArgon2Results(verifies);
+            // the reference of the sign-in target is the embedded store's (the one the issue's target is about)
+            if (backend === 'embedded' || !argon2) argon2 = mergeArgon2Results(verifies);
             result = mergeLoadResults(windows);
           } else {
             log(
-              `${name}: concurrency ${concurrency}, ${DEFAULTS.warmupMs / 1000} s warm-up + ${duration(name) / 1000} s ...`,
+              `${name} (${label}): concurrency ${concurrency}, ${warmupMs / 1000} s warm-up + ${duration(name) / 1000} s ...`,
             );
             result = await runLoad(workload, {
-              warmupMs: DEFAULTS.warmupMs,
+              warmupMs,
               durationMs: duration(name),
               serverCpuMs: cpu,
               machineCpuMs,
             });
           }
-          reports.push(toReport(name, concurrency, result));
+          reports.push(toReport(name, backend, concurrency, result));
           if (result.errors > 0) {
-            failed ??= `${name}: ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${server.output()}`;
+            failed ??= `${name} (${label}): ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${output()}`;
           }
         } catch (err) {
-          failed ??= `${name}: ${err instanceof Error ? err.message : String(err)}\n--- server output (tail) ---\n${server.output()}`;
+          failed ??= `${name} (${label}): ${err instanceof Error ? err.message : String(err)}\n--- server output (tail) ---\n${output()}`;
         } finally {
           http.close();
         }
       }
-      if (options.scenarios.has('steps')) {
+      const server = nodes[0]!;
+      if (options.scenarios.has('steps') && backend === 'embedded') {
         const http = new HttpClient(server.port, server.hostHeader, 1);
         try {
           log(`steps: one request at a time for ${duration('steps') / 1000} s ...`);
@@ -360,27 +447,54 @@ async function main(): Promise<void> {
           http.close();
         }
       }
-      // The scenarios below bring their own stores and servers: this one is done.
-      await server.stop();
-      server = undefined;
-    }
+      // The scenarios after this bring their own stores and servers: these are done.
+      await Promise.all(nodes.map((n) => n.stop()));
+      servers = [];
+    };
 
-    if (options.scenarios.has('audit')) {
-      const env = await prepareEnvironment();
-      extra.push(() => env.remove());
-      log(
-        `audit: appending signin.password events in this process, ${duration('audit') / 1000} s one at a time + ${duration('audit') / 1000} s in batches of 8, then verifying ...`,
-      );
-      try {
+    /** Audit appends in this process on one backend's store, then the chain verified. */
+    const runAudit = async (backend: Backend): Promise<void> => {
+      const phases = `${duration('audit') / 1000} s one at a time + ${duration('audit') / 1000} s in batches of 8`;
+      if (backend === 'embedded') {
+        // a fresh store: verify must find exactly what was appended
+        const env = await prepareEnvironment();
+        extra.push(() => env.remove());
+        log(
+          `audit (embedded): appending signin.password events in this process, ${phases}, then verifying ...`,
+        );
         audit = await auditAppends(env.loaded, duration('audit'), machineCpuMs);
-        if (!audit.verify.ok) {
-          const p = audit.verify.problem;
-          failed ??= `audit: the chain does not verify: ${p ? `at ${p.seq}: ${p.problem}` : 'no reason given'}`;
-        } else if (audit.verify.events !== audit.appended) {
+        if (audit.verify.ok && audit.verify.events !== audit.appended)
           failed ??= `audit: ${audit.appended} events appended, but verify found ${audit.verify.events}`;
+      } else if (backend === 'scaled') {
+        log(`audit (redis+postgres): appending in this process, ${phases}, then verifying ...`);
+        auditScaled = await auditAppends((await scaled()).loaded, duration('audit'), machineCpuMs);
+      } else {
+        log(
+          `audit (two nodes): two stores opened side by side in this process, each appending one at a time for ${duration('audit') / 1000} s, then verifying ...`,
+        );
+        auditNodes = await auditAppendsFromNodes((await scaled()).loaded, 2, duration('audit'), machineCpuMs);
+      }
+      const result = backend === 'embedded' ? audit : backend === 'scaled' ? auditScaled : auditNodes;
+      if (result && !result.verify.ok) {
+        const p = result.verify.problem;
+        failed ??= `audit (${BACKEND_LABELS[backend]}): the chain does not verify: ${p ? `at ${p.seq}: ${p.problem}` : 'no reason given'}`;
+      }
+    };
+
+    for (const backend of BACKENDS.filter((b) => options.backends.has(b))) {
+      try {
+        if (wantsServers) {
+          if (backend === 'embedded') {
+            log(`seeding ${users} users and a client in ${embedded.dir} ...`);
+            await seed(embedded, users);
+          }
+          await runServerScenarios(backend, backend === 'embedded' ? embedded : await scaled());
         }
+        if (options.scenarios.has('audit')) await runAudit(backend);
       } catch (err) {
-        failed ??= `audit: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+        failed ??= `${BACKEND_LABELS[backend]}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${servers.length > 0 ? `\n--- server output (tail) ---\n${servers.map((n) => n.output()).join('\n')}` : ''}`;
+        await Promise.all(servers.map((n) => n.stop()));
+        servers = [];
       }
     }
 
@@ -411,8 +525,8 @@ async function main(): Promise<void> {
           log,
           onCleanup: (fn) => extra.push(fn),
         });
-        reports.push(toReport('signin-nosink', concurrency, sink.plain));
-        reports.push(toReport('signin-sink', concurrency, sink.sinked));
+        reports.push(toReport('signin-nosink', 'embedded', concurrency, sink.plain));
+        reports.push(toReport('signin-sink', 'embedded', concurrency, sink.sinked));
         const errors = [sink.plain, sink.sinked].find((r) => r.errors > 0);
         if (errors) {
           failed ??=
@@ -460,6 +574,7 @@ async function main(): Promise<void> {
     const rows = [
       [
         'scenario',
+        'backend',
         'conc',
         'req/op',
         'ops',
@@ -477,6 +592,7 @@ async function main(): Promise<void> {
       ],
       ...reports.map((r) => [
         r.name,
+        BACKEND_LABELS[r.backend],
         String(r.concurrency),
         String(r.requests),
         String(r.ops),
@@ -495,14 +611,17 @@ async function main(): Promise<void> {
     ];
     out.push(table(rows));
     out.push(
-      '  srv CPU: the server child (all threads), /proc/<pid>/stat utime+stime (of it sys: stime share);',
+      '  srv CPU: the server child (all threads; on two nodes both children), /proc/<pid>/stat utime+stime (of it sys:',
     );
+    out.push('  stime share); Redis and PostgreSQL are not in it;');
     out.push(
       '  main thr: JavaScript, HTTP, synchronous SQLite; other thr: libuv pool (argon2, WebCrypto), V8 helpers (GC);',
     );
     out.push('  gen CPU: this load generator;');
     out.push('  other load: CPU of other processes during the window, share of all cores.');
-    const noisy: string[] = reports.filter((r) => r.otherCpuShare > NOISY_SHARE).map((r) => r.name);
+    const noisy: string[] = reports
+      .filter((r) => r.otherCpuShare > NOISY_SHARE)
+      .map((r) => (r.backend === 'embedded' ? r.name : `${r.name} (${BACKEND_LABELS[r.backend]})`));
     if (argon2 && argon2.otherCpuShare > NOISY_SHARE) noisy.unshift('argon2');
     if (noisy.length > 0) {
       out.push(
@@ -540,39 +659,63 @@ async function main(): Promise<void> {
     );
   }
 
-  if (audit) {
+  const auditVerifyLine = (v: AuditResult['verify'], appended: number, verifyMs: number) =>
+    `  verify: ${v.ok ? 'ok' : `FAILED at ${v.problem?.seq}: ${v.problem?.problem}`}, ${v.events} events ` +
+    `(${appended} appended here, warm-up included) in ${fmt(verifyMs / 1000, 2)} s`;
+  const auditRow = (label: string, p: AppendPhase) => [
+    label,
+    String(p.appends),
+    fmt(p.elapsedMs / 1000, 2),
+    fmt(p.rate, 0),
+    fmt(p.cpuUsPerAppend, 1),
+    fmt(p.p50Us, 0),
+    fmt(p.p99Us, 0),
+    `${fmt(p.otherCpuShare * 100, 0)}%`,
+  ];
+  const auditHeader = [
+    'appenders',
+    'appends',
+    's',
+    'appends/s',
+    'CPU µs/append',
+    'p50 µs',
+    'p99 µs',
+    'other load',
+  ];
+  const auditPhases: AppendPhase[] = [];
+  for (const [label, result] of [
+    ['the embedded store', audit],
+    ['Redis + PostgreSQL', auditScaled],
+  ] as const) {
+    if (!result) continue;
     out.push('');
-    out.push('Audit appends on the embedded store (this process, no server; signin.password events):');
-    const row = (label: string, p: AppendPhase) => [
-      label,
-      String(p.appends),
-      fmt(p.elapsedMs / 1000, 2),
-      fmt(p.rate, 0),
-      fmt(p.cpuUsPerAppend, 1),
-      fmt(p.p50Us, 0),
-      fmt(p.p99Us, 0),
-      `${fmt(p.otherCpuShare * 100, 0)}%`,
-    ];
+    out.push(`Audit appends on ${label} (this process, no server; signin.password events):`);
     out.push(
       table([
-        ['appenders', 'appends', 's', 'appends/s', 'CPU µs/append', 'p50 µs', 'p99 µs', 'other load'],
-        row('1, each awaited', audit.sequential),
-        row(`${audit.concurrent.appenders}, Promise.all batches`, audit.concurrent),
+        auditHeader,
+        auditRow('1, each awaited', result.sequential),
+        auditRow(`${result.concurrent.appenders}, Promise.all batches`, result.concurrent),
       ]),
     );
     out.push(
-      '  CPU: this process (process.cpuUsage); p50/p99: wall time of one await (an append, or a batch);',
+      "  CPU: this process (process.cpuUsage; not PostgreSQL's); p50/p99: wall time of one await (an append, or a batch);",
     );
-    const v = audit.verify;
+    out.push(auditVerifyLine(result.verify, result.appended, result.verifyMs));
+    auditPhases.push(result.sequential, result.concurrent);
+  }
+  if (auditNodes) {
+    out.push('');
     out.push(
-      `  verify: ${v.ok ? 'ok' : `FAILED at ${v.problem?.seq}: ${v.problem?.problem}`}, ${v.events} events ` +
-        `(${audit.appended} appended, warm-up included) in ${fmt(audit.verifyMs / 1000, 2)} s`,
+      'Audit appends from two nodes on Redis + PostgreSQL (two stores opened side by side in this process, each with its own pool):',
     );
-    if (audit.sequential.otherCpuShare > NOISY_SHARE || audit.concurrent.otherCpuShare > NOISY_SHARE) {
-      out.push(
-        `  WARNING: other processes used over ${NOISY_SHARE * 100}% of the machine meanwhile: rerun on a quiet machine.`,
-      );
-    }
+    out.push(table([auditHeader, auditRow('2, one per node, each awaited', auditNodes.phase)]));
+    out.push(auditVerifyLine(auditNodes.verify, auditNodes.appended, auditNodes.verifyMs));
+    auditPhases.push(auditNodes.phase);
+  }
+  if (auditPhases.some((p) => p.otherCpuShare > NOISY_SHARE)) {
+    out.push(
+      `  WARNING: other processes used over ${NOISY_SHARE * 100}% of the machine meanwhile: rerun on a quiet machine.`,
+    );
   }
 
   if (policy) {
@@ -622,15 +765,15 @@ async function main(): Promise<void> {
     );
   }
 
-  const signin = reports.find((r) => r.name === 'signin');
-  const cc = reports.find((r) => r.name === 'cc');
+  const signin = reports.find((r) => r.name === 'signin' && r.backend === 'embedded');
+  const cc = reports.find((r) => r.name === 'cc' && r.backend === 'embedded');
   const targets: Array<{
     name: string;
     limit: number;
     actual: number;
     met: boolean;
-    /** ms/op: at most the limit; /s: at least the limit; %: a change of at least the (negative) limit */
-    unit: 'ms/op' | '/s' | '%';
+    /** ms/op: at most the limit; /s: at least the limit; %: a change of at least the (negative) limit; x: a ratio of at most the limit */
+    unit: 'ms/op' | '/s' | '%' | 'x';
   }> = [];
   // A scenario with errors measured a broken flow: its figures are shown but not judged.
   if (signin && argon2 && signin.ops > 0 && signin.errors === 0) {
@@ -687,6 +830,89 @@ async function main(): Promise<void> {
       unit: '%',
     });
   }
+  // One table across the backends: per scenario, operations per second and server CPU per 1,000 operations.
+  const ran = BACKENDS.filter((b) => options.backends.has(b));
+  type Cell = { rate: number; cpuPer1000: number } | undefined;
+  const sideRows: Array<{ name: string; cells: Partial<Record<Backend, Cell>> }> = [];
+  if (argon2) {
+    // no store, no server: the same reference for every backend
+    const cell = { rate: argon2.rate, cpuPer1000: argon2.cpuMsPerVerify };
+    sideRows.push({
+      name: 'argon2 verify (reference)',
+      cells: Object.fromEntries(ran.map((b) => [b, cell])),
+    });
+  }
+  for (const name of LOAD_SCENARIOS) {
+    const cells: Partial<Record<Backend, Cell>> = {};
+    for (const b of ran) {
+      const r = reports.find((x) => x.name === name && x.backend === b && x.ops > 0 && x.errors === 0);
+      if (r) cells[b] = { rate: r.rate, cpuPer1000: r.serverCpuSecondsPer1000 };
+    }
+    if (Object.keys(cells).length > 0) sideRows.push({ name, cells });
+  }
+  const appendCell = (p: AppendPhase | undefined): Cell =>
+    p && p.appends > 0 ? { rate: p.rate, cpuPer1000: p.cpuUsPerAppend / 1000 } : undefined;
+  const auditCells: Partial<Record<Backend, Cell>> = {
+    embedded: appendCell(audit?.sequential),
+    scaled: appendCell(auditScaled?.sequential),
+    'two-nodes': appendCell(auditNodes?.phase),
+  };
+  if (ran.some((b) => auditCells[b])) sideRows.push({ name: 'audit append', cells: auditCells });
+  const twoNodeRatio = (row: (typeof sideRows)[number]) => {
+    const one = row.cells.scaled;
+    const two = row.cells['two-nodes'];
+    return one && two && !row.name.startsWith('argon2') ? two.cpuPer1000 / one.cpuPer1000 : NaN;
+  };
+  const sideBySide = sideRows.map((row) => ({
+    scenario: row.name,
+    ...Object.fromEntries(
+      ran.map((b) => [
+        b,
+        row.cells[b]
+          ? { perSecond: round(row.cells[b].rate), cpuSecondsPer1000: round(row.cells[b].cpuPer1000, 3) }
+          : null,
+      ]),
+    ),
+    twoNodesToOneNodeCpu: round(twoNodeRatio(row), 3),
+  }));
+  if (sideRows.length > 0 && ran.length > 1) {
+    out.push('');
+    out.push('Side by side: ops/s and server CPU-seconds per 1,000 operations on each backend:');
+    out.push(
+      table([
+        [
+          'scenario',
+          ...ran.flatMap((b) => [`${BACKEND_LABELS[b]} ops/s`, 'CPU s/1k']),
+          ...(ran.includes('scaled') && ran.includes('two-nodes') ? ['2 nodes ÷ 1 node CPU'] : []),
+        ],
+        ...sideRows.map((row) => [
+          row.name,
+          ...ran.flatMap((b) => {
+            const c = row.cells[b];
+            return c ? [fmt(c.rate), fmt(c.cpuPer1000, 3)] : ['-', '-'];
+          }),
+          ...(ran.includes('scaled') && ran.includes('two-nodes') ? [fmt(twoNodeRatio(row), 2)] : []),
+        ]),
+      ]),
+    );
+    out.push(
+      '  CPU: every Poort server process of the backend (two nodes: both together), not Redis or PostgreSQL; audit append:',
+    );
+    out.push(
+      '  this process appending one at a time (two nodes: two stores side by side, both appending); argon2: one core, no store.',
+    );
+  }
+  for (const row of sideRows) {
+    const ratio = twoNodeRatio(row);
+    if (!Number.isFinite(ratio)) continue;
+    targets.push({
+      name: `${row.name}: server CPU per operation on two nodes within ${TWO_NODE_CPU_LIMIT * 100}% of one node's (redis+postgres)`,
+      limit: 1 + TWO_NODE_CPU_LIMIT,
+      actual: ratio,
+      met: ratio <= 1 + TWO_NODE_CPU_LIMIT,
+      unit: 'x',
+    });
+  }
   if (targets.length > 0) {
     out.push('');
     out.push('Targets:');
@@ -696,6 +922,8 @@ async function main(): Promise<void> {
         out.push(
           `  ${mark}  ${t.name}: ${fmt(t.actual, 3)} ms/op (limit ${fmt(t.limit, 3)} ms/op, ${fmt(t.actual / t.limit, 2)}x of it)`,
         );
+      } else if (t.unit === 'x') {
+        out.push(`  ${mark}  ${t.name}: ${fmt(t.actual, 2)}x (at most ${fmt(t.limit, 2)}x)`);
       } else if (t.unit === '/s') {
         out.push(
           `  ${mark}  ${t.name}: ${fmt(t.actual, 0)} /s (at least ${fmt(t.limit, 0)} /s, ${fmt(t.actual / t.limit, 2)}x of it)`,
@@ -723,10 +951,12 @@ async function main(): Promise<void> {
       otherCpuShare: round(argon2.otherCpuShare, 2),
       p50Ms: round(argon2.p50Ms),
     },
+    // embedded under the scenario's name, as before the backends; the others as name/backend
     scenarios: Object.fromEntries(
       reports.map((r) => [
-        r.name,
+        r.backend === 'embedded' ? r.name : `${r.name}/${r.backend}`,
         {
+          backend: r.backend,
           concurrency: r.concurrency,
           ops: r.ops,
           errors: r.errors,
@@ -766,6 +996,24 @@ async function main(): Promise<void> {
       verify: { ok: audit.verify.ok, events: audit.verify.events, problem: audit.verify.problem },
       verifySeconds: round(audit.verifyMs / 1000, 2),
     },
+    auditScaled: auditScaled && {
+      sequential: appendJson(auditScaled.sequential),
+      concurrent: appendJson(auditScaled.concurrent),
+      verify: {
+        ok: auditScaled.verify.ok,
+        events: auditScaled.verify.events,
+        problem: auditScaled.verify.problem,
+      },
+    },
+    auditTwoNodes: auditNodes && {
+      nodes: appendJson(auditNodes.phase),
+      verify: {
+        ok: auditNodes.verify.ok,
+        events: auditNodes.verify.events,
+        problem: auditNodes.verify.problem,
+      },
+    },
+    sideBySide,
     policy: policy && {
       rules: policy.rules,
       contexts: policy.contexts,
@@ -804,7 +1052,13 @@ async function main(): Promise<void> {
     targets: targets.map((t) =>
       t.unit === 'ms/op'
         ? { name: t.name, limitMs: round(t.limit, 3), actualMs: round(t.actual, 3), met: t.met }
-        : { name: t.name, unit: t.unit, limit: round(t.limit, 1), actual: round(t.actual, 1), met: t.met },
+        : {
+            name: t.name,
+            unit: t.unit,
+            limit: round(t.limit, t.unit === 'x' ? 3 : 1),
+            actual: round(t.actual, t.unit === 'x' ? 3 : 1),
+            met: t.met,
+          },
     ),
     failed: failed ? failed.split('\n')[0] : undefined,
   };

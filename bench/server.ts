@@ -30,7 +30,7 @@ export const BENCH_CLIENT = {
 export const BENCH_PASSWORD = 'bench correct horse battery staple';
 export const benchUsername = (i: number) => `bench${i}`;
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
@@ -198,8 +198,15 @@ export interface RunningBenchServer {
   stop(): Promise<void>;
 }
 
-/** Starts `node [BENCH_NODE_ARGS] dist/src/server/main.js` as a child and waits for /readyz. */
-export async function startServer(bench: BenchEnvironment): Promise<RunningBenchServer> {
+/**
+ * Starts `node [BENCH_NODE_ARGS] dist/src/server/main.js` as a child and waits for /readyz. `port` starts a further
+ * node of the same environment (same configuration, store, keys and issuer) on a port of its own.
+ */
+export async function startServer(
+  bench: BenchEnvironment,
+  options: { port?: number } = {},
+): Promise<RunningBenchServer> {
+  const port = options.port ?? bench.port;
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const command = [process.execPath, ...nodeArgs, SERVER_MAIN];
   // BENCH_SERVER_CPUS=0 pins the server to CPU 0 (taskset execs node: the pid stays the server's). Run the bench itself
@@ -210,7 +217,7 @@ export async function startServer(bench: BenchEnvironment): Promise<RunningBench
   if (cpus) command.unshift('taskset', '-c', cpus);
   const child: ChildProcess = spawn(command[0]!, command.slice(1), {
     cwd: bench.dir,
-    env: { ...process.env, ...bench.env },
+    env: { ...process.env, ...bench.env, POORT_PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
@@ -229,7 +236,7 @@ export async function startServer(bench: BenchEnvironment): Promise<RunningBench
   for (;;) {
     if (exitCode !== undefined)
       throw new Error(`the server exited with code ${exitCode} before it was ready:\n${tail}`);
-    if (await isReady(bench.port)) break;
+    if (await isReady(port)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`the server was not ready within ${READY_TIMEOUT_MS} ms:\n${tail}`);
@@ -239,7 +246,7 @@ export async function startServer(bench: BenchEnvironment): Promise<RunningBench
 
   return {
     pid,
-    port: bench.port,
+    port,
     issuer: bench.issuer,
     hostHeader: new URL(bench.issuer).host,
     cpuMs: () => processCpuMs(pid),

@@ -168,3 +168,70 @@ export async function auditAppends(
     await services.close();
   }
 }
+
+/** One appender per node, each awaiting its appends one at a time, all at once: the measured window covers them all. */
+async function nodesPhase(
+  appends: ReadonlyArray<(input: AuditEventInput) => Promise<unknown>>,
+  events: readonly AuditEventInput[],
+  durationMs: number,
+  machineCpuMs: MachineCpu,
+  counter: { next: number },
+): Promise<AppendPhase> {
+  const times: number[] = [];
+  const machineBefore = machineCpuMs();
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  const deadline = start + durationMs;
+  await Promise.all(
+    appends.map(async (append) => {
+      while (performance.now() < deadline) {
+        const t = performance.now();
+        await append(events[counter.next++ % events.length]!);
+        times.push(performance.now() - t);
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  const machineAfter = machineCpuMs();
+  const ownMs = (cpu.user + cpu.system) / 1000;
+  times.sort((a, b) => a - b);
+  return {
+    appenders: appends.length,
+    appends: times.length,
+    elapsedMs,
+    rate: (times.length * 1000) / elapsedMs,
+    cpuUsPerAppend: (ownMs * 1000) / times.length,
+    p50Us: percentile(times, 50) * 1000,
+    p99Us: percentile(times, 99) * 1000,
+    otherCpuShare:
+      Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
+      (machineAfter.total - machineBefore.total),
+  };
+}
+
+/**
+ * Audit appends from several nodes at once: the services opened `nodes` times on the same configuration (each with a
+ * connection pool of its own, as separate nodes have), each appending one event at a time, all at the same time;
+ * then the whole chain is verified. On PostgreSQL the appends of the nodes meet at the chain's advisory lock.
+ */
+export async function auditAppendsFromNodes(
+  loaded: LoadedConfig,
+  nodes: number,
+  durationMs: number,
+  machineCpuMs: MachineCpu,
+): Promise<{ phase: AppendPhase; appended: number; verify: VerifyReport; verifyMs: number }> {
+  const opened = await Promise.all(Array.from({ length: nodes }, () => openServices(loaded)));
+  try {
+    const appends = opened.map((s) => (input: AuditEventInput) => s.audit.append(input));
+    const events = signInEvents();
+    const counter = { next: 0 };
+    await nodesPhase(appends, events, WARMUP_MS, machineCpuMs, counter);
+    const phase = await nodesPhase(appends, events, durationMs, machineCpuMs, counter);
+    const t = performance.now();
+    const verify = await opened[0]!.audit.verify();
+    return { phase, appended: counter.next, verify, verifyMs: performance.now() - t };
+  } finally {
+    await Promise.all(opened.map((s) => s.close()));
+  }
+}

@@ -27,11 +27,50 @@ export interface Secrets {
 const SIGNING_PREFIX = 'signing-';
 const RETIRED_PREFIX = 'retired-';
 const SECRETS_FILE = 'secrets.json';
+const LOCK_FILE = '.creating.lock';
+
+/** Older than this, a creation lock was left by a process that died while it held it. */
+const STALE_LOCK_MS = 10_000;
+const LOCK_WAIT_MS = 30_000;
 
 function writePrivate(file: string, content: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
+  // not the pid alone: nodes in containers sharing the folder may all be pid 1
+  const tmp = `${file}.${process.pid}.${crypto.randomBytes(6).toString('hex')}.tmp`;
   fs.writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
   fs.renameSync(tmp, file);
+}
+
+/**
+ * Runs `fn` while holding the keys folder's creation lock (a file made with O_EXCL), so that of several processes
+ * sharing the folder (nodes started together) one at a time creates what is missing; the others find it made. A
+ * lock older than STALE_LOCK_MS was left by a process that died holding it and is taken over.
+ */
+export async function whileCreatingKeys<T>(dir: string, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(dir, LOCK_FILE);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { mode: 0o600, flag: 'wx' });
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let age: number;
+    try {
+      age = Date.now() - fs.statSync(lock).mtimeMs;
+    } catch {
+      continue; // released between the two calls
+    }
+    if (age > STALE_LOCK_MS) fs.rmSync(lock, { force: true });
+    else if (Date.now() > deadline)
+      throw new KeyStoreError(`${lock}: another process has been creating keys for too long`);
+    else await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
 }
 
 async function generateSigningKey(alg: SigningAlg): Promise<SigningKey> {
@@ -60,6 +99,20 @@ export class KeyStore {
   /** Creates the folder, one key per algorithm and the secret material where they are missing. */
   async ensure(): Promise<{ created: string[] }> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (this.complete()) return { created: [] };
+    // Several nodes sharing the folder start together: one of them creates what is missing, the others then use it.
+    return whileCreatingKeys(this.dir, () => this.createMissing());
+  }
+
+  private complete(): boolean {
+    const existing = this.signingKeys();
+    return (
+      ALGS.every((alg) => existing.some((k) => k.alg === alg)) &&
+      fs.existsSync(path.join(this.dir, SECRETS_FILE))
+    );
+  }
+
+  private async createMissing(): Promise<{ created: string[] }> {
     const created: string[] = [];
     const existing = this.signingKeys();
     for (const alg of ALGS) {
@@ -72,12 +125,8 @@ export class KeyStore {
         encryption_key: crypto.randomBytes(32).toString('base64url'),
         csrf_key: crypto.randomBytes(32).toString('base64url'),
       };
-      try {
-        writePrivate(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`);
-        created.push(SECRETS_FILE);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
+      writePrivate(secretsFile, `${JSON.stringify(secrets, null, 2)}\n`);
+      created.push(SECRETS_FILE);
     }
     return { created };
   }
