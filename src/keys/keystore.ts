@@ -133,7 +133,10 @@ export class KeyStore {
 
   private async add(alg: SigningAlg): Promise<SigningKey> {
     const key = await generateSigningKey(alg);
-    writePrivate(path.join(this.dir, `${SIGNING_PREFIX}${key.kid}.json`), `${JSON.stringify(key, null, 2)}\n`);
+    writePrivate(
+      path.join(this.dir, `${SIGNING_PREFIX}${key.kid}.json`),
+      `${JSON.stringify(key, null, 2)}\n`,
+    );
     return key;
   }
 
@@ -157,7 +160,9 @@ export class KeyStore {
           throw new Error(`${file}: not a Poort signing key: ${(err as Error).message}`, { cause: err });
         }
       });
-    return keys.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.kid.localeCompare(b.kid)));
+    return keys.sort((a, b) =>
+      a.created < b.created ? 1 : a.created > b.created ? -1 : a.kid.localeCompare(b.kid),
+    );
   }
 
   /** Adds a new key for each algorithm; the new keys sign from now on, the old ones stay published. */
@@ -171,7 +176,11 @@ export class KeyStore {
    * The key that signs for an algorithm now: the newest one published for at least the activation delay, or,
    * when none is that old (a fresh install), the oldest.
    */
-  activeKey(alg: SigningAlg, keys: SigningKey[] = this.signingKeys(), now = Date.now()): SigningKey | undefined {
+  activeKey(
+    alg: SigningAlg,
+    keys: SigningKey[] = this.signingKeys(),
+    now = Date.now(),
+  ): SigningKey | undefined {
     const ofAlg = keys.filter((k) => k.alg === alg);
     const cutoff = now - this.activationDelay * 1000;
     return ofAlg.find((k) => Date.parse(k.created) <= cutoff) ?? ofAlg[ofAlg.length - 1];
@@ -180,7 +189,9 @@ export class KeyStore {
   /** Every key for the JWKS, the active key of each algorithm first (oidc-provider signs with the first match). */
   publishedKeys(now = Date.now()): SigningKey[] {
     const keys = this.signingKeys();
-    const active = ALGS.map((alg) => this.activeKey(alg, keys, now)).filter((k): k is SigningKey => k !== undefined);
+    const active = ALGS.map((alg) => this.activeKey(alg, keys, now)).filter(
+      (k): k is SigningKey => k !== undefined,
+    );
     return [...active, ...keys.filter((k) => !active.includes(k))];
   }
 
@@ -195,8 +206,19 @@ export class KeyStore {
       );
     }
     // The public half stays, so that what the key signed (audit checkpoints, archives) can still be verified.
-    const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = key.jwk as JWK & Record<string, unknown>;
-    writePrivate(path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`), `${JSON.stringify({ ...key, jwk: publicJwk }, null, 2)}\n`);
+    const {
+      d: _d,
+      p: _p,
+      q: _q,
+      dp: _dp,
+      dq: _dq,
+      qi: _qi,
+      ...publicJwk
+    } = key.jwk as JWK & Record<string, unknown>;
+    writePrivate(
+      path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`),
+      `${JSON.stringify({ ...key, jwk: publicJwk }, null, 2)}\n`,
+    );
     fs.unlinkSync(path.join(this.dir, `${SIGNING_PREFIX}${kid}.json`));
     return key;
   }
@@ -205,11 +227,21 @@ export class KeyStore {
   verificationKey(kid: string): JWK | undefined {
     const current = this.signingKeys().find((k) => k.kid === kid);
     if (current) {
-      const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = current.jwk as JWK & Record<string, unknown>;
+      const {
+        d: _d,
+        p: _p,
+        q: _q,
+        dp: _dp,
+        dq: _dq,
+        qi: _qi,
+        ...publicJwk
+      } = current.jwk as JWK & Record<string, unknown>;
       return publicJwk;
     }
     try {
-      return (JSON.parse(fs.readFileSync(path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`), 'utf8')) as SigningKey).jwk;
+      return (
+        JSON.parse(fs.readFileSync(path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`), 'utf8')) as SigningKey
+      ).jwk;
     } catch {
       return undefined;
     }

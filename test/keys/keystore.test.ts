@@ -38,7 +38,10 @@ describe('the key store', () => {
       expect(await calculateJwkThumbprint(key.jwk, 'sha256')).toBe(key.kid);
     }
     expect(store.signingKeys().find((k) => k.alg === 'RS256')!.jwk.kty).toBe('RSA');
-    expect(store.signingKeys().find((k) => k.alg === 'ES256')!.jwk).toMatchObject({ kty: 'EC', crv: 'P-256' });
+    expect(store.signingKeys().find((k) => k.alg === 'ES256')!.jwk).toMatchObject({
+      kty: 'EC',
+      crv: 'P-256',
+    });
   });
 
   it('changes nothing when everything is there', async () => {

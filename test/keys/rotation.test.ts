@@ -4,7 +4,14 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../../src/keys/keystore.js';
 import { Browser } from '../helpers/browser.js';
-import { authorizeInBrowser, FAST_ARGON2, redeemCode, relyingParty, signIn, startAuthorization } from '../helpers/oidc.js';
+import {
+  authorizeInBrowser,
+  FAST_ARGON2,
+  redeemCode,
+  relyingParty,
+  signIn,
+  startAuthorization,
+} from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -17,7 +24,10 @@ describe('signing key rotation on a running server', () => {
   /** The key folder as `poort keys` in another process sees it. */
   let cli: KeyStore;
 
-  const publishedKids = async () => ((await (await fetch(`${poort.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+  const publishedKids = async () =>
+    ((await (await fetch(`${poort.issuer}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.map(
+      (k) => k.kid,
+    );
 
   /** Polls the JWKS (up to 10 s) until `check` holds. */
   async function untilJwks(check: (kids: string[]) => boolean): Promise<string[]> {
@@ -75,8 +85,12 @@ describe('signing key rotation on a running server', () => {
     expect(decodeProtectedHeader(newTokens.id_token!)).toMatchObject({ alg: 'RS256', kid: newRsa });
 
     const jwks = createRemoteJWKSet(new URL(`${poort.issuer}/jwks`));
-    await expect(jwtVerify(oldTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' })).resolves.toBeTruthy();
-    await expect(jwtVerify(newTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' })).resolves.toBeTruthy();
+    await expect(
+      jwtVerify(oldTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' }),
+    ).resolves.toBeTruthy();
+    await expect(
+      jwtVerify(newTokens.id_token!, jwks, { issuer: poort.issuer, audience: 'app' }),
+    ).resolves.toBeTruthy();
 
     // Refreshing a grant made before the rotation works and uses the new key.
     const refreshed = await oidc.refreshTokenGrant(config, oldTokens.refresh_token!);
