@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import { signSamlPost } from '@node-saml/node-saml/lib/saml-post-signing.js';
-import { children, NS, parseXml, serializeXml, type XElement } from './saml-xml.js';
+import { children, NS, parseXml, serializeXml, type XDocument, type XElement } from './saml-xml.js';
 
 /**
  * Builders of hostile SAML messages. Each takes a genuine message from a real service provider and changes it
@@ -53,15 +53,29 @@ export function wrapSignedRequest(
     const issuer = children(outer, NS.assertion, 'Issuer')[0];
     outer.insertBefore(innerSignature, issuer ? issuer.nextSibling : outer.firstChild);
   }
-  let extensions = children(outer, NS.protocol, 'Extensions')[0];
-  if (!extensions) {
-    extensions = doc.createElementNS(NS.protocol, 'samlp:Extensions');
-    const issuer = children(outer, NS.assertion, 'Issuer')[0];
-    const signatureAtRoot = children(outer, NS.dsig, 'Signature')[0];
-    const after = signatureAtRoot ?? issuer;
-    outer.insertBefore(extensions, after ? after.nextSibling : outer.firstChild);
-  }
-  extensions.appendChild(wrapped);
+  extensionsOf(doc, outer).appendChild(wrapped);
+  return serializeXml(doc);
+}
+
+/** The outer message's samlp:Extensions (made after the Issuer, or after a root signature, when missing). */
+function extensionsOf(doc: XDocument, outer: XElement): XElement {
+  const existing = children(outer, NS.protocol, 'Extensions')[0];
+  if (existing) return existing;
+  const extensions = doc.createElementNS(NS.protocol, 'samlp:Extensions');
+  const after = children(outer, NS.dsig, 'Signature')[0] ?? children(outer, NS.assertion, 'Issuer')[0];
+  outer.insertBefore(extensions, after ? after.nextSibling : outer.firstChild);
+  return extensions;
+}
+
+/**
+ * The same wrapping with an outer message the attacker wrote whole (e.g. a LogoutRequest naming a victim) and a
+ * genuine signed message of the attacker's own inside it.
+ */
+export function wrapInside(outerXml: string, signedXml: string): string {
+  const doc = parseXml(outerXml);
+  const signed = parseXml(signedXml).documentElement;
+  if (children(signed, NS.dsig, 'Signature').length !== 1) throw new Error('the inner message is not signed');
+  extensionsOf(doc, doc.documentElement).appendChild(doc.importNode(signed, true));
   return serializeXml(doc);
 }
 
