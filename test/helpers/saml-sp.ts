@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
   generateServiceProviderMetadata,
@@ -21,9 +22,15 @@ import {
   NS,
   parseXml,
   readStatus,
+  serializeXml,
   STATUS,
   type NameIdFormatName,
 } from './saml-xml.js';
+
+// node-saml's own decryption library, loaded untyped for the same reason as @xmldom/xmldom (see saml-xml.ts).
+const xmlenc = createRequire(import.meta.url)('xml-encryption') as {
+  decrypt(xml: string, options: { key: string }, done: (err: Error | null, result?: string) => void): void;
+};
 
 /** What a service provider learns from the IdP's metadata document. */
 export interface IdpMetadata {
@@ -125,8 +132,10 @@ export interface PostRequest extends SentRequest {
 export interface ValidatedResponse {
   profile: Profile;
   responseXml: string;
-  /** the assertion as validated (decrypted when it was encrypted) */
+  /** the signed content of the assertion as node-saml verified it (the signature itself removed) */
   assertionXml: string;
+  /** the assertion as the IdP sent it, with its signature (decrypted first when it was encrypted) */
+  sentAssertionXml: string;
   encrypted: boolean;
   responseSigned: boolean;
   inResponseTo?: string;
@@ -372,11 +381,23 @@ export class ServiceProvider {
       const name = attribute.getAttribute('Name')!;
       attributes[name] = children(attribute, NS.assertion, 'AttributeValue').map((v) => v.textContent ?? '');
     }
+    const encryptedAssertion = children(response, NS.assertion, 'EncryptedAssertion')[0];
+    const sentAssertion = children(response, NS.assertion, 'Assertion')[0];
+    const sentAssertionXml = encryptedAssertion
+      ? await new Promise<string>((resolve, reject) =>
+          xmlenc.decrypt(
+            serializeXml(encryptedAssertion),
+            { key: this.encryption!.privateKey },
+            (err, out) => (err ? reject(err) : resolve(out!)),
+          ),
+        )
+      : serializeXml(sentAssertion!);
     return {
       profile,
       responseXml,
       assertionXml,
-      encrypted: children(response, NS.assertion, 'EncryptedAssertion').length === 1,
+      sentAssertionXml,
+      encrypted: encryptedAssertion !== undefined,
       responseSigned: children(response, NS.dsig, 'Signature').length === 1,
       inResponseTo,
       relayState: fields.RelayState,

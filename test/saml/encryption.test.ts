@@ -61,7 +61,7 @@ describe('SAML encrypted assertions', () => {
 
     // the decrypted assertion's own signature, checked by xmlsec1
     const assertion = await xmlsecVerify(
-      result.assertionXml,
+      result.sentAssertionXml,
       sealed.idp.signingCertificates[0]!,
       'Assertion',
     );

@@ -206,7 +206,7 @@ describe('SAML single sign-on', () => {
       role: ['staff & <friends> "all"'],
     });
     // the fixed value is text in the XML, never markup
-    expect(result.assertionXml).not.toContain('<friends>');
+    expect(result.sentAssertionXml).not.toContain('<friends>');
     expect(result.profile.email).toBe('anna@example.org');
   });
 
