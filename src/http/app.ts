@@ -13,6 +13,8 @@ import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
+import { SpBinding } from '../saml/client.js';
+import { samlRoutes } from '../saml/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
 import { clientAddress } from './client-address.js';
@@ -31,13 +33,15 @@ const KNOWN_ERRORS = new Set([
 ]);
 
 /** The paths Express serves; everything else is a protocol endpoint of oidc-provider. */
-const OWN_PATHS = /^\/(signin|static|account|healthz|readyz)(\/|\?|$)/;
+const OWN_PATHS = /^\/(signin|static|account|saml|healthz|readyz)(\/|\?|$)/;
 
 export interface AppHandle {
   app: express.Express;
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** the contextual policy's say on single sign-on sessions, for oidc-provider's interaction check */
   sessionPolicy: SessionPolicyCheck;
+  /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
+  extraParams: ReturnType<SpBinding['extraParams']>;
   pages: {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
@@ -143,6 +147,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       knownDevices: policy.knownDevices,
     }),
   );
+  app.use(samlRoutes({ services, provider, page, log }));
   app.use('/account', noStore);
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
@@ -197,6 +202,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     app,
     handle,
     sessionPolicy: policy.sessionCheck,
+    extraParams: new SpBinding(services.secrets).extraParams(),
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

@@ -36,6 +36,8 @@ export interface ProviderDeps {
   log: Logger;
   /** the contextual policy's say on single sign-on sessions (step-up) */
   sessionPolicy?: SessionPolicyCheck;
+  /** authorization parameters beyond the standard ones, with their checks (the SAML front-end's service provider) */
+  extraParams?: Configuration['extraParams'];
 }
 
 /** A Poort-shaped oidc-provider: Poort's storage, accounts, pages and key material; no development defaults. */
@@ -64,6 +66,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     conformIdTokenClaims: false,
     extraClientMetadata: { properties: ['poort_first_party', 'poort_require_pkce'] },
+    ...(deps.extraParams ? { extraParams: deps.extraParams } : {}),
     acrValues: [config.oidc.acr.password, config.oidc.acr.mfa, config.oidc.acr.phishing_resistant],
     async findAccount(_ctx, sub) {
       const identity = await directory.findById(sub);

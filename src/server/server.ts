@@ -47,6 +47,7 @@ export async function startServer(
       pages,
       log,
       sessionPolicy: handle.sessionPolicy,
+      extraParams: handle.extraParams,
     });
   provider = build();
 

@@ -1,0 +1,6 @@
+// Sends the SAML message on to the application at once; without JavaScript the visible button does the same.
+'use strict';
+(function () {
+  var form = document.querySelector('form[data-autosubmit]');
+  if (form) form.submit();
+})();
