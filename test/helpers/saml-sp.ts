@@ -436,7 +436,7 @@ export class ServiceProvider {
 
   /**
    * Reads a LogoutResponse that reached the SLO endpoint, by a form post or a redirect. A Success response must
-   * pass node-saml's checks (signature, InResponseTo of a request this SP sent, issuer); any other status is
+   * answer a LogoutRequest this SP sent and pass node-saml's checks (signature, issuer); any other status is
    * returned as read, for the tests that expect a refusal.
    */
   async validateLogoutResponse(
@@ -461,7 +461,12 @@ export class ServiceProvider {
     const destination = root.getAttribute('Destination');
     if (destination && destination !== this.sloUrl)
       throw new Error(`LogoutResponse Destination ${destination} is not the SLO endpoint ${this.sloUrl}`);
-    const client = this.client();
+    // node-saml 5.1 looks for InResponseTo only on a Response root, so the SP checks a LogoutResponse's itself:
+    // it must answer a LogoutRequest this SP sent (node-saml cached its ID), once.
+    if (!result.inResponseTo || !(await this.cache.getAsync(result.inResponseTo)))
+      throw new Error(`LogoutResponse InResponseTo ${result.inResponseTo} is not a request this SP sent`);
+    await this.cache.removeAsync(result.inResponseTo);
+    const client = this.client({ validateInResponseTo: ValidateInResponseTo.never });
     if (message.binding === 'post') {
       const { loggedOut } = await client.validatePostResponseAsync({ SAMLResponse: encoded });
       if (!loggedOut) throw new Error('node-saml did not accept the LogoutResponse');

@@ -27,7 +27,7 @@ interface SpSummary {
 }
 
 /** `poort sp add/list/show/remove` on the data of a running server, which picks the changes up at once. */
-describe('poort sp', { timeout: 60_000 }, () => {
+describe('poort sp', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let newcomer: ServiceProvider;
   let declared: ServiceProvider;
@@ -198,7 +198,7 @@ describe('poort sp', { timeout: 60_000 }, () => {
 });
 
 /** An empty server: no SAML SPs at all still serves metadata, and refuses every request with a clear page. */
-describe('SAML with no service providers', () => {
+describe('SAML with no service providers', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   beforeAll(async () => {
     poort = await startPoort(FAST_ARGON2);

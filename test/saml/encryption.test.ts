@@ -11,7 +11,7 @@ const PASSWORD = 'correct horse battery staple';
 const ANNA = { username: 'anna', password: PASSWORD };
 
 /** Assertions for an SP that publishes an encryption certificate: encrypted, and decrypted only with its key. */
-describe('SAML encrypted assertions', () => {
+describe('SAML encrypted assertions', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let sealed: ServiceProvider;
   let sealedSigned: ServiceProvider;

@@ -11,7 +11,7 @@ samlify.setSchemaValidator(xmllint);
  * The service provider harness against a stand-in IdP made with samlify directly (not Poort): what it accepts
  * and — more to the point — what it refuses, so a failing Poort test points at Poort, not at the harness.
  */
-describe('the SAML SP harness against a stand-in IdP', () => {
+describe('the SAML SP harness against a stand-in IdP', { timeout: 60_000 }, () => {
   let idpKeys: KeyAndCertificate;
   let otherKeys: KeyAndCertificate;
   let sp: ServiceProvider;

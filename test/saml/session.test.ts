@@ -26,7 +26,7 @@ const REFEDS_MFA = 'https://refeds.org/profile/mfa';
 const MULTI_FACTOR = 'urn:poort:acr:mfa';
 
 /** One session for OIDC and SAML: single sign-on across protocols, step-up, and single logout. */
-describe('SAML and the shared sign-in session', () => {
+describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let alpha: ServiceProvider;
   let beta: ServiceProvider;

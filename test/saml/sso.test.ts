@@ -16,7 +16,7 @@ const PASSWORD_PROTECTED_TRANSPORT = 'urn:oasis:names:tc:SAML:2.0:ac:classes:Pas
  * SP-initiated and IdP-initiated single sign-on against a real Poort, with @node-saml/node-saml as the service
  * provider (signatures, audience, InResponseTo, time conditions) and xmlsec1 checking every signature again.
  */
-describe('SAML single sign-on', () => {
+describe('SAML single sign-on', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let annaId: string;
   /** signs its requests; Poort signs its responses too */
