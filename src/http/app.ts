@@ -14,6 +14,7 @@ import { accountPages } from '../account/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
 import { SpBinding } from '../saml/client.js';
+import { samlExtraParams } from '../saml/params.js';
 import { samlRoutes } from '../saml/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
@@ -41,7 +42,7 @@ export interface AppHandle {
   /** the contextual policy's say on single sign-on sessions, for oidc-provider's interaction check */
   sessionPolicy: SessionPolicyCheck;
   /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
-  extraParams: ReturnType<SpBinding['extraParams']>;
+  extraParams: ReturnType<typeof samlExtraParams>;
   pages: {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
@@ -202,7 +203,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     app,
     handle,
     sessionPolicy: policy.sessionCheck,
-    extraParams: new SpBinding(services.secrets).extraParams(),
+    extraParams: samlExtraParams(new SpBinding(services.secrets)),
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import { errors, type KoaContextWithOIDC } from 'oidc-provider';
 import { toMetadata, type ClientMetadata } from '../clients/clients.js';
 import type { Secrets } from '../keys/keystore.js';
 
@@ -66,24 +65,6 @@ export class SpBinding {
     const expected = Buffer.from(this.mac(state, entityId));
     const given = Buffer.from(mac);
     return given.length === expected.length && crypto.timingSafeEqual(given, expected);
-  }
-
-  /**
-   * oidc-provider's check of the extra parameters, at the authorization endpoint: only Poort's SAML client names a
-   * service provider, always with a valid binding. What passes here is kept with the interaction, so later steps
-   * (policy, audit) can believe it.
-   */
-  extraParams() {
-    const check = async (ctx: KoaContextWithOIDC) => {
-      const params = ctx.oidc.params ?? {};
-      const isSaml = ctx.oidc.client?.clientId === SAML_CLIENT_ID;
-      const named = params[SP_PARAM] !== undefined || params[SP_MAC_PARAM] !== undefined;
-      if (!isSaml && named)
-        throw new errors.InvalidRequest(`${SP_PARAM} is reserved for Poort's SAML front-end`);
-      if (isSaml && !this.verify(params.state, params[SP_PARAM], params[SP_MAC_PARAM]))
-        throw new errors.InvalidRequest('the service provider of this request is not bound to it');
-    };
-    return { [SP_PARAM]: check, [SP_MAC_PARAM]: null };
   }
 }
 

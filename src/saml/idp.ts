@@ -90,6 +90,7 @@ const encryptingIdp = samlify.IdentityProvider({
   entityID: 'urn:poort:saml:encryption',
   isAssertionEncrypted: true,
   singleSignOnService: [{ Binding: BINDINGS.post, Location: 'https://localhost/' }],
+  singleLogoutService: [{ Binding: BINDINGS.post, Location: 'https://localhost/' }],
   // entity settings samlify reads but does not declare in its types
   ...{ dataEncryptionAlgorithm: AES_256_GCM, keyEncryptionAlgorithm: RSA_OAEP },
 } as Parameters<typeof samlify.IdentityProvider>[0]);

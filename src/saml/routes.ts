@@ -481,13 +481,20 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
           'the service provider has no single logout service',
           sp.entityId,
         );
-      // Bound to the live session: every SessionIndex must be one this SP was given, for the NameID it names.
+      // Bound to the live session: every SessionIndex must be one this SP was given, for the NameID it names,
+      // within the single sign-on session of the browser that brings the request.
       const sessions = await Promise.all(logout.sessionIndexes.map((index) => state.findSession(index)));
+      const browserSession = await oidcSessionUid(req, res);
       const matches =
         logout.sessionIndexes.length > 0 &&
         logout.nameId !== undefined &&
+        browserSession !== undefined &&
         sessions.every(
-          (s) => s !== undefined && s.entityId === sp.entityId && s.nameId.value === logout.nameId!.value,
+          (s) =>
+            s !== undefined &&
+            s.entityId === sp.entityId &&
+            s.nameId.value === logout.nameId!.value &&
+            s.oidcSession === browserSession,
         );
       if (!matches) {
         await audit(req, {
