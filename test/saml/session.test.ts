@@ -1,7 +1,8 @@
-import type * as oidc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret } from '../../src/mfa/totp.js';
-import { Browser } from '../helpers/browser.js';
+import { Browser, readForm } from '../helpers/browser.js';
 import {
   authorizeInBrowser,
   isPasswordForm,
@@ -10,15 +11,17 @@ import {
   startAuthorization,
 } from '../helpers/oidc.js';
 import type { TestPoort } from '../helpers/poort.js';
-import { isCodeForm, signInAt, totpCode, walk } from '../helpers/saml-browser.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { isCodeForm, readSamlPost, signInAt, totpCode, walk } from '../helpers/saml-browser.js';
 import { auditCount, startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider, type ValidatedResponse } from '../helpers/saml-sp.js';
-import { STATUS } from '../helpers/saml-xml.js';
+import { decodeSamlMessage, STATUS } from '../helpers/saml-xml.js';
 
 const PASSWORD = 'correct horse battery staple';
 const ANNA = { username: 'anna', password: PASSWORD };
 const REDIRECT = 'http://127.0.0.1:7961/cb';
 const SECRET = 'app-secret-0123456789';
+const LOGGED_OUT = 'http://127.0.0.1:7961/logged-out';
 const PASSWORD_PROTECTED_TRANSPORT = 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
 /** a class an SP asks for when it wants more than a password (REFEDS MFA profile) */
 const REFEDS_MFA = 'https://refeds.org/profile/mfa';
@@ -33,6 +36,8 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
   let rp: oidc.Configuration;
   let evaSecret: string;
   let evaCodes = 0;
+  let receiver: Receiver;
+  let wiki: oidc.Configuration;
 
   beforeAll(async () => {
     alpha = await ServiceProvider.create({ entityId: 'https://alpha.example.test/sp', signRequests: true });
@@ -46,8 +51,20 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     await poort.services.factors.add({ userId: eva, kind: 'totp', name: 'Phone', secret: evaSecret });
     await poort.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
     rp = await relyingParty(poort, 'app', SECRET);
+    receiver = await startReceiver();
+    await poort.addClient({
+      clientId: 'wiki',
+      secret: SECRET,
+      redirectUris: [REDIRECT],
+      postLogoutRedirectUris: [LOGGED_OUT],
+      backchannelLogoutUri: receiver.url('/wiki/bcl'),
+    });
+    wiki = await relyingParty(poort, 'wiki', SECRET);
   });
-  afterAll(async () => poort?.stop());
+  afterAll(async () => {
+    await poort?.stop();
+    await receiver?.close();
+  });
 
   /** Each TOTP step is accepted once: every code eva types is from a later step than the one before. */
   const nextEvaCode = () => totpCode(evaSecret, -1 + evaCodes++);
@@ -180,5 +197,68 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     }
     const still = await signInAt(alpha, browser, await alpha.redirectRequest());
     expect(still.prompts).toEqual([]);
+  });
+
+  it('tells the OIDC clients of the session over back-channel when a SAML SP logs out', async () => {
+    const browser = new Browser();
+    const { tokens } = await oidcSignIn(wiki, browser, ANNA, { redirectUri: REDIRECT });
+    const walked = await signInAt(alpha, browser, await alpha.redirectRequest());
+    expect(walked.prompts).toEqual([]);
+    const result = await alpha.validateResponse(walked.post.fields as { SAMLResponse: string });
+    const request = await alpha.logoutRequest({
+      nameId: result.nameId,
+      nameIdFormat: result.nameIdFormat,
+      spNameQualifier: result.spNameQualifier,
+      sessionIndex: result.sessionIndex,
+    });
+    const done = await walk(
+      browser,
+      await browser.navigate(request.url, {}, alpha.sloUrl),
+      undefined,
+      alpha.sloUrl,
+    );
+    const answer = done.redirectedTo
+      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: done.redirectedTo })
+      : await alpha.validateLogoutResponse({ binding: 'post', fields: done.post!.fields });
+    expect(answer.status).toBe(STATUS.success);
+
+    const delivered = await receiver.waitFor('/wiki/bcl');
+    const logoutToken = new URLSearchParams(delivered.body).get('logout_token')!;
+    const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${poort.issuer}/jwks`)), {
+      issuer: poort.issuer,
+      audience: 'wiki',
+      typ: 'logout+jwt',
+    });
+    expect(payload.sid).toBe(tokens.claims()!.sid);
+    expect(payload.sub).toBe(tokens.claims()!.sub);
+  });
+
+  it('ends the SAML side of the session when the person signs out at an OIDC client', async () => {
+    const browser = new Browser();
+    const first = await signInAt(alpha, browser, await alpha.redirectRequest(), ANNA);
+    const assertion = await alpha.validateResponse(first.post.fields as { SAMLResponse: string });
+    const { tokens } = await oidcSignIn(wiki, browser, ANNA, { redirectUri: REDIRECT });
+    const confirmation = await browser.navigate(
+      oidc.buildEndSessionUrl(wiki, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: LOGGED_OUT })
+        .href,
+    );
+    const form = readForm(confirmation, 'op.logoutForm');
+    const after = await browser.navigate(
+      form.action,
+      { form: { ...form.fields, logout: 'yes' } },
+      LOGGED_OUT,
+    );
+    // Where Poort tells the SAML SP front-channel, the LogoutRequest it carries names alpha's session.
+    const told = readSamlPost(after);
+    if (told?.SAMLRequest) {
+      expect(told.action).toBe(alpha.sloUrl);
+      const xml = decodeSamlMessage(told.SAMLRequest, 'post');
+      expect(xml).toContain(assertion.nameId);
+      expect(xml).toContain(assertion.sessionIndex!);
+    } else {
+      expect(after.status).toBe(0);
+    }
+    const next = await browser.navigate((await alpha.redirectRequest()).url);
+    expect(isPasswordForm(next)).toBe(true);
   });
 });
