@@ -29,9 +29,9 @@ export function parseXml(text: string): Document {
   };
   let doc: Document;
   try {
+    // Strict: anything the parser would repair (a mismatched end tag, an unquoted attribute) is refused.
     doc = new DOMParser({
-      errorHandler: (level: string, message: unknown) =>
-        level === 'warning' ? undefined : fail(String(message)),
+      errorHandler: (_level: string, message: unknown) => fail(String(message)),
     }).parseFromString(text, 'text/xml');
   } catch (err) {
     if (err instanceof XmlError) throw err;
