@@ -43,9 +43,15 @@ export async function startSamlPoort(
   };
 }
 
-/** How many audit events with this action (and application) the trail holds. */
-export async function auditCount(poort: TestPoort, action: string, app?: string): Promise<number> {
-  return (await poort.services.audit.query({ action, ...(app ? { app } : {}), limit: 10_000 })).length;
+/** How many audit events with this action (and application, and outcome) the trail holds. */
+export async function auditCount(
+  poort: TestPoort,
+  action: string,
+  app?: string,
+  outcome?: 'success' | 'failure' | 'denied',
+): Promise<number> {
+  const filter = { action, ...(app ? { app } : {}), ...(outcome ? { outcome } : {}), limit: 10_000 };
+  return (await poort.services.audit.query(filter)).length;
 }
 
 /**

@@ -62,12 +62,14 @@ describe('SAML attacks', { timeout: 90_000 }, () => {
     oob?.close();
   });
 
-  /** Sends `send` with anna's session and checks it is refused without an assertion. */
+  /** Sends `send` with anna's session and checks it is refused without an assertion, and audited as refused. */
   async function expectRefused(send: () => Promise<Page>): Promise<Page> {
     const issued = await auditCount(poort, 'saml.assertion.issued');
+    const refusals = await auditCount(poort, 'saml.request', undefined, 'failure');
     const page = await send();
     expect(refusalProblems(page)).toEqual([]);
     expect(await auditCount(poort, 'saml.assertion.issued')).toBe(issued);
+    expect(await auditCount(poort, 'saml.request', undefined, 'failure')).toBeGreaterThan(refusals);
     return page;
   }
 
