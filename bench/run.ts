@@ -7,7 +7,7 @@
  *
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
- *     [--scenario argon2|signin|cc|refresh|audit|policy|signin-sink|healthz|discovery|steps]...
+ *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|healthz|discovery|steps]...
  */
 import os from 'node:os';
 import { HttpClient } from './http.js';
@@ -18,6 +18,7 @@ import { clientCredentialsWorkload } from './scenarios/client-credentials.js';
 import { floorWorkload } from './scenarios/floor.js';
 import { policyDecisions, type PolicyResult } from './scenarios/policy.js';
 import { refreshWorkload } from './scenarios/refresh.js';
+import { samlWorkload } from './scenarios/saml.js';
 import { signInWorkload } from './scenarios/signin.js';
 import {
   EVENTS_PER_SIGNIN,
@@ -42,6 +43,7 @@ const SCENARIOS = [
   'signin',
   'cc',
   'refresh',
+  'saml',
   'audit',
   'policy',
   'signin-sink',
@@ -55,13 +57,14 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'signin',
   'cc',
   'refresh',
+  'saml',
   'audit',
   'policy',
   'signin-sink',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
 type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
-const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'healthz', 'discovery'];
+const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'saml', 'healthz', 'discovery'];
 
 const DEFAULTS = {
   warmupMs: 1000,
@@ -70,6 +73,7 @@ const DEFAULTS = {
     signin: 8000,
     cc: 5000,
     refresh: 5000,
+    saml: 5000,
     audit: 3000,
     policy: 2000,
     'signin-sink': 8000,
@@ -77,7 +81,7 @@ const DEFAULTS = {
     discovery: 3000,
     steps: 5000,
   } satisfies Record<ScenarioName, number>,
-  concurrency: { signin: 4, cc: 8, refresh: 8, 'signin-sink': 4, healthz: 8, discovery: 8 },
+  concurrency: { signin: 4, cc: 8, refresh: 8, saml: 4, 'signin-sink': 4, healthz: 8, discovery: 8 },
 };
 
 /** Above this share of the machine used by other processes, a window's figures are flagged as unreliable. */
@@ -95,11 +99,12 @@ const SINK_SLOWDOWN_LIMIT = 0.1;
 
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]...
 
-  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, audit 3
+  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
                     per phase, policy 2, signin-sink 8 per server)
-  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, signin-sink 4)
-  --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, audit,
-                    policy, signin-sink; default all seven). signin also runs argon2, which it is compared
+  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4)
+  --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
+                    policy, signin-sink; default all eight). saml: SP-initiated SAML single sign-on round trips
+                    (HTTP-Redirect AuthnRequest → signed assertion) in a browser that already has a session. signin also runs argon2, which it is compared
                     with. audit: appends to the audit trail on a fresh embedded store in this process, one
                     at a time and in batches of 8, then verifies the chain. policy: decide() in this
                     process with a compiled 50-rule policy over eight varied attempts in turn.
@@ -208,7 +213,7 @@ function toReport(name: string, concurrency: number, result: LoadResult): Scenar
     ...result,
     name,
     concurrency,
-    requests: name.startsWith('signin') ? 5 : 1,
+    requests: name.startsWith('signin') ? 5 : name === 'saml' ? 3 : 1,
     serverCpuMsPerOp: result.serverCpuMs / result.ops,
     // s per 1,000 ops = ms per op: the same number in the two units the brief asks for
     serverCpuSecondsPer1000: result.serverCpuMs / 1000 / (result.ops / 1000),
@@ -289,6 +294,7 @@ async function main(): Promise<void> {
           if (name === 'signin') workload = signInWorkload(http, server.issuer, concurrency);
           else if (name === 'cc') workload = clientCredentialsWorkload(http, concurrency);
           else if (name === 'refresh') workload = await refreshWorkload(http, server.issuer, concurrency);
+          else if (name === 'saml') workload = await samlWorkload(http, server.issuer, concurrency);
           else workload = floorWorkload(http, name, concurrency);
           log(
             `${name}: concurrency ${concurrency}, ${DEFAULTS.warmupMs / 1000} s warm-up + ${duration(name) / 1000} s ...`,

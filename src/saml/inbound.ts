@@ -315,3 +315,14 @@ export function readLogoutRequest(root: Element, entityId: string): LogoutReques
       .filter((v): v is string => v !== undefined),
   };
 }
+
+/**
+ * The schema validator compiles its WebAssembly on first use, which takes seconds and blocks the process. Where SAML
+ * is in use (a service provider is registered), pay that at start-up, before the first request waits for it.
+ */
+export async function warmSchemaValidator(serviceProviders: { list(): Promise<unknown[]> }): Promise<void> {
+  if ((await serviceProviders.list()).length === 0) return;
+  await validateSchema(
+    `<samlp:LogoutResponse xmlns:samlp="${NS.protocol}" ID="_warm" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>`,
+  );
+}

@@ -11,6 +11,7 @@ import { preloadGeo } from '../policy/source.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
+import { warmSchemaValidator } from '../saml/inbound.js';
 
 export interface RunningServer {
   url: string;
@@ -31,6 +32,7 @@ export async function startServer(
   const { config } = services;
   await services.hasher.warm();
   preloadGeo();
+  await warmSchemaValidator(services.serviceProviders);
 
   let provider: Provider;
   const handle = createApp(services, () => provider, log);
