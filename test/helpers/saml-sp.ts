@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import {
   generateServiceProviderMetadata,
   SAML,
@@ -42,6 +43,20 @@ export interface IdpMetadata {
   slo: { redirect?: string; post?: string };
   wantAuthnRequestsSigned: boolean;
   nameIdFormats: string[];
+}
+
+/** The metadata with more HTTP-POST AssertionConsumerServices (indexes 2, 3, …) after the default one. */
+function withMoreAcs(metadata: string, urls: string[]): string {
+  const doc = parseXml(metadata);
+  const descriptor = elements(doc, NS.metadata, 'SPSSODescriptor')[0]!;
+  urls.forEach((url, i) => {
+    const acs = doc.createElementNS(NS.metadata, 'AssertionConsumerService');
+    acs.setAttribute('index', String(i + 2));
+    acs.setAttribute('Binding', BINDING.post);
+    acs.setAttribute('Location', url);
+    descriptor.appendChild(acs);
+  });
+  return serializeXml(doc);
 }
 
 export function parseIdpMetadata(xml: string): IdpMetadata {
@@ -98,6 +113,8 @@ export interface ServiceProviderOptions {
   nameIdFormat?: NameIdFormatName | null;
   /** WantAssertionsSigned in metadata, and demanded when validating (default true) */
   wantAssertionsSigned?: boolean;
+  /** more HTTP-POST AssertionConsumerServices after the default one (index 1), with indexes 2, 3, … */
+  extraAcsUrls?: string[];
 }
 
 export interface AuthnRequestOptions {
@@ -109,6 +126,11 @@ export interface AuthnRequestOptions {
   comparison?: RacComparison;
   /** AssertionConsumerServiceURL other than the SP's own (an attacker's) */
   acsUrl?: string;
+  /**
+   * AssertionConsumerServiceIndex instead of a URL (null: neither, the IdP takes the default); Redirect binding,
+   * unsigned requests only
+   */
+  acsIndex?: number | null;
   /** an Issuer other than the SP's entityID */
   issuer?: string;
   /** sign (default: as the SP's metadata says) */
@@ -183,6 +205,7 @@ export class ServiceProvider {
   readonly wantAssertionsSigned: boolean;
   readonly nameIdFormat: NameIdFormatName | null;
   readonly metadata: string;
+  readonly extraAcsUrls: string[];
   /** request IDs this SP sent and still waits for, shared by all its node-saml instances */
   readonly cache: CacheProvider = new InMemoryCacheProvider({});
   private idpMetadata?: IdpMetadata;
@@ -199,7 +222,8 @@ export class ServiceProvider {
     this.signRequests = options.signRequests ?? false;
     this.wantAssertionsSigned = options.wantAssertionsSigned ?? true;
     this.nameIdFormat = options.nameIdFormat === undefined ? 'persistent' : options.nameIdFormat;
-    this.metadata = generateServiceProviderMetadata({
+    this.extraAcsUrls = options.extraAcsUrls ?? [];
+    const generated = generateServiceProviderMetadata({
       issuer: this.entityId,
       callbackUrl: this.acsUrl,
       logoutCallbackUrl: this.sloUrl,
@@ -212,6 +236,7 @@ export class ServiceProvider {
       decryptionPvk: encryption?.privateKey,
       decryptionCert: encryption?.certificate,
     });
+    this.metadata = this.extraAcsUrls.length > 0 ? withMoreAcs(generated, this.extraAcsUrls) : generated;
   }
 
   static async create(options: ServiceProviderOptions): Promise<ServiceProvider> {
@@ -280,6 +305,7 @@ export class ServiceProvider {
       entryPoint,
       issuer: options.issuer ?? this.entityId,
       callbackUrl: options.acsUrl ?? this.acsUrl,
+      disableRequestAcsUrl: options.acsIndex !== undefined,
       forceAuthn: options.forceAuthn ?? false,
       passive: options.passive ?? false,
       identifierFormat: format ? NAMEID_FORMAT[format] : null,
@@ -298,13 +324,18 @@ export class ServiceProvider {
 
   /** An AuthnRequest for the HTTP-Redirect binding (signed in the query string when the SP signs). */
   async redirectRequest(options: AuthnRequestOptions = {}): Promise<RedirectRequest> {
-    const url = await this.requestClient(options, 'redirect').getAuthorizeUrlAsync(
-      options.relayState ?? '',
-      undefined,
-      {},
-    );
-    const xml = decodeSamlMessage(new URL(url).searchParams.get('SAMLRequest')!, 'redirect');
-    return { url, xml, id: parseXml(xml).documentElement.getAttribute('ID')! };
+    const byIndex = options.acsIndex !== undefined;
+    if (byIndex && (options.sign ?? this.signRequests)) throw new Error('acsIndex is for unsigned requests');
+    const client = this.requestClient(options, 'redirect');
+    const url = new URL(await client.getAuthorizeUrlAsync(options.relayState ?? '', undefined, {}));
+    let xml = decodeSamlMessage(url.searchParams.get('SAMLRequest')!, 'redirect');
+    if (typeof options.acsIndex === 'number') {
+      const doc = parseXml(xml);
+      doc.documentElement.setAttribute('AssertionConsumerServiceIndex', String(options.acsIndex));
+      xml = serializeXml(doc);
+      url.searchParams.set('SAMLRequest', deflateRawSync(Buffer.from(xml)).toString('base64'));
+    }
+    return { url: url.href, xml, id: parseXml(xml).documentElement.getAttribute('ID')! };
   }
 
   /** An AuthnRequest for the HTTP-POST binding (with an enveloped XML signature when the SP signs). */
@@ -330,8 +361,9 @@ export class ServiceProvider {
    */
   async validateResponse(
     fields: { SAMLResponse: string; RelayState?: string },
-    options: { unsolicited?: boolean; responseSigned?: boolean } = {},
+    options: { unsolicited?: boolean; responseSigned?: boolean; acsUrl?: string } = {},
   ): Promise<ValidatedResponse> {
+    const acsUrl = options.acsUrl ?? this.acsUrl;
     const client = this.client({
       wantAuthnResponseSigned: options.responseSigned ?? false,
       validateInResponseTo: options.unsolicited ? ValidateInResponseTo.never : ValidateInResponseTo.always,
@@ -345,8 +377,8 @@ export class ServiceProvider {
     };
     if (response.localName !== 'Response' || response.namespaceURI !== NS.protocol)
       fail('not a samlp:Response');
-    if (response.getAttribute('Destination') !== this.acsUrl)
-      fail(`Destination ${response.getAttribute('Destination')} is not the ACS ${this.acsUrl}`);
+    if (response.getAttribute('Destination') !== acsUrl)
+      fail(`Destination ${response.getAttribute('Destination')} is not the ACS ${acsUrl}`);
     const responseIssuer = children(response, NS.assertion, 'Issuer')[0]?.textContent?.trim();
     if (responseIssuer !== undefined && responseIssuer !== this.idp.entityId)
       fail(`Response Issuer ${responseIssuer} is not ${this.idp.entityId}`);
@@ -368,7 +400,7 @@ export class ServiceProvider {
     if (!bearer) fail('no bearer SubjectConfirmation');
     const data = children(bearer!, NS.assertion, 'SubjectConfirmationData')[0];
     const recipient = data?.getAttribute('Recipient') || undefined;
-    if (recipient !== this.acsUrl) fail(`Recipient ${recipient} is not the ACS ${this.acsUrl}`);
+    if (recipient !== acsUrl) fail(`Recipient ${recipient} is not the ACS ${acsUrl}`);
     const confirmedFor = data?.getAttribute('InResponseTo') || undefined;
     if (confirmedFor !== inResponseTo)
       fail(`SubjectConfirmationData InResponseTo ${confirmedFor} is not the Response's ${inResponseTo}`);

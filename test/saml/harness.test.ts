@@ -208,6 +208,30 @@ describe('SAML test harness', () => {
     expect(inflateRawSync(Buffer.from(bomb, 'base64')).length).toBe(50 * 1024 * 1024);
   });
 
+  it('publishes extra ACS endpoints by index and asks for one by index, or for none', async () => {
+    const multi = await ServiceProvider.create({
+      entityId: 'https://multi.example.test/sp',
+      extraAcsUrls: ['http://127.0.0.1:9/multi/acs-2'],
+    });
+    await multi.connect(idp);
+    const sp = elements(parseXml(multi.metadata), NS.metadata, 'SPSSODescriptor')[0]!;
+    const acs = children(sp, NS.metadata, 'AssertionConsumerService').map((a) => [
+      a.getAttribute('index'),
+      a.getAttribute('Location'),
+    ]);
+    expect(acs).toEqual([
+      ['1', multi.acsUrl],
+      ['2', 'http://127.0.0.1:9/multi/acs-2'],
+    ]);
+    const byIndex = parseXml((await multi.redirectRequest({ acsIndex: 2 })).xml).documentElement;
+    expect(byIndex.getAttribute('AssertionConsumerServiceIndex')).toBe('2');
+    expect(byIndex.getAttribute('AssertionConsumerServiceURL')).toBeFalsy();
+    const neither = parseXml((await multi.redirectRequest({ acsIndex: null })).xml).documentElement;
+    expect(neither.getAttribute('AssertionConsumerServiceIndex')).toBeFalsy();
+    expect(neither.getAttribute('AssertionConsumerServiceURL')).toBeFalsy();
+    await expect(signer.redirectRequest({ acsIndex: 1 })).rejects.toThrow(/unsigned/);
+  });
+
   it('finds the auto-submit form and its SAMLResponse on a page', () => {
     const page = {
       url: 'http://localhost:1/saml/sso',

@@ -26,6 +26,9 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
   /** emailAddress NameID and attributes under its own names */
   let mail: ServiceProvider;
   let unspecified: ServiceProvider;
+  /** two ACS endpoints, chosen by index or URL */
+  let multi: ServiceProvider;
+  const SECOND_ACS = 'http://127.0.0.1:9/multi/acs-2';
 
   beforeAll(async () => {
     alpha = await ServiceProvider.create({ entityId: 'https://alpha.example.test/sp', signRequests: true });
@@ -38,7 +41,12 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
       entityId: 'https://unspecified.example.test/sp',
       nameIdFormat: 'unspecified',
     });
+    multi = await ServiceProvider.create({
+      entityId: 'https://multi.example.test/sp',
+      extraAcsUrls: [SECOND_ACS],
+    });
     poort = await startSamlPoort([
+      { sp: multi },
       { sp: alpha, settings: { name: 'Alpha', sign_response: true } },
       { sp: beta },
       {
@@ -309,5 +317,26 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
     const page = await browser.navigate((await beta.redirectRequest()).url);
     expect(readSamlPost(page)).toBeUndefined();
     expect(page.status).toBe(200);
+  });
+
+  it('answers at the ACS the request names by index or URL, at the default one when it names none', async () => {
+    const browser = new Browser();
+    const cases = [
+      { options: { acsIndex: 2 }, acs: SECOND_ACS },
+      { options: { acsUrl: SECOND_ACS }, acs: SECOND_ACS },
+      { options: { acsIndex: 1 }, acs: multi.acsUrl },
+      { options: { acsIndex: null }, acs: multi.acsUrl },
+    ];
+    for (const { options, acs } of cases) {
+      const request = await multi.redirectRequest(options);
+      const walked = await walk(browser, await browser.navigate(request.url), ANNA);
+      expect(walked.post?.action).toBe(acs);
+      const result = await multi.validateResponse(walked.post!.fields as { SAMLResponse: string }, {
+        acsUrl: acs,
+      });
+      expect(result.inResponseTo).toBe(request.id);
+    }
+    const unknownIndex = await browser.navigate((await multi.redirectRequest({ acsIndex: 7 })).url);
+    expect(refusalProblems(unknownIndex)).toEqual([]);
   });
 });
