@@ -41,6 +41,8 @@ export interface AppHandle {
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** the contextual policy's say on single sign-on sessions, for oidc-provider's interaction check */
   sessionPolicy: SessionPolicyCheck;
+  /** after an OIDC logout: where the browser goes to tell the session's SAML service providers, if anywhere */
+  afterLogout: (sessionUid: string, location: string) => Promise<string | undefined>;
   /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
   extraParams: ReturnType<typeof samlExtraParams>;
   pages: {
@@ -148,7 +150,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       knownDevices: policy.knownDevices,
     }),
   );
-  app.use(samlRoutes({ services, provider, page, log }));
+  const saml = samlRoutes({ services, provider, page, log });
+  app.use(saml.router);
   app.use('/account', noStore);
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
@@ -204,6 +207,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     handle,
     sessionPolicy: policy.sessionCheck,
     extraParams: samlExtraParams(new SpBinding(services.secrets)),
+    afterLogout: saml.afterOidcLogout,
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

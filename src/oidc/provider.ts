@@ -38,6 +38,8 @@ export interface ProviderDeps {
   sessionPolicy?: SessionPolicyCheck;
   /** authorization parameters beyond the standard ones, with their checks (the SAML front-end's service provider) */
   extraParams?: Configuration['extraParams'];
+  /** after a logout ended a session: where to send the browser first (the SAML SPs of that session), if anywhere */
+  afterLogout?: (sessionUid: string, location: string) => Promise<string | undefined>;
 }
 
 /** A Poort-shaped oidc-provider: Poort's storage, accounts, pages and key material; no development defaults. */
@@ -171,6 +173,20 @@ export function createProvider(deps: ProviderDeps): Provider {
       pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
     ),
   );
+  const { afterLogout } = deps;
+  if (afterLogout) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const uid = (ctx.oidc?.session as { uid?: string } | undefined)?.uid;
+      if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !ctx.oidc.params?.logout || !uid)
+        return;
+      const to = await afterLogout(uid, ctx.response.get('location'));
+      if (to) {
+        ctx.redirect(to);
+        ctx.status = 303;
+      }
+    });
+  }
   provider.on('authorization.error', (ctx, err) => {
     (ctx.state as { poortError?: string }).poortError = (err as { error?: string }).error;
   });

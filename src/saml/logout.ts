@@ -10,7 +10,7 @@ export async function endOidcSession(
   provider: Provider,
   uid: string,
   log: Logger,
-): Promise<{ notified: string[]; clearCookies: string[] } | undefined> {
+): Promise<{ notified: string[] } | undefined> {
   const session = await provider.Session.findByUid(uid);
   if (!session) return undefined;
   const notified: string[] = [];
@@ -43,7 +43,7 @@ export async function endOidcSession(
       await grant?.destroy();
     }
   }
-  await session.destroy();
   // The browser's session cookie now names nothing: oidc-provider treats it as signed out.
-  return { notified, clearCookies: [] };
+  await session.destroy();
+  return { notified };
 }

@@ -20,6 +20,7 @@ import {
 } from './client.js';
 import {
   buildLoginResponse,
+  buildLogoutRequest,
   buildLogoutResponse,
   buildStatusResponse,
   idpEndpoints,
@@ -47,7 +48,7 @@ import { redeemCode } from './redeem.js';
 import { nameIdFor, releasedAttributes } from './release.js';
 import { encrypts, type ServiceProvider } from './service-providers.js';
 import { BINDINGS, defaultAcs, logoutEndpoint } from './sp-metadata.js';
-import { SamlState, type PendingSso } from './state.js';
+import { SamlState, type PendingSso, type SamlSession } from './state.js';
 import { endOidcSession } from './logout.js';
 
 export interface SamlRouteDeps {
@@ -58,6 +59,8 @@ export interface SamlRouteDeps {
 }
 
 const MAX_RELAY_STATE = 1024;
+const NEXT_PATH = '/saml/slo/next';
+const CHAIN_ID = /^[A-Za-z0-9_-]{32}$/;
 const random = () => crypto.randomBytes(32).toString('base64url');
 
 function single(value: unknown): string | undefined {
@@ -70,7 +73,11 @@ function single(value: unknown): string | undefined {
  * request of Poort's own client `poort-saml`, so SAML and OpenID Connect share one session, one set of sign-in pages,
  * factors and policies; the callback turns the result into an assertion.
  */
-export function samlRoutes(deps: SamlRouteDeps): Router {
+export function samlRoutes(deps: SamlRouteDeps): {
+  router: Router;
+  /** after an OIDC logout ended session `uid`: where to send the browser to tell its SAML SPs, if any */
+  afterOidcLogout: (uid: string, location: string) => Promise<string | undefined>;
+} {
   const { services, log } = deps;
   const { config } = services;
   const issuer = config.server.issuer;
@@ -461,6 +468,8 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
           application: { id: sp.entityId, protocol: 'saml' },
           details: { message: 'LogoutResponse' },
         });
+        const chain = response.relayState;
+        if (chain && CHAIN_ID.test(chain)) return res.redirect(303, `${NEXT_PATH}?chain=${chain}`);
         return res.type('html').send(renderPage('logged-out', deps.page(req, res), {}));
       }
       const raw = request!;
@@ -518,7 +527,9 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
         ? await endOidcSession(deps.provider(), first.oidcSession, log)
         : undefined;
       for (const s of sessions) await state.endSession(s!.sessionIndex);
-      if (first.oidcSession) await state.takeSessionsOf(first.oidcSession);
+      const others = first.oidcSession
+        ? (await state.takeSessionsOf(first.oidcSession)).filter((s) => s.entityId !== sp.entityId)
+        : [];
       await audit(req, {
         action: 'saml.logout',
         outcome: 'success',
@@ -531,8 +542,21 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
           signed,
           oidc_session_ended: ended !== undefined,
           backchannel: ended?.notified ?? [],
+          saml_propagated: others.map((o) => o.entityId),
         },
       });
+      const toTell = await withLogoutEndpoint(others);
+      if (toTell.length > 0) {
+        const id = await state.saveChain({
+          remaining: toTell,
+          final: {
+            entityId: sp.entityId,
+            inResponseTo: logout.id,
+            ...(raw.relayState ? { relayState: raw.relayState } : {}),
+          },
+        });
+        return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
+      }
       const { xml: answer } = buildLogoutResponse({
         idp: endpoints,
         signer: signer(),
@@ -540,7 +564,6 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
         inResponseTo: logout.id,
         status: STATUS.success,
       });
-      res.append('Set-Cookie', ended?.clearCookies ?? []);
       return sendLogoutMessage(req, res, sp, 'SAMLResponse', answer, raw.relayState);
     } catch (err) {
       if (err instanceof Refusal) return refuse(req, res, 'saml.logout', err);
@@ -550,6 +573,69 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
 
   router.get('/saml/slo', slo);
   router.post('/saml/slo', form, slo);
+
+  /** The SAML sessions whose SP can be told of a logout (it has a single logout service). */
+  async function withLogoutEndpoint(sessions: SamlSession[]): Promise<SamlSession[]> {
+    const found: SamlSession[] = [];
+    for (const session of sessions) {
+      const sp = await services.serviceProviders.find(session.entityId);
+      if (sp && logoutEndpoint(sp.metadata)) found.push(session);
+    }
+    return found;
+  }
+
+  /**
+   * One step of a logout chain: a LogoutRequest to the next SP of the ended session (which answers at /saml/slo with
+   * the chain as RelayState), and at the end the browser goes where the logout began.
+   */
+  router.get(NEXT_PATH, async (req, res) => {
+    const id = single(req.query.chain) ?? '';
+    const step = await state.nextInChain(id);
+    if (!step) return errorPage(req, res, 400, 'session_expired');
+    if (step.next) {
+      const sp = await services.serviceProviders.find(step.next.entityId);
+      const endpoint = sp ? logoutEndpoint(sp.metadata) : undefined;
+      if (!sp || !endpoint) return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
+      const { xml } = buildLogoutRequest({
+        idp: endpoints,
+        signer: signer(),
+        destination: endpoint.location,
+        nameId: step.next.nameId,
+        sessionIndex: step.next.sessionIndex,
+      });
+      await audit(req, {
+        action: 'saml.logout',
+        outcome: 'success',
+        actor: { type: 'system' },
+        subject: { id: step.next.userId, known: true },
+        application: { id: sp.entityId, protocol: 'saml' },
+        correlation: correlationId(step.next.sessionIndex),
+        details: { message: 'LogoutRequest', propagated: true },
+      });
+      return sendLogoutMessage(req, res, sp, 'SAMLRequest', xml, id);
+    }
+    const { final } = step.chain;
+    if ('location' in final) return res.redirect(303, final.location);
+    const sp = await services.serviceProviders.find(final.entityId);
+    const endpoint = sp ? logoutEndpoint(sp.metadata) : undefined;
+    if (!sp || !endpoint) return res.type('html').send(renderPage('logged-out', deps.page(req, res), {}));
+    const { xml } = buildLogoutResponse({
+      idp: endpoints,
+      signer: signer(),
+      destination: endpoint.location,
+      inResponseTo: final.inResponseTo,
+      status: STATUS.success,
+    });
+    return sendLogoutMessage(req, res, sp, 'SAMLResponse', xml, final.relayState);
+  });
+
+  /** An OIDC logout ended a session: its SAML sessions end too, and their SPs are told front-channel. */
+  async function afterOidcLogout(uid: string, location: string): Promise<string | undefined> {
+    const toTell = await withLogoutEndpoint(await state.takeSessionsOf(uid));
+    if (toTell.length === 0) return undefined;
+    const id = await state.saveChain({ remaining: toTell, final: { location } });
+    return `${NEXT_PATH}?chain=${id}`;
+  }
 
   // A body beyond the parser's limit is an oversized SAML message: refused like the others, never a 5xx.
   router.use('/saml', async (err: unknown, req: Request, res: Response, next: NextFunction) => {
@@ -564,5 +650,5 @@ export function samlRoutes(deps: SamlRouteDeps): Router {
     next(err);
   });
 
-  return router;
+  return { router, afterOidcLogout };
 }

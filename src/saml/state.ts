@@ -30,6 +30,16 @@ export interface SamlSession {
   createdAt: number;
 }
 
+/**
+ * A logout being carried to the SAML service providers of an ended session, one browser redirect at a time: each SP
+ * gets a LogoutRequest and answers with a LogoutResponse carrying the chain's id as RelayState.
+ */
+export interface LogoutChain {
+  remaining: SamlSession[];
+  /** where the browser goes at the end: a URL (OIDC logout), or the LogoutResponse owed to the SP that began it */
+  final: { location: string } | { entityId: string; inResponseTo: string; relayState?: string };
+}
+
 const hash = (value: string) => crypto.createHash('sha256').update(value).digest('base64url');
 
 /** SAML's ephemeral state in the key-value store, so that every node sees it (Redis for several nodes). */
@@ -98,6 +108,27 @@ export class SamlState {
       await this.kv.delete(`saml:session:${index}`);
     }
     return sessions;
+  }
+
+  async saveChain(chain: LogoutChain): Promise<string> {
+    const id = crypto.randomBytes(24).toString('base64url');
+    await this.kv.set(`saml:chain:${id}`, chain, this.settings.pendingSeconds);
+    return id;
+  }
+
+  /** Takes the next SP session of a chain: `next` undefined when it is done (the chain is then gone). */
+  async nextInChain(id: string): Promise<{ chain: LogoutChain; next: SamlSession | undefined } | undefined> {
+    if (!/^[A-Za-z0-9_-]{32}$/.test(id)) return undefined;
+    return this.kv.update<LogoutChain, { chain: LogoutChain; next: SamlSession | undefined } | undefined>(
+      `saml:chain:${id}`,
+      (current) => {
+        if (!current) return { value: undefined, result: undefined };
+        const [next, ...rest] = current.remaining;
+        return next
+          ? { value: { ...current, remaining: rest }, result: { chain: current, next } }
+          : { value: undefined, result: { chain: current, next: undefined } };
+      },
+    );
   }
 
   async endSession(sessionIndex: string): Promise<void> {

@@ -50,6 +50,7 @@ export async function startServer(
       log,
       sessionPolicy: handle.sessionPolicy,
       extraParams: handle.extraParams,
+      afterLogout: handle.afterLogout,
     });
   provider = build();
 
