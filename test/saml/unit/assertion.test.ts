@@ -74,7 +74,7 @@ describe('the login response', () => {
     const doc = parseXml(await build([]));
     const signatures = Array.from(doc.getElementsByTagNameNS(NS.dsig, 'Signature'));
     expect(signatures).toHaveLength(1);
-    expect(signatures[0]!.parentNode!.localName).toBe('Assertion');
+    expect((signatures[0]!.parentNode as Element).localName).toBe('Assertion');
     const method = doc.getElementsByTagNameNS(NS.dsig, 'SignatureMethod')[0]!.getAttribute('Algorithm');
     expect(method).toBe('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256');
     const c14n = doc.getElementsByTagNameNS(NS.dsig, 'CanonicalizationMethod')[0]!.getAttribute('Algorithm');
