@@ -56,7 +56,7 @@ describe('SAML attacks', { timeout: 90_000 }, () => {
     });
     await new Promise<void>((resolve) => oob.listen(0, '127.0.0.1', resolve));
     oobUrl = `http://127.0.0.1:${(oob.address() as AddressInfo).port}/xxe`;
-  });
+  }, 120_000);
   afterAll(async () => {
     await poort?.stop();
     oob?.close();
@@ -150,6 +150,31 @@ describe('SAML attacks', { timeout: 90_000 }, () => {
     const { xml } = await plain.redirectRequest();
     const stale = setRootAttribute(xml, 'IssueInstant', new Date(Date.now() - 60 * 60_000).toISOString());
     await expectRefused(() => anna.navigate(redirectUrl(sso(), deflateBase64(stale))));
+  });
+
+  it('refuses a future IssueInstant, a wrong Destination, an unsupported ProtocolBinding and an overlong RelayState', async () => {
+    const { xml } = await plain.redirectRequest();
+    const future = setRootAttribute(xml, 'IssueInstant', new Date(Date.now() + 30 * 60_000).toISOString());
+    await expectRefused(() => anna.navigate(redirectUrl(sso(), deflateBase64(future))));
+    const elsewhere = setRootAttribute(xml, 'Destination', 'https://other-idp.example/sso');
+    await expectRefused(() => anna.navigate(redirectUrl(sso(), deflateBase64(elsewhere))));
+    const artifact = setRootAttribute(
+      (await plain.redirectRequest()).xml,
+      'ProtocolBinding',
+      'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact',
+    );
+    await expectRefused(() => anna.navigate(redirectUrl(sso(), deflateBase64(artifact))));
+    const long = await plain.redirectRequest({ relayState: 'x'.repeat(2000) });
+    await expectRefused(() => anna.navigate(long.url));
+  });
+
+  it('refuses a Redirect signature made with SHA-1', async () => {
+    const request = await signer.redirectRequest();
+    const sha1 = await signer.client({ signatureAlgorithm: 'sha1' }).getAuthorizeUrlAsync('', undefined, {});
+    expect(new URL(sha1).searchParams.get('SigAlg')).toBe('http://www.w3.org/2000/09/xmldsig#rsa-sha1');
+    await expectRefused(() => anna.navigate(sha1));
+    // the same SP with SHA-256 is fine
+    await signInAt(signer, anna, request);
   });
 
   it('refuses an ACS URL that is not in the SP metadata', async () => {

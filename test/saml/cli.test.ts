@@ -55,7 +55,7 @@ describe('poort sp', { timeout: 90_000 }, () => {
     await newcomer.connect(poort.issuer);
     metadataFile = newcomer.writeMetadata(poort.dir);
     await poort.addUser({ username: 'anna', password: PASSWORD, email: 'anna@example.org', name: 'Anna' });
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   it('adds an SP from its metadata; the running server serves it without a restart', async () => {
@@ -202,7 +202,7 @@ describe('SAML with no service providers', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   beforeAll(async () => {
     poort = await startPoort(FAST_ARGON2);
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   it('serves metadata and refuses an AuthnRequest from an unknown SP', async () => {

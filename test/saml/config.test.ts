@@ -25,7 +25,7 @@ describe('SAML configuration', { timeout: 90_000 }, () => {
       saml: { entity_id: ENTITY_ID, require_signed_requests: true },
     });
     await poort.addUser({ username: 'anna', password: PASSWORD, email: 'anna@example.org' });
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   it('publishes the configured entityID and that it wants signed requests, and issues under it', async () => {

@@ -34,7 +34,7 @@ describe('SAML encrypted assertions', { timeout: 90_000 }, () => {
       { sp: optedOut, settings: { encrypt_assertion: false } },
     ]);
     await poort.addUser({ username: 'anna', password: PASSWORD, email: 'anna@example.org', name: 'Anna' });
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   async function signIn(sp: ServiceProvider, responseSigned = false) {

@@ -70,7 +70,7 @@ describe('the SAML SP harness against a stand-in IdP', { timeout: 60_000 }, () =
     expect(metadata.sso.redirect).toBe('http://127.0.0.1:9/sso');
     await sp.connect(metadata);
     await sealed.connect(metadata);
-  });
+  }, 120_000);
 
   it('accepts a signed response to its own request and reports what it holds', async () => {
     const request = await sp.redirectRequest();

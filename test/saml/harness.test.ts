@@ -49,7 +49,7 @@ describe('SAML test harness', () => {
     });
     await signer.connect(idp);
     await plain.connect(idp);
-  });
+  }, 120_000);
 
   it('writes SP metadata with the ACS, SLO, signing and encryption certificates', () => {
     const doc = parseXml(signer.metadata);

@@ -46,7 +46,7 @@ describe('SAML signing certificate rotation', { timeout: 90_000 }, () => {
     sp = await ServiceProvider.create({ entityId: 'https://rotating.example.test/sp' });
     poort = await startSamlPoort([{ sp }], { yaml: 'keys: { activation_delay: 0s }\n' });
     await poort.addUser({ username: 'anna', password: PASSWORD });
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   it('makes one certificate on first start, in the keys folder, and publishes it', async () => {

@@ -15,7 +15,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { isCodeForm, readSamlPost, signInAt, totpCode, walk } from '../helpers/saml-browser.js';
 import { auditCount, startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider, type ValidatedResponse } from '../helpers/saml-sp.js';
-import { decodeSamlMessage, STATUS } from '../helpers/saml-xml.js';
+import { decodeSamlMessage, readStatus, STATUS } from '../helpers/saml-xml.js';
 
 const PASSWORD = 'correct horse battery staple';
 const ANNA = { username: 'anna', password: PASSWORD };
@@ -60,7 +60,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
       backchannelLogoutUri: receiver.url('/wiki/bcl'),
     });
     wiki = await relyingParty(poort, 'wiki', SECRET);
-  });
+  }, 120_000);
   afterAll(async () => {
     await poort?.stop();
     await receiver?.close();
@@ -127,6 +127,19 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(walked.prompts).toEqual(['password', 'code']);
     const result = await beta.validateResponse(walked.post.fields as { SAMLResponse: string });
     expect(result.authnContextClassRef).toBe(MULTI_FACTOR);
+  });
+
+  it('answers Responder/NoAuthnContext when an SP asks only for classes Poort does not know', async () => {
+    const browser = new Browser();
+    const request = await beta.redirectRequest({
+      authnContext: ['urn:example:retina-scan'],
+      comparison: 'exact',
+    });
+    const walked = await walk(browser, await browser.navigate(request.url), ANNA);
+    expect(walked.post?.action).toBe(beta.acsUrl);
+    const xml = decodeSamlMessage(walked.post!.SAMLResponse!, 'post');
+    expect(readStatus(xml)).toMatchObject({ code: STATUS.responder, subCode: STATUS.noAuthnContext });
+    expect(xml).not.toMatch(/Assertion/);
   });
 
   /** Signs anna in at alpha in a fresh browser; returns the browser and what alpha validated. */

@@ -73,7 +73,7 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
     });
     await poort.services.users.update('anna', { givenName: 'Anna', familyName: 'de Vries' });
     await poort.addUser({ username: 'bob', password: PASSWORD, email: 'bob@example.org' });
-  });
+  }, 120_000);
   afterAll(async () => poort?.stop());
 
   /** A fresh browser signs in at `sp` with the password and `sp` validates what comes back. */
@@ -286,6 +286,11 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
     expect(readStatus(xml)).toMatchObject({ code: STATUS.responder, subCode: STATUS.noPassive });
     expect(xml).not.toMatch(/Assertion/);
     expect(xml).toContain(`InResponseTo="${request.id}"`);
+    // the status response is signed: node-saml checks the signature, then reports that no one is signed in
+    await expect(beta.validateResponse(walked.post!.fields as { SAMLResponse: string })).rejects.toThrow(
+      /no profile/,
+    );
+    expect((await xmlsecVerify(xml, beta.idp.signingCertificates[0]!, 'Response')).ok).toBe(true);
   });
 
   it('answers IsPassive with a session with an assertion, without prompting', async () => {
@@ -310,6 +315,14 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
     });
     expect(event!.event.outcome).toBe('success');
     expect(JSON.stringify(event)).toContain('anna');
+    expect(event!.event.details).toMatchObject({
+      name_id_format: 'persistent',
+      authn_context: PASSWORD_PROTECTED_TRANSPORT,
+      encrypted: false,
+    });
+    // the trail records what happened, never the messages themselves
+    const all = JSON.stringify(await poort.services.audit.query({ limit: 10_000 }));
+    expect(all).not.toMatch(/SAMLResponse|SAMLRequest|<samlp?:|PHNhbWxw/);
   });
 
   it('never shows a SAMLResponse form before the sign-in is complete', async () => {
