@@ -148,6 +148,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       enrolment: signInEnrolment(services, flow),
       policy: policy.enforcement,
       knownDevices: policy.knownDevices,
+      serviceProviderName: async (entityId) =>
+        (await services.serviceProviders.find(entityId))?.settings.name,
     }),
   );
   const saml = samlRoutes({ services, provider, page, log });
