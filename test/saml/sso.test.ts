@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import type { TestPoort } from '../helpers/poort.js';
@@ -351,5 +352,30 @@ describe('SAML single sign-on', { timeout: 90_000 }, () => {
     }
     const unknownIndex = await browser.navigate((await multi.redirectRequest({ acsIndex: 7 })).url);
     expect(refusalProblems(unknownIndex)).toEqual([]);
+  });
+
+  it('shows its pages in Dutch and English: the auto-submit page works without inline script', async () => {
+    const en = JSON.parse(fs.readFileSync('locales/en/saml.json', 'utf8')) as Record<string, string>;
+    const nl = JSON.parse(fs.readFileSync('locales/nl/saml.json', 'utf8')) as Record<string, string>;
+    const escaped = (text: string) =>
+      text.replace(/&/g, '&amp;').replace(/'/g, '&#39;').replace(/"/g, '&quot;');
+    const dutch = new Browser({ 'accept-language': 'nl-NL,nl;q=0.9' });
+    const walked = await signInAt(beta, dutch, await beta.redirectRequest(), ANNA);
+    expect(walked.page.body).toMatch(/<html[^>]*lang="nl"/);
+    expect(walked.page.body).toContain(escaped(nl['saml.post.submit']!));
+    expect(walked.page.body).toMatch(/<button[^>]*type="submit"|<input[^>]*type="submit"/);
+    for (const script of walked.page.body.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/g)) {
+      expect(script[1]).toMatch(/src="\/static\//);
+      expect(script[2]!.trim()).toBe('');
+    }
+    expect(walked.page.headers.get('content-security-policy')).toMatch(/script-src[^;]*'self'/);
+    expect(walked.page.headers.get('content-security-policy')).not.toMatch(/unsafe-inline/);
+
+    const stranger = `${poort.issuer}/saml/init?sp=${encodeURIComponent('https://unknown.example.test/sp')}`;
+    const refusedNl = await dutch.navigate(stranger);
+    expect(refusedNl.status).toBe(400);
+    expect(refusedNl.body).toContain(escaped(nl['saml.error.title']!));
+    const refusedEn = await new Browser({ 'accept-language': 'en' }).navigate(stranger);
+    expect(refusedEn.body).toContain(escaped(en['saml.error.title']!));
   });
 });
