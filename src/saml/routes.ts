@@ -284,6 +284,9 @@ export function samlRoutes(deps: SamlRouteDeps): {
         startedAt: Math.floor(Date.now() / 1000),
       };
       const requirement = requirementFor(request.requestedAuthnContext, config.oidc.acr);
+      // A sound request Poort cannot satisfy is answered to the SP (and audited there), not refused with a page.
+      if (requirement === undefined)
+        return await sendStatus(req, res, pending, STATUS.noAuthnContext, 'no_authn_context');
       await audit(req, {
         action: 'saml.request',
         outcome: 'success',
@@ -298,8 +301,6 @@ export function samlRoutes(deps: SamlRouteDeps): {
             : {}),
         },
       });
-      if (requirement === undefined)
-        return await sendStatus(req, res, pending, STATUS.noAuthnContext, 'no_authn_context');
       await startSignIn(res, { ...pending, requirement });
     } catch (err) {
       if (err instanceof Refusal) return refuse(req, res, 'saml.request', err);
