@@ -61,7 +61,7 @@ export class ClientsWithAccount extends ClientRepository {
     if (this.#own.has(input.clientId))
       throw new ClientError(
         'exists',
-        `client ${input.clientId} is Poort's own ${String(this.#own.get(input.clientId)!.client_name ?? 'client')}`,
+        `client ${input.clientId} is reserved for Poort itself (its account pages and SAML front-end)`,
       );
     return super.add(input);
   }
