@@ -85,6 +85,29 @@ export function spEntity(sp: ServiceProvider): samlify.ServiceProviderInstance {
   return entity;
 }
 
+const encryptionTargets = new WeakMap<ServiceProvider, samlify.ServiceProviderInstance>();
+
+/**
+ * The SP as samlify's encryption sees it: its first encryption certificate only (samlify cannot choose among several
+ * in one metadata document).
+ */
+function encryptionTarget(sp: ServiceProvider): samlify.ServiceProviderInstance {
+  let target = encryptionTargets.get(sp);
+  if (!target) {
+    const certificate = sp.metadata.encryptionCertificates[0];
+    if (!certificate) throw new Error(`${sp.entityId} publishes no encryption certificate`);
+    target = samlify.ServiceProvider({
+      entityID: sp.entityId,
+      encryptCert: certificateBody(certificate),
+      assertionConsumerService: sp.metadata.assertionConsumerServices
+        .filter((e) => e.binding === BINDINGS.post)
+        .map((e) => ({ Binding: e.binding, Location: e.location })),
+    });
+    encryptionTargets.set(sp, target);
+  }
+  return target;
+}
+
 /** The IdP as samlify's encryption sees it: AES-256-GCM content, RSA-OAEP key transport, nothing weaker. */
 const encryptingIdp = samlify.IdentityProvider({
   entityID: 'urn:poort:saml:encryption',
@@ -211,7 +234,7 @@ export async function buildLoginResponse(input: AssertionInput): Promise<{ id: s
   let xml = t.render(template);
   if (input.sign.assertion) xml = sign(xml, input.signer, 'Assertion', 'Response');
   if (input.encrypt) {
-    const encrypted = await samlLib.encryptAssertion(encryptingIdp, spEntity(input.sp), xml);
+    const encrypted = await samlLib.encryptAssertion(encryptingIdp, encryptionTarget(input.sp), xml);
     xml = Buffer.from(encrypted, 'base64').toString('utf8');
   }
   if (input.sign.response) xml = sign(xml, input.signer, 'message', 'Response');
