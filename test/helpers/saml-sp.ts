@@ -467,6 +467,43 @@ export class ServiceProvider {
   }
 
   /**
+   * Receives a LogoutRequest from the IdP at this SP's SLO endpoint (logout propagation): node-saml checks the
+   * IdP's signature (a Redirect one must be there), the issuer and the time; the SP checks the Destination.
+   */
+  async receiveLogoutRequest(
+    message: { binding: 'post'; fields: Record<string, string> } | { binding: 'redirect'; url: string },
+  ): Promise<{ profile: Profile; xml: string; relayState?: string }> {
+    const client = this.client();
+    let profile: Profile | null;
+    let xml: string;
+    let relayState: string | undefined;
+    if (message.binding === 'post') {
+      xml = decodeSamlMessage(message.fields.SAMLRequest!, 'post');
+      relayState = message.fields.RelayState;
+      ({ profile } = await client.validatePostRequestAsync({ SAMLRequest: message.fields.SAMLRequest! }));
+    } else {
+      const url = new URL(message.url);
+      if (!url.searchParams.has('Signature')) throw new Error('the LogoutRequest is not signed');
+      xml = decodeSamlMessage(url.searchParams.get('SAMLRequest')!, 'redirect');
+      relayState = url.searchParams.get('RelayState') ?? undefined;
+      ({ profile } = await client.validateRedirectAsync(
+        Object.fromEntries(url.searchParams),
+        url.search.slice(1),
+      ));
+    }
+    if (!profile) throw new Error('node-saml found no LogoutRequest');
+    const destination = parseXml(xml).documentElement.getAttribute('Destination');
+    if (destination !== this.sloUrl)
+      throw new Error(`LogoutRequest Destination ${destination} is not ${this.sloUrl}`);
+    return { profile, xml, relayState };
+  }
+
+  /** The LogoutResponse (Success) to a LogoutRequest received from the IdP, as an HTTP-Redirect URL to its SLO. */
+  async logoutResponseUrl(request: Profile, relayState = ''): Promise<string> {
+    return this.client().getLogoutResponseUrlAsync(request, relayState, {}, true);
+  }
+
+  /**
    * Reads a LogoutResponse that reached the SLO endpoint, by a form post or a redirect. A Success response must
    * answer a LogoutRequest this SP sent and pass node-saml's checks (signature, issuer); any other status is
    * returned as read, for the tests that expect a refusal.

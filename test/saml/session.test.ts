@@ -186,6 +186,43 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(isPasswordForm(await browser.navigate(pending.url.href, {}, REDIRECT))).toBe(true);
   });
 
+  it("tells the session's other SAML SPs before answering the SP that logs out", async () => {
+    const browser = new Browser();
+    const atAlpha = await signInAt(alpha, browser, await alpha.redirectRequest(), ANNA);
+    const alphaSession = await alpha.validateResponse(atAlpha.post.fields as { SAMLResponse: string });
+    const atBeta = await signInAt(beta, browser, await beta.redirectRequest());
+    const betaSession = await beta.validateResponse(atBeta.post.fields as { SAMLResponse: string });
+
+    // every SP endpoint of these tests is under this prefix: the walk stops at any of them
+    const sps = 'http://127.0.0.1:9/';
+    const request = await alpha.logoutRequest(
+      {
+        nameId: alphaSession.nameId,
+        nameIdFormat: alphaSession.nameIdFormat,
+        spNameQualifier: alphaSession.spNameQualifier,
+        sessionIndex: alphaSession.sessionIndex,
+      },
+      'alpha-bye',
+    );
+    const toBeta = await walk(browser, await browser.navigate(request.url, {}, sps), undefined, sps);
+    if (toBeta.post) expect(toBeta.post.action).toBe(beta.sloUrl);
+    const told = toBeta.post?.SAMLRequest
+      ? await beta.receiveLogoutRequest({ binding: 'post', fields: toBeta.post.fields })
+      : await beta.receiveLogoutRequest({ binding: 'redirect', url: toBeta.redirectedTo! });
+    expect(told.profile.nameID).toBe(betaSession.nameId);
+    expect(told.profile.sessionIndex).toBe(betaSession.sessionIndex);
+
+    const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
+    const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
+    const answer = toAlpha.redirectedTo
+      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
+      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    expect(answer.status).toBe(STATUS.success);
+    expect(answer.inResponseTo).toBe(request.id);
+    for (const sp of [alpha, beta])
+      expect(isPasswordForm(await browser.navigate((await sp.redirectRequest()).url))).toBe(true);
+  });
+
   it('keeps the session when the LogoutRequest names a session index it does not know', async () => {
     const { browser, result } = await signedInAtAlpha();
     const request = await alpha.logoutRequest({
