@@ -37,6 +37,7 @@ describe('poort keys', { timeout: 30_000 }, () => {
       expect(text.stdout).toMatch(new RegExp(`^${k.kid}\\s+${k.alg}\\s+\\S+\\s+current$`, 'm'));
   });
 
+  // Six CLI runs, one of which makes three key pairs (RS256, ES256 and the SAML certificate's RSA key).
   it('rotates, refuses to retire a current key and retires an old one', async () => {
     const before = await keys();
     const rotated = await box.run(['keys', 'rotate']);
@@ -71,7 +72,7 @@ describe('poort keys', { timeout: 30_000 }, () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('poort: no signing key with kid no-such-kid\n');
     expect((await keys()).map((k) => k.kid)).not.toContain(old.kid);
-  });
+  }, 60_000);
 
   it('retires a kid that starts with "-" without needing "--"', async () => {
     // A kid is a base64url thumbprint, so about one in 32 starts with "-"; plant an old key with such a kid.
