@@ -32,6 +32,8 @@ export async function startServer(
   const { config } = services;
   await services.hasher.warm();
   preloadGeo();
+  // Made by the server, not by every CLI command on a fresh keys folder: only the server signs SAML messages.
+  await services.samlCertificates.ensure();
   await warmSchemaValidator(services.serviceProviders);
 
   let provider: Provider;

@@ -130,7 +130,6 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     config.keys.activation_delay,
     config.organisation.name,
   );
-  await samlCertificates.ensure();
   const secrets = keys.secrets();
   const durable = await openDurable(config, file, keys);
   const { db } = durable;
