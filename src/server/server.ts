@@ -30,10 +30,10 @@ export async function startServer(
   const log = options.log ?? createLogger(loaded.config.log.level);
   const services = await openServices(loaded);
   const { config } = services;
-  await services.hasher.warm();
+  // Made by the server, not by every CLI command on a fresh keys folder: only the server signs SAML messages. On a
+  // first start it is made while argon2 warms up in the thread pool.
+  await Promise.all([services.samlCertificates.ensure(), services.hasher.warm()]);
   preloadGeo();
-  // Made by the server, not by every CLI command on a fresh keys folder: only the server signs SAML messages.
-  await services.samlCertificates.ensure();
   await warmSchemaValidator(services.serviceProviders);
 
   let provider: Provider;
