@@ -7,7 +7,7 @@
  *
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
- *     [--scenario argon2|signin|cc|refresh|audit|policy|signin-sink|healthz|discovery|steps]...
+ *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|healthz|discovery|steps]...
  *     [--backend embedded|scaled|two-nodes]...
  */
 import os from 'node:os';
@@ -24,6 +24,7 @@ import { clientCredentialsWorkload } from './scenarios/client-credentials.js';
 import { floorWorkload } from './scenarios/floor.js';
 import { policyDecisions, type PolicyResult } from './scenarios/policy.js';
 import { refreshWorkload } from './scenarios/refresh.js';
+import { samlWorkload } from './scenarios/saml.js';
 import { signInWorkload } from './scenarios/signin.js';
 import {
   EVENTS_PER_SIGNIN,
@@ -51,6 +52,7 @@ const SCENARIOS = [
   'signin',
   'cc',
   'refresh',
+  'saml',
   'audit',
   'policy',
   'signin-sink',
@@ -64,6 +66,7 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'signin',
   'cc',
   'refresh',
+  'saml',
   'audit',
   'policy',
   'signin-sink',
@@ -78,7 +81,7 @@ const BACKEND_LABELS: Record<Backend, string> = {
   'two-nodes': 'two nodes',
 };
 type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
-const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'healthz', 'discovery'];
+const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'saml', 'healthz', 'discovery'];
 
 const DEFAULTS = {
   warmupMs: 1000,
@@ -87,6 +90,7 @@ const DEFAULTS = {
     signin: 8000,
     cc: 5000,
     refresh: 5000,
+    saml: 5000,
     audit: 3000,
     policy: 2000,
     'signin-sink': 8000,
@@ -94,7 +98,7 @@ const DEFAULTS = {
     discovery: 3000,
     steps: 5000,
   } satisfies Record<ScenarioName, number>,
-  concurrency: { signin: 4, cc: 8, refresh: 8, 'signin-sink': 4, healthz: 8, discovery: 8 },
+  concurrency: { signin: 4, cc: 8, refresh: 8, saml: 4, 'signin-sink': 4, healthz: 8, discovery: 8 },
 };
 
 /**
@@ -122,11 +126,13 @@ const TWO_NODE_CPU_LIMIT = 0.15;
 
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]... [--backend NAME]...
 
-  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, audit 3
+  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
                     per phase, policy 2, signin-sink 8 per server)
-  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, signin-sink 4)
-  --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, audit,
-                    policy, signin-sink; default all seven). signin also runs argon2, which it is compared
+  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4)
+  --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
+                    policy, signin-sink; default all eight). saml: SP-initiated SAML single sign-on round trips
+                    (HTTP-Redirect AuthnRequest → signed assertion) in a browser that already has a session.
+                    signin also runs argon2, which it is compared
                     with, in four windows each, alternating (the same minutes for both). audit: appends
                     to the audit trail in this process, one at a time and in batches of 8, then verifies
                     the chain: on a fresh embedded store, on Redis + PostgreSQL, and from two stores
@@ -257,7 +263,7 @@ function toReport(name: string, backend: Backend, concurrency: number, result: L
     name,
     backend,
     concurrency,
-    requests: name.startsWith('signin') ? 5 : 1,
+    requests: name.startsWith('signin') ? 5 : name === 'saml' ? 3 : 1,
     serverCpuMsPerOp: result.serverCpuMs / result.ops,
     // s per 1,000 ops = ms per op: the same number in the two units the brief asks for
     serverCpuSecondsPer1000: result.serverCpuMs / 1000 / (result.ops / 1000),
@@ -384,6 +390,7 @@ async function main(): Promise<void> {
           if (name === 'signin') workload = signInWorkload(http, env.issuer, concurrency);
           else if (name === 'cc') workload = clientCredentialsWorkload(http, concurrency);
           else if (name === 'refresh') workload = await refreshWorkload(http, env.issuer, concurrency);
+          else if (name === 'saml') workload = await samlWorkload(http, env.issuer, concurrency);
           else workload = floorWorkload(http, name, concurrency);
           let result: LoadResult;
           if (name === 'signin') {

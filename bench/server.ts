@@ -9,7 +9,8 @@ import { openServices } from '../src/server/services.js';
 
 /** The built server entry point, next to this file in dist/. */
 const SERVER_MAIN = fileURLToPath(new URL('../src/server/main.js', import.meta.url));
-const READY_TIMEOUT_MS = 20_000;
+// A server with a SAML service provider compiles the SAML schema validator before it listens: seconds on a busy machine.
+const READY_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /** Throttling is a guard against guessing, not part of what is measured: raise it out of the way. */
@@ -26,6 +27,18 @@ export const BENCH_CLIENT = {
   secret: 'bench-secret-0123456789abcdef',
   redirectUri: 'http://127.0.0.1:1/cb',
 } as const;
+
+/** A SAML service provider: unsigned requests, one HTTP-POST ACS that is never contacted, no encryption. */
+export const BENCH_SP = {
+  entityId: 'https://bench-sp.example.test/saml',
+  acs: 'http://127.0.0.1:1/saml/acs',
+} as const;
+
+const BENCH_SP_METADATA =
+  `<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${BENCH_SP.entityId}">` +
+  `<md:SPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">` +
+  `<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="${BENCH_SP.acs}" index="0"/>` +
+  `</md:SPSSODescriptor></md:EntityDescriptor>`;
 
 export const BENCH_PASSWORD = 'bench correct horse battery staple';
 export const benchUsername = (i: number) => `bench${i}`;
@@ -102,6 +115,16 @@ export async function seed(bench: BenchEnvironment, users: number): Promise<void
       grantTypes: ['authorization_code', 'refresh_token', 'client_credentials'],
       firstParty: true,
       requirePkce: false,
+    });
+    await services.serviceProviders.add(BENCH_SP_METADATA, {
+      nameIdFormat: 'persistent',
+      attributes: [
+        { source: 'email', name: 'email' },
+        { source: 'name', name: 'name' },
+        { source: 'groups', name: 'groups' },
+      ],
+      signAssertion: true,
+      signResponse: false,
     });
   } finally {
     await services.close();

@@ -43,24 +43,30 @@ export function accountClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>)
 }
 
 /**
- * The registered clients plus the account pages' own: found first (no stored or declared client can take its place),
- * its id reserved, and not listed among the organisation's applications.
+ * The registered clients plus Poort's own (the account pages, the SAML front-end): found first (no stored or declared
+ * client can take their place), their ids reserved, and not listed among the organisation's applications.
  */
 export class ClientsWithAccount extends ClientRepository {
-  readonly #account: ClientMetadata;
+  readonly #own: Map<string, ClientMetadata>;
 
-  constructor(account: ClientMetadata, ...rest: ConstructorParameters<typeof ClientRepository>) {
+  constructor(
+    own: ClientMetadata | ClientMetadata[],
+    ...rest: ConstructorParameters<typeof ClientRepository>
+  ) {
     super(...rest);
-    this.#account = account;
+    this.#own = new Map((Array.isArray(own) ? own : [own]).map((c) => [c.client_id, c]));
   }
 
   override async add(input: ClientInput): Promise<ClientRecord> {
-    if (input.clientId === this.#account.client_id)
-      throw new ClientError('exists', `client ${input.clientId} is Poort's own account pages`);
+    if (this.#own.has(input.clientId))
+      throw new ClientError(
+        'exists',
+        `client ${input.clientId} is reserved for Poort itself (its account pages and SAML front-end)`,
+      );
     return super.add(input);
   }
 
   override async metadata(clientId: string): Promise<ClientMetadata | undefined> {
-    return clientId === this.#account.client_id ? this.#account : super.metadata(clientId);
+    return this.#own.get(clientId) ?? super.metadata(clientId);
   }
 }

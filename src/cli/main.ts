@@ -12,6 +12,7 @@ import { registerKeysCommands } from './commands/keys.js';
 import { registerMfaCommands } from './commands/mfa.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommands } from './commands/policy.js';
+import { registerSpCommands } from './commands/sp.js';
 import { registerUserCommands } from './commands/user.js';
 import { CliError, USAGE_EXIT_CODE } from './context.js';
 
@@ -36,7 +37,9 @@ function packageVersion(): string {
 /** The `poort` program; settings made here before the commands are added are inherited by every subcommand. */
 function buildProgram(): Command {
   const program = new Command('poort')
-    .description('Administer Poort: users, groups, OpenID Connect clients, signing keys and the audit trail')
+    .description(
+      'Administer Poort: users, groups, OpenID Connect clients, SAML service providers, signing keys and the audit trail',
+    )
     .version(packageVersion(), '-V, --version', 'print the version')
     .option(
       '-c, --config <file>',
@@ -55,6 +58,7 @@ function buildProgram(): Command {
   registerUserCommands(program);
   registerGroupCommands(program);
   registerClientCommands(program);
+  registerSpCommands(program);
   registerKeysCommands(program);
   registerAuditCommands(program);
   registerMfaCommands(program);

@@ -3,6 +3,7 @@ import { isValidCidr } from '../http/cidr.js';
 import { auditConfigSchema } from '../audit/sinks/config.js';
 import { otpConfigSchema } from '../mfa/otp/config.js';
 import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
+import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
 import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
 
@@ -221,6 +222,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     audit: auditConfigSchema.prefault({}),
+    saml: samlConfigSchema.prefault({}),
     policies: z
       .object({
         /** the sign-in policy until `poort policy set` stores one (relative to this file); default: the shipped one */

@@ -5,6 +5,9 @@ export interface Identity {
   username: string;
   email: string;
   name: string | null;
+  /** given and family name where the directory knows them (SAML givenName/sn); never guessed from `name` */
+  givenName?: string | null;
+  familyName?: string | null;
   groups: string[];
 }
 

@@ -27,6 +27,8 @@ export class LocalDirectory implements Directory {
       username: row.username,
       email: row.email,
       name: row.name,
+      givenName: row.given_name ?? null,
+      familyName: row.family_name ?? null,
       groups: row.groups,
     };
     const hasher = this.hasher;

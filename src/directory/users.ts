@@ -8,6 +8,8 @@ export interface UserRecord {
   username: string;
   email: string;
   name: string | null;
+  givenName: string | null;
+  familyName: string | null;
   enabled: boolean;
   hasPassword: boolean;
   groups: string[];
@@ -33,6 +35,8 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
     username: row.username,
     email: row.email,
     name: row.name,
+    givenName: row.given_name ?? null,
+    familyName: row.family_name ?? null,
     enabled: row.enabled === 1,
     hasPassword: row.password_hash !== null,
     groups,
@@ -42,7 +46,15 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
 }
 
 export function toIdentity(user: UserRecord): Identity {
-  return { id: user.id, username: user.username, email: user.email, name: user.name, groups: user.groups };
+  return {
+    id: user.id,
+    username: user.username,
+    email: user.email,
+    name: user.name,
+    givenName: user.givenName,
+    familyName: user.familyName,
+    groups: user.groups,
+  };
 }
 
 /** Users and their group memberships in the durable store. */
@@ -53,6 +65,8 @@ export class UserRepository {
     username: string;
     email: string;
     name?: string | null;
+    givenName?: string | null;
+    familyName?: string | null;
     passwordHash?: string | null;
   }): Promise<UserRecord> {
     const username = normaliseUsername(input.username);
@@ -71,6 +85,8 @@ export class UserRepository {
       username,
       email,
       name: input.name?.trim() || null,
+      given_name: input.givenName?.trim() || null,
+      family_name: input.familyName?.trim() || null,
       password_hash: input.passwordHash ?? null,
       enabled: 1,
       created_at: now,
@@ -159,7 +175,10 @@ export class UserRepository {
       .execute();
   }
 
-  async update(username: string, changes: { email?: string; name?: string | null }): Promise<UserRecord> {
+  async update(
+    username: string,
+    changes: { email?: string; name?: string | null; givenName?: string | null; familyName?: string | null },
+  ): Promise<UserRecord> {
     const user = await this.require(username);
     const set: Partial<UserTable> = { updated_at: new Date().toISOString() };
     if (changes.email !== undefined) {
@@ -168,6 +187,8 @@ export class UserRepository {
       set.email = changes.email.trim();
     }
     if (changes.name !== undefined) set.name = changes.name?.trim() || null;
+    if (changes.givenName !== undefined) set.given_name = changes.givenName?.trim() || null;
+    if (changes.familyName !== undefined) set.family_name = changes.familyName?.trim() || null;
     await this.db.updateTable('users').set(set).where('id', '=', user.id).execute();
     return (await this.findById(user.id))!;
   }

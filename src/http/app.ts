@@ -15,6 +15,9 @@ import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
+import { SpBinding } from '../saml/client.js';
+import { samlExtraParams } from '../saml/params.js';
+import { samlRoutes } from '../saml/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
 import { clientAddress } from './client-address.js';
@@ -33,13 +36,17 @@ const KNOWN_ERRORS = new Set([
 ]);
 
 /** The paths Express serves; everything else is a protocol endpoint of oidc-provider. */
-const OWN_PATHS = /^\/(signin|static|account|healthz|readyz)(\/|\?|$)/;
+const OWN_PATHS = /^\/(signin|static|account|saml|healthz|readyz)(\/|\?|$)/;
 
 export interface AppHandle {
   app: express.Express;
   handle: (req: IncomingMessage, res: ServerResponse) => void;
   /** the contextual policy's say on single sign-on sessions, for oidc-provider's interaction check */
   sessionPolicy: SessionPolicyCheck;
+  /** after an OIDC logout: where the browser goes to tell the session's SAML service providers, if anywhere */
+  afterLogout: (sessionUid: string, location: string) => Promise<string | undefined>;
+  /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
+  extraParams: ReturnType<typeof samlExtraParams>;
   pages: {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
@@ -141,8 +148,12 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       enrolment: signInEnrolment(services, flow),
       policy: policy.enforcement,
       knownDevices: policy.knownDevices,
+      serviceProviderName: async (entityId) =>
+        (await services.serviceProviders.find(entityId))?.settings.name,
     }),
   );
+  const saml = samlRoutes({ services, provider, page, log });
+  app.use(saml.router);
   app.use('/account', noStore);
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
@@ -202,6 +213,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     app,
     handle,
     sessionPolicy: policy.sessionCheck,
+    extraParams: samlExtraParams(new SpBinding(services.secrets)),
+    afterLogout: saml.afterOidcLogout,
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

@@ -38,6 +38,10 @@ export interface ProviderDeps {
   log: Logger;
   /** the contextual policy's say on single sign-on sessions (step-up) */
   sessionPolicy?: SessionPolicyCheck;
+  /** authorization parameters beyond the standard ones, with their checks (the SAML front-end's service provider) */
+  extraParams?: Configuration['extraParams'];
+  /** after a logout ended a session: where to send the browser first (the SAML SPs of that session), if anywhere */
+  afterLogout?: (sessionUid: string, location: string) => Promise<string | undefined>;
 }
 
 /** A Poort-shaped oidc-provider: Poort's storage, accounts, pages and key material; no development defaults. */
@@ -66,6 +70,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     responseTypes: ['code'],
     conformIdTokenClaims: false,
     extraClientMetadata: { properties: ['poort_first_party', 'poort_require_pkce'] },
+    ...(deps.extraParams ? { extraParams: deps.extraParams } : {}),
     acrValues: [config.oidc.acr.password, config.oidc.acr.mfa, config.oidc.acr.phishing_resistant],
     async findAccount(_ctx, sub) {
       const identity = await directory.findById(sub);
@@ -177,6 +182,20 @@ export function createProvider(deps: ProviderDeps): Provider {
       pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
     ),
   );
+  const { afterLogout } = deps;
+  if (afterLogout) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const uid = (ctx.oidc?.session as { uid?: string } | undefined)?.uid;
+      if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !ctx.oidc.params?.logout || !uid)
+        return;
+      const to = await afterLogout(uid, ctx.response.get('location'));
+      if (to) {
+        ctx.redirect(to);
+        ctx.status = 303;
+      }
+    });
+  }
   provider.on('authorization.error', (ctx, err) => {
     (ctx.state as { poortError?: string }).poortError = (err as { error?: string }).error;
   });

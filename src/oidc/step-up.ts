@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { requirementForAcr, satisfies, strengthOfAcr, type AcrValues } from '../mfa/strength.js';
+import { applicationOf } from '../saml/client.js';
 
 export const STEP_UP_REASON = 'acr_step_up';
 
@@ -11,7 +12,8 @@ export const STEP_UP_REASON = 'acr_step_up';
 export type SessionPolicyCheck = (
   req: IncomingMessage,
   session: { accountId: string; acr: string | undefined; authTime: number | undefined },
-  clientId: string,
+  /** the OIDC client, or the SAML service provider a request of Poort's SAML front-end is for */
+  application: { id: string; protocol: 'oidc' | 'saml' },
 ) => Promise<boolean>;
 
 /**
@@ -41,7 +43,7 @@ export function interactions(acr: AcrValues, sessionPolicy?: SessionPolicyCheck)
           const needsMore = await sessionPolicy(
             ctx.req,
             { accountId: session.accountId, acr: session.acr, authTime: session.authTime() },
-            oidc.client.clientId,
+            applicationOf({ ...oidc.params, client_id: oidc.client.clientId }),
           );
           if (needsMore) return interactionPolicy.Check.REQUEST_PROMPT;
         }

@@ -160,14 +160,14 @@ export function signInPolicy(services: Services, log: Logger): SignInPolicy {
     managedDeviceHeader: config.policy_context.managed_device_header,
     trustedProxy,
   });
-  const sessionCheck: SessionPolicyCheck = async (req, session, clientId) => {
+  const sessionCheck: SessionPolicyCheck = async (req, session, application) => {
     // findById answers only for users who exist and are enabled: anyone else signs in again (and cannot).
     const identity = await services.directory.findById(session.accountId);
     if (!identity) return true;
     return enforcement.sessionNeedsMore(
       policyRequestOf(req, trustedProxy),
       identity,
-      { id: clientId, protocol: 'oidc' },
+      application,
       session,
       config.oidc.acr,
     );

@@ -11,6 +11,7 @@ import { preloadGeo } from '../policy/source.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
+import { warmSchemaValidator } from '../saml/inbound.js';
 
 export interface RunningServer {
   url: string;
@@ -29,8 +30,11 @@ export async function startServer(
   const log = options.log ?? createLogger(loaded.config.log.level);
   const services = await openServices(loaded);
   const { config } = services;
-  await services.hasher.warm();
+  // Made by the server, not by every CLI command on a fresh keys folder: only the server signs SAML messages. On a
+  // first start it is made while argon2 warms up in the thread pool.
+  await Promise.all([services.samlCertificates.ensure(), services.hasher.warm()]);
   preloadGeo();
+  await warmSchemaValidator(services.serviceProviders);
 
   let provider: Provider;
   const handle = createApp(services, () => provider, log);
@@ -47,6 +51,8 @@ export async function startServer(
       pages,
       log,
       sessionPolicy: handle.sessionPolicy,
+      extraParams: handle.extraParams,
+      afterLogout: handle.afterLogout,
     });
   provider = build();
 

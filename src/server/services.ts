@@ -24,6 +24,13 @@ import { FactorRepository } from '../mfa/factors.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
 import { RedisKeyValueStore } from '../store/kv-redis.js';
+import { SamlCertificates } from '../keys/saml-certificates.js';
+import { samlClient } from '../saml/client.js';
+import {
+  declaredServiceProviders,
+  ServiceProviderError,
+  ServiceProviderRegistry,
+} from '../saml/service-providers.js';
 
 /** What the server and the CLI share: the same configuration, store and keys. */
 export interface Services {
@@ -40,6 +47,9 @@ export interface Services {
   /** moves whenever another process commits to the durable store: caches of durable data check it */
   durableChanges: () => number;
   factors: FactorRepository;
+  /** SAML signing certificates, in the keys folder beside the JWKS keys */
+  samlCertificates: SamlCertificates;
+  serviceProviders: ServiceProviderRegistry;
   hasher: PasswordHasher;
   directory: Directory;
   close(): Promise<void>;
@@ -130,8 +140,20 @@ async function openEphemeral(config: Config, file: string): Promise<KeyValueStor
 
 export async function openServices({ config, file }: LoadedConfig): Promise<Services> {
   const declared = staticClients(config, file);
+  let declaredSps;
+  try {
+    declaredSps = declaredServiceProviders(config.saml, file);
+  } catch (err) {
+    if (err instanceof ServiceProviderError) throw new ConfigError(err.message);
+    throw err;
+  }
   const keys = new KeyStore(config.keys.dir, config.keys.activation_delay);
   await keys.ensure();
+  const samlCertificates = new SamlCertificates(
+    config.keys.dir,
+    config.keys.activation_delay,
+    config.organisation.name,
+  );
   const secrets = keys.secrets();
   const durable = await openDurable(config, file, keys);
   const { db } = durable;
@@ -154,7 +176,7 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     users,
     groups: new GroupRepository(db),
     clients: new ClientsWithAccount(
-      accountClient(config.server.issuer, secrets),
+      [accountClient(config.server.issuer, secrets), samlClient(config.server.issuer, secrets)],
       db,
       secrets.encryptionKey,
       declared,
@@ -163,6 +185,8 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
     audit: durable.audit,
     durableChanges: durable.changes,
     factors: new FactorRepository(db, secrets.encryptionKey),
+    samlCertificates,
+    serviceProviders: new ServiceProviderRegistry(db, declaredSps, durable.changes),
     hasher,
     directory: new LocalDirectory(users, hasher),
     async close() {

@@ -2,6 +2,7 @@ import express, { type Request } from 'express';
 import type Provider from 'oidc-provider';
 import { correlationId } from '../audit/event.js';
 import { describeSource } from '../policy/source.js';
+import { applicationOf } from '../saml/client.js';
 import type { AttemptContext } from './flow.js';
 
 /** Helpers shared by the sign-in pages: the pending interaction, form parsing and the attempt's context. */
@@ -12,7 +13,8 @@ export const form = express.urlencoded({ extended: false, limit: '16kb', paramet
 export function attemptContext(req: Request, interaction: Interaction): AttemptContext {
   return {
     source: describeSource(req.ip ?? '', req.headers),
-    application: { id: String(interaction.params.client_id), protocol: 'oidc' },
+    // oidc-provider checked the service provider's binding to this request (SpBinding) before it kept the params
+    application: applicationOf(interaction.params),
     correlation: correlationId(interaction.uid),
   };
 }

@@ -19,6 +19,7 @@ import { secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
 import { attemptContext, field, form, type Interaction } from './request.js';
+import { applicationOf } from '../saml/client.js';
 
 export interface SignInRouteDeps {
   /** the current provider: it is replaced when signing keys change */
@@ -39,6 +40,8 @@ export interface SignInRouteDeps {
   policy: PolicyEnforcement;
   /** "remember this device" after a multi-factor sign-in */
   knownDevices: KnownDevices;
+  /** the display name of a SAML service provider, for sign-ins Poort's SAML front-end began for it */
+  serviceProviderName?: (entityId: string) => Promise<string | undefined>;
 }
 
 /** What the policy context reads of a request: Express has worked out the client address (`trust proxy`). */
@@ -69,6 +72,9 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
   }
 
   async function clientName(interaction: Interaction): Promise<string | undefined> {
+    const application = applicationOf(interaction.params);
+    if (application.protocol === 'saml')
+      return (await deps.serviceProviderName?.(application.id)) ?? application.id;
     const client = await deps.provider().Client.find(String(interaction.params.client_id));
     return client?.clientName ?? client?.clientId;
   }

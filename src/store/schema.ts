@@ -4,6 +4,8 @@ export interface UserTable {
   username: string;
   email: string;
   name: string | null;
+  given_name: string | null;
+  family_name: string | null;
   password_hash: string | null;
   enabled: number;
   created_at: string;
@@ -109,6 +111,16 @@ export interface PolicyVersionTable {
   summary: string;
 }
 
+export interface ServiceProviderTable {
+  entity_id: string;
+  /** the SP's SAML metadata XML as registered */
+  metadata: string;
+  /** Poort's settings for the SP as JSON */
+  settings: string;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface Database {
   users: UserTable;
   groups: GroupTable;
@@ -122,4 +134,5 @@ export interface Database {
   enrolment_codes: EnrolmentCodeTable;
   policy_versions: PolicyVersionTable;
   devices: DeviceTable;
+  service_providers: ServiceProviderTable;
 }

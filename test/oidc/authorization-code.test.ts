@@ -107,7 +107,7 @@ describe('authorization code flow with PKCE', () => {
     // A relying party behind a tampering network path: the token response arrives with the signature altered.
     const tampering = await relyingParty(poort, 'app', SECRET);
     tampering[oidc.customFetch] = async (url, options) => {
-      const response = await fetch(url, options);
+      const response = await fetch(url, options as RequestInit);
       if (!url.endsWith('/token')) return response;
       const body = (await response.json()) as { id_token: string };
       const [header, payload, signature] = body.id_token.split('.') as [string, string, string];

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { KeyStore, SigningKey } from '../../keys/keystore.js';
+import type { SamlCertificates } from '../../keys/saml-certificates.js';
 import { CliError, withServices } from '../context.js';
 import { print, printJson, printTable } from '../io.js';
 import { record } from '../record.js';
@@ -14,13 +15,26 @@ interface KeySummary {
   current: boolean;
 }
 
-/** `current` is the key that signs now for its algorithm; newer keys are published and sign once active. */
-function summarise(store: KeyStore): KeySummary[] {
+/**
+ * `current` is the key that signs now for its algorithm; newer keys are published and sign once active. SAML signing
+ * certificates are listed with the algorithm `SAML` and their certificate's SHA-256 as kid.
+ */
+function summarise(store: KeyStore, saml: SamlCertificates): KeySummary[] {
   const keys = store.signingKeys();
   const active = new Set(
     ['RS256', 'ES256'].map((alg) => store.activeKey(alg as SigningKey['alg'], keys)?.kid),
   );
-  return keys.map((k) => ({ kid: k.kid, alg: k.alg, created: k.created, current: active.has(k.kid) }));
+  const certificates = saml.list();
+  const activeCertificate = saml.active(certificates)?.id;
+  return [
+    ...keys.map((k) => ({ kid: k.kid, alg: k.alg, created: k.created, current: active.has(k.kid) })),
+    ...certificates.map((c) => ({
+      kid: c.id,
+      alg: 'SAML',
+      created: c.created,
+      current: c.id === activeCertificate,
+    })),
+  ];
 }
 
 export function registerKeysCommands(program: Command): void {
@@ -34,7 +48,7 @@ export function registerKeysCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withServices(cmd, async (services) => {
-        const summary = summarise(services.keys);
+        const summary = summarise(services.keys, services.samlCertificates);
         if (opts.json) return printJson(summary);
         printTable(
           ['KID', 'ALG', 'CREATED', 'CURRENT'],
@@ -52,15 +66,21 @@ export function registerKeysCommands(program: Command): void {
     .action(async (_opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const added = await services.keys.rotate();
+        const certificate = await services.samlCertificates.add();
         try {
-          await record(services, { action: 'keys.rotated', details: { kids: added.map((k) => k.kid) } });
+          await record(services, {
+            action: 'keys.rotated',
+            details: { kids: added.map((k) => k.kid), saml_certificate: certificate.id },
+          });
         } catch (err) {
           // Nothing happens unrecorded: withdraw the new keys (not used yet) when the event cannot be stored.
           for (const key of added)
             fs.rmSync(path.join(services.keys.dir, `signing-${key.kid}.json`), { force: true });
+          services.samlCertificates.withdraw(certificate.id);
           throw err;
         }
         for (const key of added) print(`New ${key.alg} signing key: ${key.kid}`);
+        print(`New SAML signing certificate: ${certificate.id}`);
         const delay = services.keys.activationDelay;
         print(
           delay > 0
@@ -82,6 +102,18 @@ export function registerKeysCommands(program: Command): void {
         // Refuse before recording: the event is written first, since a retired key cannot be put back.
         const keys = services.keys.signingKeys();
         const key = keys.find((k) => k.kid === kid);
+        const saml = services.samlCertificates;
+        const certificates = saml.list();
+        if (!key && certificates.some((c) => c.id === kid)) {
+          if (saml.active(certificates)?.id === kid)
+            throw new CliError(
+              `${kid} is the current SAML signing certificate; run "poort keys rotate" and retire it once the new one signs`,
+            );
+          await record(services, { action: 'keys.retired', details: { kid, alg: 'SAML' } });
+          saml.retire(kid);
+          print(`Retired SAML signing certificate ${kid}`);
+          return;
+        }
         if (!key) throw new CliError(`no signing key with kid ${kid}`);
         if (services.keys.activeKey(key.alg, keys)?.kid === kid) {
           throw new CliError(

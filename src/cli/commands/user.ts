@@ -44,6 +44,8 @@ function showUser(user: UserRecord): void {
     ['id', user.id],
     ['email', user.email],
     ['name', user.name ?? '-'],
+    ['given name', user.givenName ?? '-'],
+    ['family name', user.familyName ?? '-'],
     ['enabled', yesNo(user.enabled)],
     ['password', user.hasPassword ? 'set' : 'not set (cannot sign in)'],
     ['groups', list(user.groups)],
@@ -63,6 +65,8 @@ export function registerUserCommands(program: Command): void {
     .argument('<username>', 'letters, digits, . _ - @ (compared case-insensitively)')
     .requiredOption('--email <email>', 'e-mail address')
     .option('--name <name>', 'display name')
+    .option('--given-name <name>', 'given name (released to SAML service providers as asked)')
+    .option('--family-name <name>', 'family name')
     .option(
       '--groups <groups>',
       'comma-separated groups to add the user to; missing groups are created',
@@ -72,7 +76,14 @@ export function registerUserCommands(program: Command): void {
     .action(
       async (
         username: string,
-        opts: { email: string; name?: string; groups?: string[]; passwordStdin?: boolean },
+        opts: {
+          email: string;
+          name?: string;
+          givenName?: string;
+          familyName?: string;
+          groups?: string[];
+          passwordStdin?: boolean;
+        },
         cmd: Command,
       ) => {
         await withServices(cmd, async (services) => {
@@ -91,7 +102,14 @@ export function registerUserCommands(program: Command): void {
           const created = await recorded(services, async (db) => {
             const users = new UserRepository(db);
             const groups = new GroupRepository(db);
-            const user = await users.create({ username, email: opts.email, name: opts.name, passwordHash });
+            const user = await users.create({
+              username,
+              email: opts.email,
+              name: opts.name,
+              givenName: opts.givenName,
+              familyName: opts.familyName,
+              passwordHash,
+            });
             const changes: Change[] = [
               {
                 action: 'user.created',
@@ -229,27 +247,47 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('update')
-    .description('change the e-mail address or display name of a user')
+    .description('change the e-mail address, display name, given name or family name of a user')
     .argument('<username>')
     .option('--email <email>', 'new e-mail address')
     .option('--name <name>', 'new display name ("" removes it)')
-    .action(async (username: string, opts: { email?: string; name?: string }, cmd: Command) => {
-      if (opts.email === undefined && opts.name === undefined)
-        usageError(cmd, 'nothing to change: give --email and/or --name');
-      await withServices(cmd, async (services) => {
-        const fields = [
-          ...(opts.email !== undefined ? ['email'] : []),
-          ...(opts.name !== undefined ? ['name'] : []),
-        ];
-        const updated = await recorded(services, async (db) => {
-          const user = await new UserRepository(db).update(username, { email: opts.email, name: opts.name });
-          return {
-            result: user,
-            changes: [{ action: 'user.updated', subject: subject(user), details: { fields } }],
-          };
+    .option('--given-name <name>', 'new given name ("" removes it)')
+    .option('--family-name <name>', 'new family name ("" removes it)')
+    .action(
+      async (
+        username: string,
+        opts: { email?: string; name?: string; givenName?: string; familyName?: string },
+        cmd: Command,
+      ) => {
+        if (
+          opts.email === undefined &&
+          opts.name === undefined &&
+          opts.givenName === undefined &&
+          opts.familyName === undefined
+        )
+          usageError(cmd, 'nothing to change: give --email, --name, --given-name and/or --family-name');
+        await withServices(cmd, async (services) => {
+          const fields = [
+            ...(opts.email !== undefined ? ['email'] : []),
+            ...(opts.name !== undefined ? ['name'] : []),
+            ...(opts.givenName !== undefined ? ['given_name'] : []),
+            ...(opts.familyName !== undefined ? ['family_name'] : []),
+          ];
+          const updated = await recorded(services, async (db) => {
+            const user = await new UserRepository(db).update(username, {
+              email: opts.email,
+              name: opts.name,
+              givenName: opts.givenName,
+              familyName: opts.familyName,
+            });
+            return {
+              result: user,
+              changes: [{ action: 'user.updated', subject: subject(user), details: { fields } }],
+            };
+          });
+          print(`Updated user ${updated.username}`);
+          showUser(updated);
         });
-        print(`Updated user ${updated.username}`);
-        showUser(updated);
-      });
-    });
+      },
+    );
 }

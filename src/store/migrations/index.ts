@@ -4,6 +4,7 @@ import * as audit from './002_audit.js';
 import * as mfa from './003_mfa.js';
 import * as policies from './004_policies.js';
 import * as devices from './005_devices.js';
+import * as saml from './006_saml.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -12,6 +13,7 @@ export const migrations: Record<string, Migration> = {
   '003_mfa': mfa,
   '004_policies': policies,
   '005_devices': devices,
+  '006_saml': saml,
 };
 
 export const migrationProvider: MigrationProvider = {

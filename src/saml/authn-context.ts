@@ -1,0 +1,80 @@
+import { satisfies, strengthOfAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
+
+export const PASSWORD_PROTECTED_TRANSPORT =
+  'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
+
+const RANK: Record<Requirement, number> = { none: 0, any: 1, totp: 2, phishing_resistant: 3 };
+const LEVELS: Requirement[] = ['none', 'any', 'phishing_resistant'];
+
+/**
+ * What each AuthnContextClassRef stands for, in the strengths Poort's policies speak of: password-only classes,
+ * multi-factor classes (Poort's own mfa acr and the REFEDS MFA profile), and the phishing-resistant acr.
+ */
+export function classStrengths(acr: AcrValues): Map<string, Requirement> {
+  return new Map<string, Requirement>([
+    [PASSWORD_PROTECTED_TRANSPORT, 'none'],
+    ['urn:oasis:names:tc:SAML:2.0:ac:classes:Password', 'none'],
+    ['urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified', 'none'],
+    [acr.password, 'none'],
+    [acr.mfa, 'any'],
+    ['https://refeds.org/profile/mfa', 'any'],
+    ['urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract', 'any'],
+    ['urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken', 'any'],
+    [acr.phishing_resistant, 'phishing_resistant'],
+  ]);
+}
+
+export interface RequestedAuthnContext {
+  comparison: 'exact' | 'minimum' | 'better' | 'maximum';
+  classRefs: string[];
+}
+
+/**
+ * The second factor a RequestedAuthnContext asks for, or undefined when Poort cannot satisfy it (NoAuthnContext).
+ * exact and minimum: the weakest listed class Poort knows; better: one level above the strongest listed;
+ * maximum: no more than the weakest listed — any sign-in (Poort reports what was really used).
+ */
+export function requirementFor(
+  requested: RequestedAuthnContext | undefined,
+  acr: AcrValues,
+): Requirement | undefined {
+  if (!requested || requested.classRefs.length === 0) return 'none';
+  const strengths = classStrengths(acr);
+  const known = requested.classRefs
+    .map((ref) => strengths.get(ref))
+    .filter((r): r is Requirement => r !== undefined);
+  if (known.length === 0) return undefined;
+  const ranks = known.map((r) => RANK[r]);
+  switch (requested.comparison) {
+    case 'maximum':
+      return 'none';
+    case 'better': {
+      const above = LEVELS.find((level) => RANK[level] > Math.max(...ranks));
+      return above;
+    }
+    default:
+      return LEVELS.find((level) => RANK[level] === Math.min(...ranks)) ?? 'none';
+  }
+}
+
+/** The acr_values that ask oidc-provider's sign-in for this requirement (a step-up where the session is weaker). */
+export function acrValuesFor(requirement: Requirement, acr: AcrValues): string | undefined {
+  if (requirement === 'none') return undefined;
+  return requirement === 'phishing_resistant' ? acr.phishing_resistant : acr.mfa;
+}
+
+/** Whether the session's acr satisfies the requirement. */
+export function acrSatisfies(
+  sessionAcr: string | undefined,
+  requirement: Requirement,
+  acr: AcrValues,
+): boolean {
+  return satisfies(strengthOfAcr(sessionAcr, acr), requirement);
+}
+
+/** The AuthnContextClassRef for what was really used: PasswordProtectedTransport, or the multi-factor acr. */
+export function classRefFor(sessionAcr: string | undefined, acr: AcrValues): string {
+  if (sessionAcr === acr.phishing_resistant) return acr.phishing_resistant;
+  if (sessionAcr === acr.mfa) return acr.mfa;
+  return PASSWORD_PROTECTED_TRANSPORT;
+}

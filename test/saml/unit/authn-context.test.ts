@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import {
+  acrValuesFor,
+  classRefFor,
+  PASSWORD_PROTECTED_TRANSPORT,
+  requirementFor,
+} from '../../../src/saml/authn-context.js';
+
+const ACR = {
+  password: 'urn:poort:acr:password',
+  mfa: 'urn:poort:acr:mfa',
+  phishing_resistant: 'urn:poort:acr:phishing-resistant',
+};
+const ask = (comparison: 'exact' | 'minimum' | 'better' | 'maximum', ...classRefs: string[]) =>
+  requirementFor({ comparison, classRefs }, ACR);
+
+describe('RequestedAuthnContext and the strengths of sign-in', () => {
+  it('needs nothing beyond a password when nothing or a password class is asked', () => {
+    expect(requirementFor(undefined, ACR)).toBe('none');
+    expect(ask('exact', PASSWORD_PROTECTED_TRANSPORT)).toBe('none');
+    expect(ask('minimum', 'urn:oasis:names:tc:SAML:2.0:ac:classes:Password')).toBe('none');
+  });
+
+  it('asks for a second factor for multi-factor classes, and a phishing-resistant one for that acr', () => {
+    expect(ask('exact', ACR.mfa)).toBe('any');
+    expect(ask('minimum', 'https://refeds.org/profile/mfa')).toBe('any');
+    expect(ask('exact', ACR.phishing_resistant)).toBe('phishing_resistant');
+  });
+
+  it('takes the weakest listed class for exact and minimum, one level up for better', () => {
+    expect(ask('exact', ACR.phishing_resistant, ACR.mfa)).toBe('any');
+    expect(ask('better', PASSWORD_PROTECTED_TRANSPORT)).toBe('any');
+    expect(ask('better', ACR.mfa)).toBe('phishing_resistant');
+    expect(ask('maximum', ACR.mfa)).toBe('none');
+  });
+
+  it('cannot satisfy classes it does not know, or better than phishing-resistant (NoAuthnContext)', () => {
+    expect(ask('exact', 'urn:example:unknown')).toBeUndefined();
+    expect(ask('better', ACR.phishing_resistant)).toBeUndefined();
+  });
+
+  it('asks oidc-provider with acr_values and reports what was really used', () => {
+    expect(acrValuesFor('none', ACR)).toBeUndefined();
+    expect(acrValuesFor('any', ACR)).toBe(ACR.mfa);
+    expect(acrValuesFor('phishing_resistant', ACR)).toBe(ACR.phishing_resistant);
+    expect(classRefFor(ACR.password, ACR)).toBe(PASSWORD_PROTECTED_TRANSPORT);
+    expect(classRefFor(undefined, ACR)).toBe(PASSWORD_PROTECTED_TRANSPORT);
+    expect(classRefFor(ACR.mfa, ACR)).toBe(ACR.mfa);
+    expect(classRefFor(ACR.phishing_resistant, ACR)).toBe(ACR.phishing_resistant);
+  });
+});
