@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { whileCreatingKeys } from './keystore.js';
 
 /** A SAML signing key pair: RSA 2048 with a self-signed X.509 certificate, as SAML metadata publishes it. */
 export interface SamlCertificate {
@@ -21,7 +22,8 @@ const CERT_SUFFIX = '.crt';
 const VALID_YEARS = 10;
 
 function writePrivate(file: string, content: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
+  // random, not the pid: containers sharing a mounted keys folder all run as pid 1
+  const tmp = `${file}.${crypto.randomBytes(6).toString('hex')}.tmp`;
   fs.writeFileSync(tmp, content, { mode: 0o600, flag: 'wx' });
   fs.renameSync(tmp, file);
 }
@@ -54,7 +56,10 @@ async function generate(commonName: string): Promise<Omit<SamlCertificate, 'id'>
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALID_YEARS);
   const certificate = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      serialNumber: crypto.randomBytes(16).toString('hex').replace(/^[89a-f]/, '7'),
+      serialNumber: crypto
+        .randomBytes(16)
+        .toString('hex')
+        .replace(/^[89a-f]/, '7'),
       name: `CN=${commonName.replace(/[,+="\\<>;#]/g, ' ').slice(0, 60) || 'Poort SAML'}`,
       notBefore: new Date(now.getTime() - 60_000),
       notAfter,
@@ -89,7 +94,10 @@ export class SamlCertificates {
   async ensure(): Promise<{ created: string[] }> {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     if (this.list().length > 0) return { created: [] };
-    return { created: [(await this.add()).id] };
+    // Nodes sharing the folder start together: one of them makes the first certificate, the others then use it.
+    return whileCreatingKeys(this.dir, async () =>
+      this.list().length > 0 ? { created: [] } : { created: [(await this.add()).id] },
+    );
   }
 
   /** Adds a certificate: published now, signing once the activation delay has passed. */
@@ -126,12 +134,17 @@ export class SamlCertificates {
         } catch (err) {
           // retired by another process between the listing and the read
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-          throw new Error(`${path.join(this.dir, n)}: not a Poort SAML certificate: ${(err as Error).message}`, {
-            cause: err,
-          });
+          throw new Error(
+            `${path.join(this.dir, n)}: not a Poort SAML certificate: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
         }
       });
-    return found.sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id.localeCompare(b.id)));
+    return found.sort((a, b) =>
+      a.created < b.created ? 1 : a.created > b.created ? -1 : a.id.localeCompare(b.id),
+    );
   }
 
   /** The certificate that signs now: the newest one published for the activation delay, else the oldest. */
