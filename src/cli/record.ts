@@ -22,6 +22,7 @@ export async function recorded<T>(
   services: Services,
   fn: (db: Db) => Promise<{ result: T; changes: Change[] }>,
 ): Promise<T> {
+  if (services.config.storage.durable === 'postgres') return recordedOnPostgres(services, fn);
   const { sql } = await import('kysely');
   return services.db.connection().execute(async (db) => {
     await sql`BEGIN IMMEDIATE`.execute(db);
@@ -34,6 +35,28 @@ export async function recorded<T>(
       await sql`ROLLBACK`.execute(db).catch(() => undefined);
       throw err;
     }
+  });
+}
+
+/**
+ * The same on PostgreSQL: the events are appended inside the change's transaction (which then holds the append
+ * lock until it commits), so they commit or roll back together.
+ */
+async function recordedOnPostgres<T>(
+  services: Services,
+  fn: (db: Db) => Promise<{ result: T; changes: Change[] }>,
+): Promise<T> {
+  const { PostgresAuditLog } = await import('../audit/pg-log.js');
+  const audit = services.audit;
+  if (!(audit instanceof PostgresAuditLog))
+    throw new Error('durable: postgres without the PostgreSQL audit trail');
+  return services.db.transaction().execute(async (trx) => {
+    const { result, changes } = await fn(trx);
+    await audit.appendIn(
+      trx,
+      ...changes.map((change) => ({ outcome: 'success' as const, actor: cliActor(), ...change })),
+    );
+    return result;
   });
 }
 

@@ -71,6 +71,24 @@ export async function provisionBackend(backend: TestBackend = testBackend): Prom
 }
 
 /**
+ * A copy of `original`'s stores, as copying the data folder copies the embedded ones: on scaled a copy of its
+ * database (nobody may be connected to it) and an empty Redis prefix of its own.
+ */
+export async function copyBackend(original: ProvisionedBackend): Promise<ProvisionedBackend> {
+  if (original.backend === 'embedded') return provisionBackend('embedded');
+  const database = await createTestDatabase(original.databaseName);
+  const prefix = testPrefix();
+  return {
+    backend: original.backend,
+    storage: { ...original.storage, database_url: database.url, redis_prefix: prefix },
+    databaseName: database.name,
+    async drop() {
+      await Promise.all([database.drop(), deleteKeysUnder(prefix)]);
+    },
+  };
+}
+
+/**
  * `yaml` with the backend's storage settings added: a `storage.durable` or `storage.ephemeral` the text sets itself
  * wins (the test is about that store). Text that does not parse as a mapping is returned as it is, for the tests
  * of bad configuration.
@@ -107,10 +125,12 @@ export function withStorage(yaml: string, storage: StorageSettings): string {
 export function addStorageToFile(file: string, storage: StorageSettings): void {
   const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
   const next = withStorage(text, storage);
-  if (next !== text) {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, next);
-  }
+  if (next === text) return;
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // a CLI started meanwhile reads the old file or the new one, never half of one
+  const temporary = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(temporary, next);
+  fs.renameSync(temporary, file);
 }
 
 /** Opens the durable store of `storage` (migrated), runs `fn` and closes it again. */
@@ -130,26 +150,37 @@ export async function withDurable<T>(
   }
 }
 
-/** Makes every insert into `table` fail, on either dialect: a stand-in for a full disk or a broken store. */
-export async function refuseInserts(db: Db, dialect: 'sqlite' | 'postgres', table: string): Promise<void> {
+/**
+ * Makes every insert into `table` fail with `message`, on either dialect: a stand-in for a full disk or a broken
+ * database. Returns the repair.
+ */
+export async function refuseInserts(
+  db: Db,
+  dialect: StorageSettings['durable'],
+  table: string,
+  message = 'refused',
+): Promise<() => Promise<void>> {
+  const name = `refuse_${table}`;
   if (dialect === 'sqlite') {
     await sql
-      .raw(
-        `CREATE TRIGGER refuse_${table} BEFORE INSERT ON ${table} BEGIN SELECT RAISE(ABORT, 'refused'); END`,
-      )
+      .raw(`CREATE TRIGGER ${name} BEFORE INSERT ON ${table} BEGIN SELECT RAISE(FAIL, '${message}'); END`)
       .execute(db);
-    return;
+    return async () => {
+      await sql.raw(`DROP TRIGGER ${name}`).execute(db);
+    };
   }
   await sql
     .raw(
-      `CREATE FUNCTION refuse_${table}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$`,
+      `CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${message}'; END $$`,
     )
     .execute(db);
   await sql
-    .raw(
-      `CREATE TRIGGER refuse_${table} BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION refuse_${table}()`,
-    )
+    .raw(`CREATE TRIGGER ${name} BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`)
     .execute(db);
+  return async () => {
+    await sql.raw(`DROP TRIGGER ${name} ON ${table}`).execute(db);
+    await sql.raw(`DROP FUNCTION ${name}()`).execute(db);
+  };
 }
 
 /**
