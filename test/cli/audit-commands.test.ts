@@ -6,7 +6,7 @@ import { Browser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { authorizeInBrowser, FAST_ARGON2, relyingParty, startAuthorization } from '../helpers/oidc.js';
 import type { Db } from '../../src/store/database.js';
-import { copyBackend, withDurable, withStorage, type ProvisionedBackend } from '../helpers/backend.js';
+import { copyBackend, withDurable, withStorage } from '../helpers/backend.js';
 import { startPoort, tempDir, type TestPoort } from '../helpers/poort.js';
 
 const REDIRECT = 'http://127.0.0.1:7950/cb';
