@@ -107,13 +107,13 @@ describe('audit shipper', () => {
     await shipper.start();
     cleanup.push(() => shipper.stop());
 
-    // Down: nothing listens. Appends do not wait for the shipper. (Made at once, as a busy server makes them: each
-    // trail commits them in a few transactions, so the time measures the shipper, not the database's round trips.)
+    // Down: nothing listens. Appends do not wait for the shipper, which keeps retrying as long as the receiver is
+    // down: they finish, in the time the trail takes (a few transactions, made at once as a busy server makes them).
     const t0 = performance.now();
     const appended = await Promise.all(
       Array.from({ length: 200 }, (_, i) => fx.audit.append(sampleEvent(i))),
     );
-    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(performance.now() - t0).toBeLessThan(5_000);
     await waitFor('the sink to fail', () => shipper.status()[0]!.failing);
     const down = shipper.status()[0]!;
     expect(down).toMatchObject({ name: 'outage', failing: true, cursor: start, lag: 200 });
