@@ -184,6 +184,22 @@ export async function refuseInserts(
 }
 
 /**
+ * A durable store of its own on `backend` for a test that builds components directly: SQLite in `dataDir`, or a
+ * PostgreSQL database of its own (which destroy() drops).
+ */
+export async function openTestDurableStore(dataDir: string, backend: TestBackend = testBackend): Promise<Db> {
+  if (backend === 'embedded') return (await openDurableSqlite(dataDir)).db;
+  const database = await createTestDatabase();
+  const db = await openDurablePostgres(database.url);
+  const destroy = db.destroy.bind(db);
+  db.destroy = async () => {
+    await destroy();
+    await database.drop();
+  };
+  return db;
+}
+
+/**
  * A key-value store of its own on `backend` for a test that builds components directly: a SQLite file in `dataDir`,
  * or Redis under a fresh prefix (whose keys close() deletes).
  */

@@ -4,21 +4,22 @@ import type { AdapterPayload } from 'oidc-provider';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ClientRepository } from '../../src/clients/clients.js';
 import { OidcAdapter } from '../../src/oidc/adapter.js';
-import { openDurableStore, type Db } from '../../src/store/database.js';
-import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
+import type { Db } from '../../src/store/database.js';
 import { tempDir } from '../helpers/poort.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
+import { openTestDurableStore, openTestKeyValueStore } from '../helpers/backend.js';
 
 describe("oidc-provider's storage on the key-value store", () => {
   let dir: string;
-  let kv: SqliteKeyValueStore;
+  let kv: KeyValueStore;
   let db: Db;
   let clients: ClientRepository;
   const adapter = (model: string) => new OidcAdapter(model, kv, clients);
 
   beforeEach(async () => {
     dir = tempDir();
-    kv = SqliteKeyValueStore.inDataDir(dir);
-    db = await openDurableStore(dir);
+    kv = await openTestKeyValueStore(dir);
+    db = await openTestDurableStore(dir);
     clients = new ClientRepository(db, crypto.randomBytes(32));
   });
   afterEach(async () => {
