@@ -20,7 +20,7 @@ type Ecs = Record<string, unknown> & {
 };
 
 /** `poort audit …` searches, verifies and archives the trail a real server wrote during real sign-ins. */
-describe('poort audit', { timeout: 60_000 }, () => {
+describe('poort audit', { timeout: 120_000 }, () => {
   let poort: TestPoort;
   let dir: string;
   const cli = (args: string[], at = dir) =>

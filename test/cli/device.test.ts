@@ -13,7 +13,7 @@ const COLONS =
 const HEX = COLONS.replace(/:/g, '').toLowerCase();
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort device', { timeout: 30_000 }, () => {
+describe('poort device', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const devices = async () => JSON.parse((await box.run(['device', 'list', '--json'])).stdout) as Device[];
 
