@@ -13,7 +13,7 @@ interface Row {
 }
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('changes made with poort are in the audit trail', { timeout: 30_000 }, () => {
+describe('changes made with poort are in the audit trail', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const events = (): Promise<Row[]> =>
     box.withDb((db) =>

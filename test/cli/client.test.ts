@@ -5,7 +5,7 @@ import { createSandbox, filesUnder, type Sandbox } from '../helpers/cli.js';
 const SECRET = 'wiki-s3cret-that-is-long-enough';
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort client', { timeout: 30_000 }, () => {
+describe('poort client', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const output: string[] = [];
   const run = async (args: string[], input?: string) => {

@@ -14,7 +14,6 @@ const IPHONE =
 /** An address geoip-lite places in North Korea (checked below). */
 const NORTH_KOREA = '175.45.176.1';
 
-
 // Each test runs the CLI several times; allow for a slow, busy machine.
 describe('poort policy', { timeout: 60_000 }, () => {
   let box: Sandbox;

@@ -7,7 +7,7 @@ const PASSWORD = 'correct horse battery';
 // Consecutive concurrent tests run side by side (they touch different users or only read); a plain test between them
 // waits for the ones before it.
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort user', { timeout: 30_000 }, () => {
+describe('poort user', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const hashOf = async (username: string) =>
     (
