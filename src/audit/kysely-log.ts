@@ -24,11 +24,19 @@ export function indexColumns(event: AuditEvent) {
     time: event.time,
     action: event.action,
     outcome: event.outcome,
-    subject_id: event.subject?.id ?? null,
-    subject_name: event.subject?.username ?? null,
-    application: event.application?.id ?? null,
-    ip: event.source?.ip ?? null,
+    subject_id: searchable(event.subject?.id),
+    subject_name: searchable(event.subject?.username),
+    application: searchable(event.application?.id),
+    ip: searchable(event.source?.ip),
   };
+}
+
+/**
+ * Values taken from requests may hold a NUL, which PostgreSQL refuses in text: it would fail the whole group commit
+ * the event is part of. The event itself keeps it (JSON escapes it); the search column holds U+FFFD instead.
+ */
+function searchable(value: string | undefined): string | null {
+  return typeof value === 'string' ? value.replace(/\0/g, '\uFFFD') : null;
 }
 
 interface CheckpointPayload {

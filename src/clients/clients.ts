@@ -203,6 +203,8 @@ export class ClientRepository {
   }
 
   private async load(clientId: string): Promise<ClientMetadata | undefined> {
+    // No client id holds a NUL character, and PostgreSQL refuses one in a query parameter with an error.
+    if (clientId.includes('\0')) return undefined;
     const row = await this.db
       .selectFrom('clients')
       .select('metadata')

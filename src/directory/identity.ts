@@ -25,9 +25,12 @@ export interface Directory {
   findById(id: string): Promise<Identity | undefined>;
 }
 
-/** Usernames compare case-insensitively and after Unicode normalisation. */
+/**
+ * Usernames compare case-insensitively and after Unicode normalisation. A NUL becomes U+FFFD: no username holds
+ * either, and PostgreSQL refuses a NUL in text (a typed name is looked up, throttled and audited as it is).
+ */
 export function normaliseUsername(username: string): string {
-  return username.normalize('NFKC').trim().toLowerCase();
+  return username.normalize('NFKC').trim().toLowerCase().replace(/\0/g, '\uFFFD');
 }
 
 const USERNAME = /^[\p{L}\p{N}][\p{L}\p{N}._@-]{0,127}$/u;

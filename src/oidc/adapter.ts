@@ -53,7 +53,8 @@ export class OidcAdapter implements Adapter {
     const outcome = await this.kv.update<AdapterPayload, { ok: boolean; grantId?: string }>(
       key(this.name, id),
       (current, now) => {
-        if (!current) return { value: undefined, result: { ok: true } };
+        // Gone since oidc-provider read it: revoked by the loser of a race (or expired). Not a win either.
+        if (!current) return { value: undefined, result: { ok: false } };
         if (current.consumed) return { value: current, result: { ok: false, grantId: current.grantId } };
         return { value: { ...current, consumed: Math.floor(now / 1000) }, result: { ok: true } };
       },

@@ -1,29 +1,78 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type SQLite from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { archiveAndPrune, verifyArchive } from '../../src/audit/archive.js';
 import canonicalize from 'canonicalize';
 import { canonical, chainHash } from '../../src/audit/chain.js';
 import type { AuditEvent } from '../../src/audit/event.js';
+import type { KyselyAuditLog } from '../../src/audit/kysely-log.js';
+import { PostgresAuditLog } from '../../src/audit/pg-log.js';
 import { SqliteAuditLog } from '../../src/audit/sqlite-log.js';
 import { KeyStore } from '../../src/keys/keystore.js';
 import { openDurableSqlite, type Db } from '../../src/store/database.js';
+import { openDurablePostgres } from '../../src/store/postgres.js';
 import { tempDir } from '../helpers/poort.js';
+import { createTestDatabase } from '../helpers/postgres.js';
 
-describe('audit trail: tamper evidence', () => {
+/** One durable store with its audit trail: the embedded SQLite file, or a PostgreSQL database of its own. */
+interface Store {
+  name: string;
+  open(dir: string): Promise<{ db: Db; trail: (keys: KeyStore) => KyselyAuditLog; close(): Promise<void> }>;
+}
+
+const stores: Store[] = [
+  {
+    name: 'SQLite',
+    async open(dir) {
+      const { db, sqlite } = await openDurableSqlite(path.join(dir, 'data'));
+      return { db, trail: (keys) => new SqliteAuditLog(db, sqlite, keys), close: () => db.destroy() };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      const database = await createTestDatabase();
+      const db = await openDurablePostgres(database.url);
+      return {
+        db,
+        trail: (keys) => new PostgresAuditLog(db, keys),
+        async close() {
+          await db.destroy();
+          await database.drop();
+        },
+      };
+    },
+  },
+];
+
+describe.each(stores)('audit trail on $name: tamper evidence', (store) => {
   let dir: string;
+  let opened: Awaited<ReturnType<Store['open']>>;
   let db: Db;
-  let sqlite: SQLite.Database;
   let keys: KeyStore;
-  let log: SqliteAuditLog;
+  let log: KyselyAuditLog;
+
+  beforeAll(async () => {
+    dir = tempDir();
+    opened = await store.open(dir);
+    db = opened.db;
+  });
+  afterAll(async () => {
+    await opened?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   beforeEach(async () => {
-    dir = tempDir();
-    keys = new KeyStore(path.join(dir, 'keys'));
+    // a fresh trail and fresh keys for every test, in the same database
+    await db.deleteFrom('audit_events').execute();
+    await db.deleteFrom('audit_checkpoints').execute();
+    await db.deleteFrom('audit_cursors').execute();
+    const keysDir = path.join(dir, 'keys');
+    fs.rmSync(keysDir, { recursive: true, force: true });
+    keys = new KeyStore(keysDir);
     await keys.ensure();
-    ({ db, sqlite } = await openDurableSqlite(path.join(dir, 'data')));
-    log = new SqliteAuditLog(db, sqlite, keys);
+    log = opened.trail(keys);
     for (let i = 1; i <= 20; i++) {
       await log.append({
         action: i % 2 ? 'signin.password' : 'signin.completed',
@@ -38,12 +87,8 @@ describe('audit trail: tamper evidence', () => {
     await log.checkpoint();
   });
 
-  afterEach(async () => {
-    await db.destroy();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const exec = (statement: string, ...params: unknown[]) => sqlite.prepare(statement).run(...params);
+  const row = (seq: number) =>
+    db.selectFrom('audit_events').selectAll().where('seq', '=', seq).executeTakeFirstOrThrow();
 
   it('verifies an untouched trail', async () => {
     expect(await log.verify()).toEqual({
@@ -57,8 +102,12 @@ describe('audit trail: tamper evidence', () => {
   });
 
   it('detects an edited event', async () => {
-    const row = sqlite.prepare('SELECT event FROM audit_events WHERE seq = 7').get() as { event: string };
-    exec('UPDATE audit_events SET event = ? WHERE seq = 7', row.event.replace('"success"', '"failure"'));
+    const { event } = await row(7);
+    await db
+      .updateTable('audit_events')
+      .set({ event: event.replace('"success"', '"failure"') })
+      .where('seq', '=', 7)
+      .execute();
     expect((await log.verify()).problem).toMatchObject({
       seq: 7,
       problem: 'the event was changed after it was written',
@@ -66,7 +115,7 @@ describe('audit trail: tamper evidence', () => {
   });
 
   it('detects an edited search column', async () => {
-    exec("UPDATE audit_events SET subject_name = 'someone-else' WHERE seq = 4");
+    await db.updateTable('audit_events').set({ subject_name: 'someone-else' }).where('seq', '=', 4).execute();
     expect((await log.verify()).problem).toMatchObject({
       seq: 4,
       problem: 'the search column subject_name was changed',
@@ -74,24 +123,25 @@ describe('audit trail: tamper evidence', () => {
   });
 
   it('detects a deleted event', async () => {
-    exec('DELETE FROM audit_events WHERE seq = 12');
+    await db.deleteFrom('audit_events').where('seq', '=', 12).execute();
     expect((await log.verify()).problem).toMatchObject({ seq: 12, problem: 'event 12 is missing' });
   });
 
   it('detects reordered events', async () => {
-    const a = sqlite.prepare('SELECT * FROM audit_events WHERE seq = 5').get() as Record<string, unknown>;
-    const b = sqlite.prepare('SELECT * FROM audit_events WHERE seq = 6').get() as Record<string, unknown>;
-    exec('DELETE FROM audit_events WHERE seq IN (5, 6)');
-    const insert = sqlite.prepare(
-      'INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash) VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)',
-    );
-    insert.run({ ...b, seq: 5 });
-    insert.run({ ...a, seq: 6 });
+    const [a, b] = [await row(5), await row(6)];
+    await db.deleteFrom('audit_events').where('seq', 'in', [5, 6]).execute();
+    await db
+      .insertInto('audit_events')
+      .values([
+        { ...b, seq: 5 },
+        { ...a, seq: 6 },
+      ])
+      .execute();
     expect((await log.verify()).problem).toMatchObject({ seq: 5 });
   });
 
   it('detects a truncated trail', async () => {
-    exec('DELETE FROM audit_events WHERE seq > 17');
+    await db.deleteFrom('audit_events').where('seq', '>', 17).execute();
     expect((await log.verify()).problem).toMatchObject({
       seq: 18,
       problem: expect.stringContaining('truncated'),
@@ -101,26 +151,18 @@ describe('audit trail: tamper evidence', () => {
   it('detects a rewritten chain through the signed checkpoints', async () => {
     // An attacker with database access edits event 3 and recomputes every hash after it: the chain is consistent
     // again, but the signed checkpoints no longer match, and the attacker cannot sign new ones.
-    const rows = sqlite.prepare('SELECT * FROM audit_events ORDER BY seq').all() as Array<{
-      seq: number;
-      event: string;
-      prev_hash: string;
-      hash: string;
-    }>;
+    const rows = await db.selectFrom('audit_events').selectAll().orderBy('seq').execute();
     let prev = rows[1]!.hash;
     for (const row of rows.slice(2)) {
       const event = JSON.parse(row.event) as AuditEvent;
       if (row.seq === 3) event.outcome = 'failure';
       const text = canonical(event);
       const hash = chainHash(prev, row.seq, text);
-      exec(
-        'UPDATE audit_events SET event = ?, prev_hash = ?, hash = ?, outcome = ? WHERE seq = ?',
-        text,
-        prev,
-        hash,
-        event.outcome,
-        row.seq,
-      );
+      await db
+        .updateTable('audit_events')
+        .set({ event: text, prev_hash: prev, hash, outcome: event.outcome })
+        .where('seq', '=', row.seq)
+        .execute();
       prev = hash;
     }
     expect((await log.verify()).problem).toMatchObject({
@@ -130,7 +172,7 @@ describe('audit trail: tamper evidence', () => {
   });
 
   it('detects a forged checkpoint', async () => {
-    exec("UPDATE audit_checkpoints SET hash = 'ab' || substr(hash, 3) WHERE seq = 20");
+    await sql`UPDATE audit_checkpoints SET hash = 'ab' || substr(hash, 3) WHERE seq = 20`.execute(db);
     expect((await log.verify()).problem).toMatchObject({
       seq: 20,
       problem: 'checkpoint at 20 does not match what was signed',
@@ -155,12 +197,7 @@ describe('audit trail: tamper evidence', () => {
   });
 
   describe('archive and retention', () => {
-    const cutAfter = async (seq: number) => {
-      const row = sqlite.prepare('SELECT time FROM audit_events WHERE seq = ?').get(seq + 1) as {
-        time: string;
-      };
-      return row.time;
-    };
+    const cutAfter = async (seq: number) => (await row(seq + 1)).time;
 
     it('exports old events as signed JSON lines, prunes them, and the chain still verifies across the cut', async () => {
       const out = path.join(dir, 'archive', 'first.jsonl');

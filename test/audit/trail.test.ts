@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
+import { refuseInserts } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
 import { authorizeInBrowser, FAST_ARGON2, relyingParty, startAuthorization } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
@@ -211,15 +212,8 @@ describe('audit trail: fail closed', () => {
   afterAll(async () => poort?.stop());
 
   /** Makes every insert into the trail fail, as a full disk or a broken database would. */
-  async function breakTheTrail(): Promise<() => Promise<void>> {
-    const { sql } = await import('kysely');
-    await sql`CREATE TRIGGER audit_broken BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk full'); END`.execute(
-      poort.services.db,
-    );
-    return async () => {
-      await sql`DROP TRIGGER audit_broken`.execute(poort.services.db);
-    };
-  }
+  const breakTheTrail = () =>
+    refuseInserts(poort.services.db, poort.services.config.storage.durable, 'audit_events', 'disk full');
 
   it('refuses the sign-in with a generic error when the event cannot be stored', async () => {
     const repair = await breakTheTrail();

@@ -1,11 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli.js';
 import { authorizeInBrowser, FAST_ARGON2, relyingParty, startAuthorization } from '../helpers/oidc.js';
-import { startPoort, tempDir } from '../helpers/poort.js';
+import type { Db } from '../../src/store/database.js';
+import { copyBackend, withDurable, withStorage } from '../helpers/backend.js';
+import { startPoort, tempDir, type TestPoort } from '../helpers/poort.js';
 
 const REDIRECT = 'http://127.0.0.1:7950/cb';
 const PASSWORD = 'a passphrase nobody guesses';
@@ -18,7 +20,8 @@ type Ecs = Record<string, unknown> & {
 };
 
 /** `poort audit …` searches, verifies and archives the trail a real server wrote during real sign-ins. */
-describe('poort audit', { timeout: 60_000 }, () => {
+describe('poort audit', { timeout: 120_000 }, () => {
+  let poort: TestPoort;
   let dir: string;
   const cli = (args: string[], at = dir) =>
     runCli(['audit', ...args], {
@@ -29,24 +32,28 @@ describe('poort audit', { timeout: 60_000 }, () => {
         POORT_KEYS_DIR: path.join(at, 'keys'),
       },
     });
-  /** A copy of the trail to break on purpose. */
-  const copy = () => {
+  /** A copy of the trail to break on purpose: the folder, and on the scaled backend a copy of the database. */
+  const copy = async () => {
     const to = tempDir('poort-audit-copy-');
-    fs.cpSync(path.join(dir, 'data'), path.join(to, 'data'), { recursive: true });
-    fs.cpSync(path.join(dir, 'keys'), path.join(to, 'keys'), { recursive: true });
-    return to;
-  };
-  const write = (at: string, fn: (db: Database.Database) => void) => {
-    const db = new Database(path.join(at, 'data', 'poort.sqlite'));
-    try {
-      fn(db);
-    } finally {
-      db.close();
+    if (fs.existsSync(path.join(dir, 'data'))) {
+      fs.cpSync(path.join(dir, 'data'), path.join(to, 'data'), { recursive: true });
     }
+    fs.cpSync(path.join(dir, 'keys'), path.join(to, 'keys'), { recursive: true });
+    const stores = await copyBackend(poort.backend);
+    if (stores.backend !== 'embedded')
+      fs.writeFileSync(path.join(to, 'poort.yaml'), withStorage('', stores.storage));
+    return {
+      dir: to,
+      tamper: (fn: (db: Db) => Promise<unknown>) => withDurable(stores.storage, path.join(to, 'data'), fn),
+      remove: async () => {
+        await stores.drop();
+        fs.rmSync(to, { recursive: true, force: true });
+      },
+    };
   };
 
   beforeAll(async () => {
-    const poort = await startPoort(`${FAST_ARGON2}server: { trust_proxy: [127.0.0.1/32, "::1/128"] }\n`);
+    poort = await startPoort(`${FAST_ARGON2}server: { trust_proxy: [127.0.0.1/32, "::1/128"] }\n`);
     dir = poort.dir;
     await poort.addUser({ username: 'anna', password: PASSWORD });
     await poort.addClient({ clientId: 'wiki', secret: 'wiki-secret-0123456789', redirectUris: [REDIRECT] });
@@ -66,7 +73,10 @@ describe('poort audit', { timeout: 60_000 }, () => {
     }
     await poort.close(); // keeps the folder; signs a last checkpoint
   });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  afterAll(async () => {
+    await poort?.backend.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   it('searches in Elastic Common Schema, one JSON document per line', async () => {
     const result = await cli(['search', '--action', 'signin.*', '--json']);
@@ -141,64 +151,69 @@ describe('poort audit', { timeout: 60_000 }, () => {
     expect(result.stdout).toMatch(/^OK: \d+ events \(1–\d+\) and \d+ signed checkpoints are intact\.$/m);
   });
 
+  // Plain SQL that SQLite and PostgreSQL both take, as somebody with access to the database would write it.
   it.each([
     [
       'an edited event',
-      (db: Database.Database) =>
-        db
-          .prepare(
-            "UPDATE audit_events SET event = replace(event, '\"failure\"', '\"success\"') WHERE seq = (SELECT min(seq) FROM audit_events WHERE outcome = 'failure')",
-          )
-          .run(),
+      (db: Db) =>
+        sql`UPDATE audit_events SET event = replace(event, '"failure"', '"success"') WHERE seq = (SELECT min(seq) FROM audit_events WHERE outcome = 'failure')`.execute(
+          db,
+        ),
       /the event was changed after it was written/,
     ],
     [
       'an edited search column',
-      (db: Database.Database) =>
-        db.prepare("UPDATE audit_events SET subject_name = 'mallory' WHERE subject_name = 'nobody'").run(),
+      (db: Db) =>
+        sql`UPDATE audit_events SET subject_name = 'mallory' WHERE subject_name = 'nobody'`.execute(db),
       /the search column subject_name was changed/,
     ],
     [
       'a deleted event',
-      (db: Database.Database) => db.prepare('DELETE FROM audit_events WHERE seq = 3').run(),
+      (db: Db) => sql`DELETE FROM audit_events WHERE seq = 3`.execute(db),
       /event 3 is missing/,
     ],
     [
       'reordered events',
-      (db: Database.Database) => {
-        const rows = db.prepare('SELECT * FROM audit_events WHERE seq IN (2, 3) ORDER BY seq').all() as Array<
-          Record<string, unknown>
-        >;
-        db.prepare('DELETE FROM audit_events WHERE seq IN (2, 3)').run();
-        const insert = db.prepare(
-          'INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash) VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)',
-        );
-        insert.run({ ...rows[1], seq: 2 });
-        insert.run({ ...rows[0], seq: 3 });
+      async (db: Db) => {
+        const rows = await db
+          .selectFrom('audit_events')
+          .selectAll()
+          .where('seq', 'in', [2, 3])
+          .orderBy('seq')
+          .execute();
+        await db.deleteFrom('audit_events').where('seq', 'in', [2, 3]).execute();
+        await db
+          .insertInto('audit_events')
+          .values([
+            { ...rows[1]!, seq: 2 },
+            { ...rows[0]!, seq: 3 },
+          ])
+          .execute();
       },
       /at event 2/,
     ],
     [
       'a truncated trail',
-      (db: Database.Database) =>
-        db.prepare('DELETE FROM audit_events WHERE seq > (SELECT max(seq) - 2 FROM audit_events)').run(),
+      (db: Db) =>
+        sql`DELETE FROM audit_events WHERE seq > (SELECT max(seq) - 2 FROM audit_events)`.execute(db),
       /truncated/,
     ],
   ])('catches %s', async (_what, tamper, problem) => {
-    const broken = copy();
+    const broken = await copy();
     try {
-      write(broken, tamper);
-      const result = await cli(['verify'], broken);
+      await broken.tamper(tamper);
+      const result = await cli(['verify'], broken.dir);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(/poort: the audit trail is NOT intact: at event \d+/);
       expect(result.stderr).toMatch(problem);
     } finally {
-      fs.rmSync(broken, { recursive: true, force: true });
+      await broken.remove();
     }
   });
 
   it('archives old events as a signed file, prunes them, and both still verify', async () => {
-    const at = copy();
+    const copied = await copy();
+    const at = copied.dir;
     try {
       const out = path.join(at, 'archive.jsonl');
       const archived = await cli(['archive', '--before', '2999-01-01', '--out', out], at);
@@ -221,7 +236,7 @@ describe('poort audit', { timeout: 60_000 }, () => {
         /exists; choose a new file/,
       );
     } finally {
-      fs.rmSync(at, { recursive: true, force: true });
+      await copied.remove();
     }
   });
 });

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refuseInserts } from '../helpers/backend.js';
 import { createSandbox, type Sandbox } from '../helpers/cli.js';
 
 const PASSWORD = 'correct horse battery';
@@ -12,11 +13,11 @@ interface Row {
 }
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('changes made with poort are in the audit trail', { timeout: 30_000 }, () => {
+describe('changes made with poort are in the audit trail', { timeout: 60_000 }, () => {
   let box: Sandbox;
-  const events = () =>
-    box.query(
-      (db) => db.prepare('SELECT action, outcome, event FROM audit_events ORDER BY seq').all() as Row[],
+  const events = (): Promise<Row[]> =>
+    box.withDb((db) =>
+      db.selectFrom('audit_events').select(['action', 'outcome', 'event']).orderBy('seq').execute(),
     );
 
   beforeAll(() => {
@@ -44,7 +45,7 @@ describe('changes made with poort are in the audit trail', { timeout: 30_000 }, 
     for (const [args, input] of steps) codes.push((await box.run(args, { input })).code);
     expect(codes).toEqual([0, 1, 0, 0, 0, 0, 0]);
 
-    const rows = events();
+    const rows = await events();
     expect(rows.map((r) => `${r.action}:${r.outcome}`)).toEqual([
       'user.created:success',
       'group.changed:success',
@@ -82,14 +83,10 @@ describe('changes made with poort are in the audit trail', { timeout: 30_000 }, 
   });
 
   it('makes no change when the event cannot be stored', async () => {
-    const before = events().length;
+    const before = (await events()).length;
     const keyFiles = fs.readdirSync(box.keysDir).sort();
     // A stand-in for a full disk or a broken trail: the trail refuses every insert.
-    box.write((db) =>
-      db.exec(
-        `CREATE TRIGGER refuse BEFORE INSERT ON audit_events BEGIN SELECT RAISE(ABORT, 'refused'); END`,
-      ),
-    );
+    await box.withDb((db, dialect) => refuseInserts(db, dialect, 'audit_events'));
     const [user, group] = await Promise.all([
       box.run(['user', 'add', 'bob', '--email', 'bob@example.org', '--groups', 'new-group']),
       box.run(['group', 'add', 'other-group']),
@@ -99,12 +96,12 @@ describe('changes made with poort are in the audit trail', { timeout: 30_000 }, 
       expect(result.code).toBe(1);
       expect(result.stderr).toBe('poort: the audit trail cannot store events\n');
     }
-    const names = box.query((db) => ({
-      users: db.prepare('SELECT username FROM users').all(),
-      groups: db.prepare('SELECT name FROM groups').all(),
+    const names = await box.withDb(async (db) => ({
+      users: await db.selectFrom('users').select('username').execute(),
+      groups: await db.selectFrom('groups').select('name').execute(),
     }));
     expect(names).toEqual({ users: [{ username: 'alice' }], groups: [{ name: 'admins' }] });
     expect(fs.readdirSync(box.keysDir).sort()).toEqual(keyFiles);
-    expect(events()).toHaveLength(before);
+    expect(await events()).toHaveLength(before);
   });
 });

@@ -5,7 +5,7 @@ import { createSandbox, filesUnder, type Sandbox } from '../helpers/cli.js';
 const SECRET = 'wiki-s3cret-that-is-long-enough';
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort client', { timeout: 30_000 }, () => {
+describe('poort client', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const output: string[] = [];
   const run = async (args: string[], input?: string) => {
@@ -107,13 +107,13 @@ describe('poort client', { timeout: 30_000 }, () => {
 
   it('never prints the secret and stores it only encrypted', async () => {
     for (const text of output) expect(text).not.toContain(SECRET);
-    const metadata = box.query((db) =>
-      db.prepare("SELECT metadata FROM clients WHERE client_id = 'wiki'").get(),
-    ) as { metadata: string };
+    const metadata = (await box.withDb((db) =>
+      db.selectFrom('clients').select('metadata').where('client_id', '=', 'wiki').executeTakeFirst(),
+    ))!;
     const sealed = (JSON.parse(metadata.metadata) as { client_secret: string }).client_secret;
     expect(sealed).toMatch(/^v1\./);
     expect(metadata.metadata).not.toContain(SECRET);
-    for (const file of filesUnder(box.dataDir)) expect(fs.readFileSync(file).includes(SECRET)).toBe(false);
+    for (const file of filesUnder(box.dir)) expect(fs.readFileSync(file).includes(SECRET)).toBe(false);
   });
 
   it('refuses a duplicate, an invalid redirect URI and a short secret', async () => {

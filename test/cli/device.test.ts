@@ -13,7 +13,7 @@ const COLONS =
 const HEX = COLONS.replace(/:/g, '').toLowerCase();
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort device', { timeout: 30_000 }, () => {
+describe('poort device', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const devices = async () => JSON.parse((await box.run(['device', 'list', '--json'])).stdout) as Device[];
 
@@ -57,12 +57,16 @@ describe('poort device', { timeout: 30_000 }, () => {
   });
 
   it('records every change in the audit trail with the CLI as actor', async () => {
-    const events = box.query((db) =>
-      db
-        .prepare(`SELECT event FROM audit_events WHERE action LIKE 'device.%' ORDER BY seq`)
-        .all()
-        .map((row) => JSON.parse((row as { event: string }).event) as Record<string, unknown>),
-    );
+    const events = (
+      await box.withDb((db) =>
+        db
+          .selectFrom('audit_events')
+          .select('event')
+          .where('action', 'like', 'device.%')
+          .orderBy('seq')
+          .execute(),
+      )
+    ).map((row) => JSON.parse(row.event) as Record<string, unknown>);
     expect(events).toEqual([
       expect.objectContaining({
         action: 'device.added',
@@ -101,11 +105,8 @@ describe('poort device', { timeout: 30_000 }, () => {
     expect((await devices()).map((d) => d.name)).toEqual(['alice-laptop']);
     const again = await box.run(['device', 'remove', 'Kiosk 1']);
     expect(again).toMatchObject({ code: 1, stderr: 'poort: no device Kiosk 1\n' });
-    const last = box.query(
-      (db) =>
-        db.prepare(`SELECT event FROM audit_events WHERE action = 'device.removed'`).all() as Array<{
-          event: string;
-        }>,
+    const last = await box.withDb((db) =>
+      db.selectFrom('audit_events').select('event').where('action', '=', 'device.removed').execute(),
     );
     expect(last.map((r) => JSON.parse(r.event) as { details: unknown })).toEqual([
       expect.objectContaining({ details: { device: 'Kiosk 1', cert_fingerprint: HEX } }),

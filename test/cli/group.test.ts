@@ -7,7 +7,7 @@ interface Group {
 }
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort group', { timeout: 30_000 }, () => {
+describe('poort group', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const groups = async () => JSON.parse((await box.run(['group', 'list', '--json'])).stdout) as Group[];
 

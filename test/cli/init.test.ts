@@ -5,11 +5,13 @@ import { createSandbox, repoRoot, type Sandbox } from '../helpers/cli.js';
 
 const shipped = fs.readFileSync(path.join(repoRoot, 'config', 'poort.yaml'), 'utf8');
 
+// The starter configuration is the embedded one (SQLite in ./data) on every test backend: `poort init` writes it
+// and creates that database, so these tests run on the embedded backend only.
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort init', { timeout: 30_000 }, () => {
+describe('poort init (the embedded starter configuration)', { timeout: 30_000 }, () => {
   let box: Sandbox;
   beforeAll(() => {
-    box = createSandbox();
+    box = createSandbox({ backend: 'embedded' });
   });
   afterAll(() => box.remove());
 

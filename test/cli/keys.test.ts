@@ -11,7 +11,7 @@ interface Key {
 }
 
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort keys', { timeout: 30_000 }, () => {
+describe('poort keys', { timeout: 60_000 }, () => {
   let box: Sandbox;
   const keys = async () => {
     const result = await box.run(['keys', 'list', '--json']);

@@ -29,7 +29,7 @@ interface FactorJson {
 }
 
 // The CLI works on the store of a running server, as an operator would: changes reach it without a restart.
-describe('poort mfa', { timeout: 30_000 }, () => {
+describe('poort mfa', { timeout: 60_000 }, () => {
   let poort: TestPoort;
   let config: oidc.Configuration;
   const ids: Record<string, string> = {};

@@ -14,27 +14,25 @@ const IPHONE =
 /** An address geoip-lite places in North Korea (checked below). */
 const NORTH_KOREA = '175.45.176.1';
 
-interface AuditRow {
-  event: string;
-}
-
 // Each test runs the CLI several times; allow for a slow, busy machine.
 describe('poort policy', { timeout: 60_000 }, () => {
   let box: Sandbox;
   let issueFile: string;
   let changedFile: string;
   let brokenFile: string;
-  const policyEvents = () =>
-    box
-      .query(
-        (db) =>
-          db
-            .prepare("SELECT event FROM audit_events WHERE action = 'policy.changed' ORDER BY seq")
-            .all() as AuditRow[],
+  const policyEvents = async () =>
+    (
+      await box.withDb((db) =>
+        db
+          .selectFrom('audit_events')
+          .select('event')
+          .where('action', '=', 'policy.changed')
+          .orderBy('seq')
+          .execute(),
       )
-      .map((r) => JSON.parse(r.event) as Record<string, unknown> & { details: Record<string, unknown> });
-  const versions = () =>
-    box.query((db) => db.prepare('SELECT count(*) AS n FROM policy_versions').get() as { n: number }).n;
+    ).map((r) => JSON.parse(r.event) as Record<string, unknown> & { details: Record<string, unknown> });
+  const versions = async () =>
+    (await box.withDb((db) => db.selectFrom('policy_versions').select('version').execute())).length;
 
   beforeAll(() => {
     box = createSandbox();
@@ -125,7 +123,7 @@ describe('poort policy', { timeout: 60_000 }, () => {
     });
     expect(json[0]).not.toHaveProperty('text');
 
-    const events = policyEvents();
+    const events = await policyEvents();
     expect(events).toHaveLength(3);
     for (const event of events) {
       expect(event).toMatchObject({
@@ -160,7 +158,7 @@ describe('poort policy', { timeout: 60_000 }, () => {
   });
 
   it('refuses a broken file or an unknown version, storing and auditing nothing', async () => {
-    const before = versions();
+    const before = await versions();
     const broken = await box.run(['policy', 'set', '--file', 'broken.yaml']);
     expect(broken.code).toBe(1);
     expect(broken.stderr).toContain(
@@ -170,8 +168,8 @@ describe('poort policy', { timeout: 60_000 }, () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('poort: no policy version 9 (see "poort policy history")\n');
     expect((await box.run(['policy', 'show', '0'])).code).toBe(2);
-    expect(versions()).toBe(before);
-    expect(policyEvents()).toHaveLength(3);
+    expect(await versions()).toBe(before);
+    expect(await policyEvents()).toHaveLength(3);
   });
 
   describe('test (what-if) with the policy of issue 5', () => {

@@ -103,7 +103,7 @@ describe('poort command line', { timeout: 30_000 }, () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toContain('at least 30 characters');
     } finally {
-      other.remove();
+      await other.remove();
     }
   });
 });

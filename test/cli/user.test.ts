@@ -7,13 +7,13 @@ const PASSWORD = 'correct horse battery';
 // Consecutive concurrent tests run side by side (they touch different users or only read); a plain test between them
 // waits for the ones before it.
 // Each test runs the CLI several times; allow for a slow, busy machine.
-describe('poort user', { timeout: 30_000 }, () => {
+describe('poort user', { timeout: 60_000 }, () => {
   let box: Sandbox;
-  const hashOf = (username: string) =>
-    box.query(
-      (db) =>
-        db.prepare('SELECT password_hash FROM users WHERE username = ?').get(username) as
-          { password_hash: string | null } | undefined,
+  const hashOf = async (username: string) =>
+    (
+      await box.withDb((db) =>
+        db.selectFrom('users').select('password_hash').where('username', '=', username).executeTakeFirst(),
+      )
     )?.password_hash;
 
   beforeAll(() => {
@@ -30,7 +30,7 @@ describe('poort user', { timeout: 30_000 }, () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Added user alice');
     expect(result.stdout).not.toContain(PASSWORD);
-    const hash = hashOf('alice')!;
+    const hash = (await hashOf('alice'))!;
     // argon2id with the configured cost (OWASP: 19 MiB, 2 iterations, 1 lane). node-argon2 writes the parameters
     // as m,p,t rather than libargon2's m,t,p; both are valid PHC strings, so compare them as a set.
     const [, id, v, params] = hash.split('$');
@@ -54,7 +54,7 @@ describe('poort user', { timeout: 30_000 }, () => {
         },
       );
       expect(result.code).toBe(0);
-      const hash = hashOf('carol')!;
+      const hash = (await hashOf('carol'))!;
       expect(await argon2.verify(hash, ` ${PASSWORD} `)).toBe(true);
       expect(await argon2.verify(hash, ` ${PASSWORD} \r`)).toBe(false);
     },
@@ -84,7 +84,7 @@ describe('poort user', { timeout: 30_000 }, () => {
       for (const reason of reasons) expect(result.stderr).toContain(reason);
       if (password.length > 4) expect(result.stderr).not.toContain(password);
       expect(result.stdout).toBe('');
-      expect(hashOf('dave')).toBeUndefined();
+      expect(await hashOf('dave')).toBeUndefined();
     },
   );
 
@@ -108,7 +108,7 @@ describe('poort user', { timeout: 30_000 }, () => {
     expect(result.stdout).toContain('Created group ops');
     expect(result.stdout).toContain('Created group staff');
     expect(result.stdout).toContain('set-password bob');
-    expect(hashOf('bob')).toBeNull();
+    expect(await hashOf('bob')).toBeNull();
   });
 
   it('lists users as JSON without password hashes', async () => {
@@ -153,18 +153,20 @@ describe('poort user', { timeout: 30_000 }, () => {
 
   it('disables and enables a user', async () => {
     const enabled = () =>
-      box.query((db) => db.prepare("SELECT enabled FROM users WHERE username = 'alice'").get());
+      box.withDb((db) =>
+        db.selectFrom('users').select('enabled').where('username', '=', 'alice').executeTakeFirst(),
+      );
     const [off, nobody] = await Promise.all([
       box.run(['user', 'disable', 'alice']),
       box.run(['user', 'disable', 'nobody']),
     ]);
     expect(off.code).toBe(0);
     expect(off.stdout).toBe('Disabled user alice\n');
-    expect(enabled()).toEqual({ enabled: 0 });
+    expect(await enabled()).toEqual({ enabled: 0 });
     expect(nobody.code).toBe(1);
     const on = await box.run(['user', 'enable', 'alice']);
     expect(on.code).toBe(0);
-    expect(enabled()).toEqual({ enabled: 1 });
+    expect(await enabled()).toEqual({ enabled: 1 });
   });
 
   it.concurrent('sets a password, with the same policy', async ({ expect }) => {
@@ -173,12 +175,12 @@ describe('poort user', { timeout: 30_000 }, () => {
     });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain('must not contain the username or e-mail address');
-    expect(await argon2.verify(hashOf('carol')!, ` ${PASSWORD} `)).toBe(true);
+    expect(await argon2.verify((await hashOf('carol'))!, ` ${PASSWORD} `)).toBe(true);
     const result = await box.run(['user', 'set-password', 'carol', '--password-stdin'], {
       input: 'a new long passphrase\n',
     });
     expect(result.code).toBe(0);
-    expect(await argon2.verify(hashOf('carol')!, 'a new long passphrase')).toBe(true);
+    expect(await argon2.verify((await hashOf('carol'))!, 'a new long passphrase')).toBe(true);
   });
 
   it.concurrent('updates the e-mail address and name', async ({ expect }) => {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packageRoot } from '../../src/paths.js';
+import { provisionBackend, withStorage } from '../helpers/backend.js';
 import { freePort, tempDir } from '../helpers/poort.js';
 
 const MAIN = path.join(packageRoot, 'dist', 'src', 'server', 'main.js');
@@ -97,25 +98,37 @@ describe('the server process', () => {
   it('starts with a good configuration, answers, and stops cleanly on SIGTERM', async () => {
     const config = path.join(dir, 'good.yaml');
     const port = await freePort();
+    // on the scaled test backend (POORT_TEST_BACKEND), with a PostgreSQL database and Redis prefix of its own
+    const stores = await provisionBackend();
     fs.writeFileSync(
       config,
-      `server: { port: ${port}, issuer: 'http://localhost:${port}' }\nstorage: { data_dir: ./data }\nkeys: { dir: ./keys }\n`,
+      withStorage(
+        `server: { port: ${port}, issuer: 'http://localhost:${port}' }\nstorage: { data_dir: ./data }\nkeys: { dir: ./keys }\n`,
+        stores.storage,
+      ),
     );
     let discovery: Record<string, unknown> = {};
-    const run = await runServer({ POORT_CONFIG: config }, dir, async (url) => {
-      expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
-      discovery = (await (await fetch(`${url}/.well-known/openid-configuration`)).json()) as Record<
-        string,
-        unknown
-      >;
-    });
+    let run: Run;
+    try {
+      run = await runServer({ POORT_CONFIG: config }, dir, async (url) => {
+        expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
+        discovery = (await (await fetch(`${url}/.well-known/openid-configuration`)).json()) as Record<
+          string,
+          unknown
+        >;
+      });
+    } finally {
+      await stores.drop();
+    }
     expect(run.code).toBe(0);
     expect(discovery.issuer).toBe(`http://localhost:${port}`);
     // Keys and databases are the server's own: created 0600 in folders of mode 0700.
     expect(fs.statSync(path.join(dir, 'keys')).mode & 0o777).toBe(0o700);
     for (const name of fs.readdirSync(path.join(dir, 'keys')))
       expect(fs.statSync(path.join(dir, 'keys', name)).mode & 0o777).toBe(0o600);
-    expect(fs.statSync(path.join(dir, 'data', 'poort.sqlite')).mode & 0o077).toBe(0);
+    if (stores.backend === 'embedded') {
+      expect(fs.statSync(path.join(dir, 'data', 'poort.sqlite')).mode & 0o077).toBe(0);
+    }
     expect(run.stdout).toContain('"event":"server.stopping"');
   });
 });

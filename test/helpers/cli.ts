@@ -4,6 +4,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import type { Db } from '../../src/store/database.js';
+import {
+  addStorageToFile,
+  provisionBackend,
+  testBackend,
+  withDurable,
+  type ProvisionedBackend,
+  type TestBackend,
+} from './backend.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The built CLI: `npm test` builds before vitest runs (or run `npx tsc -p tsconfig.build.json`). */
@@ -22,23 +31,32 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
 }
 
-/** A temporary folder for one test file: data and keys inside it, no POORT_CONFIG, cwd = the folder. */
+/**
+ * A temporary folder for one test file: data and keys inside it, no POORT_CONFIG, cwd = the folder. On the scaled
+ * backend (POORT_TEST_BACKEND) the sandbox gets a PostgreSQL database and Redis prefix of its own, written into
+ * ./poort.yaml before each command (added to whatever the test wrote there).
+ */
 export interface Sandbox {
   dir: string;
   dataDir: string;
   keysDir: string;
+  backend: TestBackend;
   run(args: string[], options?: RunOptions): Promise<CliResult>;
-  /** Opens the durable SQLite database read-only, runs `fn` and closes it. */
+  /** Opens the durable store the CLI uses (SQLite file or PostgreSQL database) with Kysely, runs `fn`, closes it. */
+  withDb<T>(fn: (db: Db, dialect: 'sqlite' | 'postgres') => Promise<T>): Promise<T>;
+  /** Opens the durable SQLite database read-only, runs `fn` and closes it (embedded backend only). */
   query<T>(fn: (db: Database.Database) => T): T;
-  /** Opens the durable SQLite database for writing (to break it on purpose), runs `fn` and closes it. */
+  /** Opens the durable SQLite database for writing (to break it on purpose), runs `fn` and closes it (embedded only). */
   write<T>(fn: (db: Database.Database) => T): T;
-  remove(): void;
+  /** Removes the folder, and on scaled drops the database and the Redis keys. */
+  remove(): Promise<void>;
 }
 
-export function createSandbox(): Sandbox {
+export function createSandbox(options: { backend?: TestBackend } = {}): Sandbox {
   if (!fs.existsSync(cliPath)) {
     throw new Error(`${cliPath} is missing: build first (npx tsc -p tsconfig.build.json, or npm test)`);
   }
+  const backend = options.backend ?? testBackend;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-cli-'));
   const dataDir = path.join(dir, 'data');
   const keysDir = path.join(dir, 'keys');
@@ -47,15 +65,45 @@ export function createSandbox(): Sandbox {
   );
   baseEnv.POORT_DATA_DIR = dataDir;
   baseEnv.POORT_KEYS_DIR = keysDir;
+  let provisioned: Promise<ProvisionedBackend> | undefined;
+  const stores = async () => {
+    provisioned ??= provisionBackend(backend);
+    const stores = await provisioned;
+    if (backend === 'scaled') addStorageToFile(path.join(dir, 'poort.yaml'), stores.storage);
+    return stores;
+  };
+  const sqliteOnly = () => {
+    if (backend !== 'embedded') {
+      throw new Error(
+        'sandbox.query and sandbox.write read the SQLite file: use sandbox.withDb on any backend',
+      );
+    }
+  };
   return {
     dir,
     dataDir,
     keysDir,
-    run: (args, options = {}) =>
-      runCli(args, { cwd: dir, env: { ...baseEnv, ...options.env }, input: options.input }),
-    query: (fn) => withDatabase(path.join(dataDir, 'poort.sqlite'), true, fn),
-    write: (fn) => withDatabase(path.join(dataDir, 'poort.sqlite'), false, fn),
-    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+    backend,
+    run: async (args, options = {}) => {
+      await stores();
+      return runCli(args, { cwd: dir, env: { ...baseEnv, ...options.env }, input: options.input });
+    },
+    withDb: async (fn) => {
+      const { storage } = await stores();
+      return withDurable(storage, dataDir, (db) => fn(db, storage.durable));
+    },
+    query: (fn) => {
+      sqliteOnly();
+      return withDatabase(path.join(dataDir, 'poort.sqlite'), true, fn);
+    },
+    write: (fn) => {
+      sqliteOnly();
+      return withDatabase(path.join(dataDir, 'poort.sqlite'), false, fn);
+    },
+    remove: async () => {
+      if (provisioned) await (await provisioned).drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 

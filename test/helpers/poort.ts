@@ -7,6 +7,7 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { GrantType } from '../../src/clients/clients.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { provisionBackend, withStorage, type ProvisionedBackend } from './backend.js';
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -45,6 +46,9 @@ export interface TestPoort extends RunningServer {
     backchannelLogoutUri?: string;
     name?: string;
   }): Promise<void>;
+  /** the stores this server uses (POORT_TEST_BACKEND): its own PostgreSQL database and Redis prefix on scaled */
+  backend: ProvisionedBackend;
+  /** closes the server, drops its database and Redis keys (scaled) and removes its folder */
   stop(): Promise<void>;
 }
 
@@ -52,29 +56,40 @@ export interface TestPoort extends RunningServer {
  * Starts a real Poort on a free loopback port with its own data and keys folders. `yaml` is extra configuration
  * written to the test's own poort.yaml; the issuer is http://localhost:<port>. `options.log` replaces the silent
  * logger, for tests that read what is logged.
+ *
+ * With POORT_TEST_BACKEND=scaled the server gets a PostgreSQL database and a Redis key prefix of its own, written
+ * into its poort.yaml (unless `yaml` chooses a store itself), so that the CLI run with that file uses them too.
  */
 export async function startPoort(yaml = '', options: { log?: Logger } = {}): Promise<TestPoort> {
   const dir = tempDir();
   const port = await freePort();
   const issuer = `http://localhost:${port}`;
   const file = path.join(dir, 'poort.yaml');
-  fs.writeFileSync(file, yaml);
-  const loaded: LoadedConfig = loadConfig({
-    file,
-    env: {
-      POORT_PORT: String(port),
-      POORT_ISSUER: issuer,
-      POORT_DATA_DIR: path.join(dir, 'data'),
-      POORT_KEYS_DIR: path.join(dir, 'keys'),
-    },
-  });
-  const log = options.log ?? pino({ level: process.env.POORT_TEST_LOG ?? 'silent' });
-  const server = await startServer(loaded, { log });
+  const backend = await provisionBackend();
+  let server: RunningServer;
+  try {
+    fs.writeFileSync(file, backend.backend === 'embedded' ? yaml : withStorage(yaml, backend.storage));
+    const loaded: LoadedConfig = loadConfig({
+      file,
+      env: {
+        POORT_PORT: String(port),
+        POORT_ISSUER: issuer,
+        POORT_DATA_DIR: path.join(dir, 'data'),
+        POORT_KEYS_DIR: path.join(dir, 'keys'),
+      },
+    });
+    const log = options.log ?? pino({ level: process.env.POORT_TEST_LOG ?? 'silent' });
+    server = await startServer(loaded, { log });
+  } catch (err) {
+    await backend.drop();
+    throw err;
+  }
   const { services } = server;
   return {
     ...server,
     issuer,
     dir,
+    backend,
     async addUser({ username, password, email, name, groups = [] }) {
       const user = await services.users.create({
         username,
@@ -103,6 +118,7 @@ export async function startPoort(yaml = '', options: { log?: Logger } = {}): Pro
     },
     async stop() {
       await server.close();
+      await backend.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

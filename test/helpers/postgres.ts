@@ -30,10 +30,23 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates poort_test_<pid>_<random>; drop() removes it, even with connections still open. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * Creates poort_test_<pid>_<random>, empty or as a copy of the database `template` (which nobody may be connected
+ * to); drop() removes it, even with connections still open.
+ */
+export async function createTestDatabase(template?: string): Promise<TestDatabase> {
   const name = `poort_test_${process.pid}_${crypto.randomBytes(4).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${name}`));
+  await admin(async (c) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await c.query(`CREATE DATABASE ${name}${template ? ` TEMPLATE ${template}` : ''}`);
+      } catch (err) {
+        // 55006: the template's last connections are still going away (a pool closes them asynchronously)
+        if ((err as { code?: string }).code !== '55006' || attempt >= 50) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  });
   const url = new URL(POSTGRES_ADMIN_URL);
   url.pathname = `/${name}`;
   return {

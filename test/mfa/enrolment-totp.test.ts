@@ -8,22 +8,23 @@ import type { EnrolContext } from '../../src/mfa/factor.js';
 import { FactorRepository } from '../../src/mfa/factors.js';
 import { PendingEnrolments } from '../../src/mfa/pending-enrolment.js';
 import { groupKey, TotpFactor } from '../../src/mfa/totp.js';
-import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
-import { openDurableStore, type Db } from '../../src/store/database.js';
+import type { Db } from '../../src/store/database.js';
 import { tempDir } from '../helpers/poort.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
+import { openTestDurableStore, openTestKeyValueStore } from '../helpers/backend.js';
 
 describe('TOTP enrolment', () => {
   let dir: string;
   let db: Db;
-  let kv: SqliteKeyValueStore;
+  let kv: KeyValueStore;
   let factors: FactorRepository;
   let totp: TotpFactor;
   let ctx: EnrolContext;
 
   beforeAll(async () => {
     dir = tempDir('poort-enrol-totp-');
-    db = await openDurableStore(dir);
-    kv = SqliteKeyValueStore.inDataDir(dir);
+    db = await openTestDurableStore(dir);
+    kv = await openTestKeyValueStore(dir);
     factors = new FactorRepository(db, crypto.randomBytes(32));
     totp = new TotpFactor(factors);
     const user = await new UserRepository(db).create({ username: 'anna', email: 'anna@example.org' });

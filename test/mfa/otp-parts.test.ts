@@ -16,8 +16,8 @@ import { otpFactors } from '../../src/mfa/otp/kinds.js';
 import { codeMessage } from '../../src/mfa/otp/messages.js';
 import { releaseSend, reserveSend, SendLimiter } from '../../src/mfa/otp/send-limit.js';
 import type { Services } from '../../src/server/services.js';
-import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
 import { tempDir } from '../helpers/poort.js';
+import { openTestKeyValueStore } from '../helpers/backend.js';
 
 let dir: string;
 let n = 0;
@@ -132,7 +132,7 @@ describe('the send limit', () => {
   });
 
   it('counts per user and per IP (IPv6 per /64), a refused send against neither', async () => {
-    const kv = SqliteKeyValueStore.inDataDir(tempDir('poort-otp-kv-'));
+    const kv = await openTestKeyValueStore(tempDir('poort-otp-kv-'));
     try {
       const limiter = new SendLimiter(kv, { perUser: 2, perIp: 3, window: 900 });
       expect(await limiter.reserveFor('u1', '2001:db8:1:2::1')).toBe(true);

@@ -31,7 +31,7 @@ describe('recovery codes as a way past the second factor', () => {
 
   beforeAll(async () => {
     poort = await startPoort(
-      `${FAST_ARGON2}throttle: { account: { free_attempts: 5, base_delay: 1s, max_delay: 2s, window: 1m } }\n`,
+      `${FAST_ARGON2}throttle: { account: { free_attempts: 5, base_delay: 4s, max_delay: 4s, window: 1m } }\n`,
     );
     evaId = await poort.addUser({ username: 'eva', password: PASSWORD });
     await poort.services.factors.add({ userId: evaId, kind: 'totp', name: 'Phone', secret: newTotpSecret() });
@@ -178,7 +178,7 @@ describe('recovery codes as a way past the second factor', () => {
     });
     expect(events.some((e) => e.event.action === 'signin.throttled')).toBe(true);
     expect(JSON.stringify(events)).not.toContain(wrong);
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await new Promise((resolve) => setTimeout(resolve, 4100));
   });
 
   it('never writes a recovery code into the audit trail, and records each use with the count left', async () => {

@@ -8,9 +8,10 @@ import { buildContext, clientAddress, locationOf, type ContextSources } from '..
 import { DeviceError, DeviceRegistry, normaliseFingerprint } from '../../src/policy/devices.js';
 import { SignInHistory } from '../../src/policy/history.js';
 import { KNOWN_DEVICE_COOKIE, KnownDevices } from '../../src/policy/known-device.js';
-import { openDurableStore, type Db } from '../../src/store/database.js';
-import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
+import type { Db } from '../../src/store/database.js';
 import { UserRepository } from '../../src/directory/users.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
+import { openTestDurableStore, openTestKeyValueStore } from '../helpers/backend.js';
 
 const SECRET = Buffer.alloc(32, 7);
 const DESKTOP =
@@ -30,7 +31,7 @@ function cookieOf(setCookie: string | undefined): string {
 describe('the policy context', () => {
   let dir: string;
   let db: Db;
-  let kv: SqliteKeyValueStore;
+  let kv: KeyValueStore;
   let devices: DeviceRegistry;
   let history: SignInHistory;
   let known: KnownDevices;
@@ -40,8 +41,8 @@ describe('the policy context', () => {
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-context-'));
-    db = await openDurableStore(dir);
-    kv = SqliteKeyValueStore.inDataDir(dir);
+    db = await openTestDurableStore(dir);
+    kv = await openTestKeyValueStore(dir);
     const users = new UserRepository(db);
     ana = (await users.create({ username: 'ana', email: 'ana@example.org', name: null, passwordHash: null }))
       .id;

@@ -183,6 +183,11 @@ describe('missing and oversized input', () => {
     expect((await post({ ...form.fields, username: 'anna', password: 'p'.repeat(12_000) })).status).toBe(401);
   });
 
+  it('answers a username with a NUL character as a failed attempt, on every store', async () => {
+    const { form, post } = await openSignIn();
+    expect((await post({ ...form.fields, username: 'an\u0000na', password: PASSWORD })).status).toBe(401);
+  });
+
   it('refuses an oversized form or too many fields with a 4xx page', async () => {
     const { form, post } = await openSignIn();
     const huge = await post({ ...form.fields, username: 'anna', password: 'p'.repeat(1024 * 1024) });

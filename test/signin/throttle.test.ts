@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ThrottleRule } from '../../src/config/schema.js';
 import { ipThrottleKey, reserveAttempt, Throttle, type AttemptState } from '../../src/signin/throttle.js';
-import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
 import { tempDir } from '../helpers/poort.js';
+import type { KeyValueStore } from '../../src/store/kv.js';
+import { openTestKeyValueStore } from '../helpers/backend.js';
 
 const rule: ThrottleRule = { free_attempts: 3, base_delay: 2, max_delay: 10, window: 3600 };
 const T0 = 1_700_000_000_000;
@@ -99,12 +100,12 @@ describe('ipThrottleKey', () => {
 
 describe('Throttle on the key-value store', () => {
   let dir: string;
-  let kv: SqliteKeyValueStore;
+  let kv: KeyValueStore;
   let throttle: Throttle;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = tempDir();
-    kv = SqliteKeyValueStore.inDataDir(dir);
+    kv = await openTestKeyValueStore(dir);
     throttle = new Throttle(kv, { account: rule, ip: { ...rule, free_attempts: 5 } });
   });
   afterEach(async () => {

@@ -3,18 +3,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { AuditEventInput, AuditOutcome, StoredAuditEvent } from '../../../src/audit/event.js';
+import type { KyselyAuditLog } from '../../../src/audit/kysely-log.js';
+import { PostgresAuditLog } from '../../../src/audit/pg-log.js';
 import { SqliteAuditLog } from '../../../src/audit/sqlite-log.js';
 import { KeyStore } from '../../../src/keys/keystore.js';
 import { openDurableSqlite, type Db } from '../../../src/store/database.js';
+import { openDurablePostgres } from '../../../src/store/postgres.js';
+import { testBackend } from '../../helpers/backend.js';
+import { createTestDatabase } from '../../helpers/postgres.js';
 
-/** A real SQLite audit trail in a temporary folder. */
+/**
+ * A real audit trail with a temporary folder: in SQLite there, or on the scaled test backend (POORT_TEST_BACKEND) in
+ * a PostgreSQL database of its own.
+ */
 export interface AuditFixture {
   dir: string;
-  audit: SqliteAuditLog;
+  audit: KyselyAuditLog;
   db: Db;
   keys: KeyStore;
   /** Another handle on the same database, as a second process (the CLI) would have: its appends fire no listener here. */
-  openOther(): Promise<{ audit: SqliteAuditLog; close(): Promise<void> }>;
+  openOther(): Promise<{ audit: KyselyAuditLog; close(): Promise<void> }>;
   appendMany(count: number, input?: (i: number) => AuditEventInput): Promise<StoredAuditEvent[]>;
   close(): Promise<void>;
 }
@@ -40,7 +48,12 @@ export async function openAuditFixture(): Promise<AuditFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-audit-'));
   const keys = new KeyStore(path.join(dir, 'keys'));
   await keys.ensure();
-  const open = async () => {
+  const database = testBackend === 'scaled' ? await createTestDatabase() : undefined;
+  const open = async (): Promise<{ db: Db; audit: KyselyAuditLog }> => {
+    if (database) {
+      const db = await openDurablePostgres(database.url);
+      return { db, audit: new PostgresAuditLog(db, keys) };
+    }
     const { db, sqlite } = await openDurableSqlite(path.join(dir, 'data'));
     return { db, audit: new SqliteAuditLog(db, sqlite, keys) };
   };
@@ -61,6 +74,7 @@ export async function openAuditFixture(): Promise<AuditFixture> {
     },
     async close() {
       await db.destroy();
+      await database?.drop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
