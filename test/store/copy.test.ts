@@ -71,10 +71,13 @@ describe('copying the embedded store into PostgreSQL', { timeout: 60_000 }, () =
     const writer = new SQLite(file);
     open.push(writer);
     writer
-      .prepare("INSERT INTO users VALUES ('u1', 'anna', 'anna@example.org', 'Anna', 'hash', 1, 't0', 't1')")
+      .prepare(
+        'INSERT INTO users (id, username, email, name, password_hash, enabled, created_at, updated_at) ' +
+          "VALUES ('u1', 'anna', 'anna@example.org', 'Anna', 'hash', 1, 't0', 't1')",
+      )
       .run();
-    writer.prepare("INSERT INTO groups VALUES ('g1', 'staff', 't0')").run();
-    writer.prepare("INSERT INTO memberships VALUES ('u1', 'g1')").run();
+    writer.prepare("INSERT INTO groups (id, name, created_at) VALUES ('g1', 'staff', 't0')").run();
+    writer.prepare("INSERT INTO memberships (user_id, group_id) VALUES ('u1', 'g1')").run();
     return writer;
   }
 
@@ -145,7 +148,7 @@ describe('copying the embedded store into PostgreSQL', { timeout: 60_000 }, () =
   it('copies the snapshot taken when the store was opened, not what a writer commits meanwhile', async () => {
     const writer = await sourceStore();
     const opened = snapshot();
-    writer.prepare("INSERT INTO groups VALUES ('g2', 'late', 't2')").run();
+    writer.prepare("INSERT INTO groups (id, name, created_at) VALUES ('g2', 'late', 't2')").run();
     writer.prepare("UPDATE users SET name = 'Changed' WHERE id = 'u1'").run();
     const counts = await copySnapshot(opened, target, { migrations: MIGRATIONS });
     expect(counts).toContainEqual({ table: 'groups', rows: 1 });
