@@ -163,7 +163,8 @@ describe('poort migrate', { timeout: 180_000 }, () => {
 
   beforeAll(async () => {
     [quiet, busy] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-    source = await startPoort(FAST_ARGON2);
+    // the source is the embedded store on either test backend (on scaled, its ephemeral state is on Redis)
+    source = await startPoort(`${FAST_ARGON2}storage: { durable: sqlite }\n`);
     const policyFile = path.join(source.dir, 'policy.yaml');
     fs.writeFileSync(policyFile, POLICY);
 

@@ -136,9 +136,8 @@ describe('contextual policies with passkeys (Chromium, virtual authenticator)', 
       kim.page.getByRole('button', { name: 'Sign in with a passkey' }).click(),
     ]);
     expect(answer.status()).toBe(403);
-    await expect(kim.page.getByRole('heading', { name: 'Sign-in not allowed' }).isVisible()).resolves.toBe(
-      true,
-    );
+    // the 403 answer is in; the page it leads to may still be loading
+    await kim.page.getByRole('heading', { name: 'Sign-in not allowed' }).waitFor({ state: 'visible' });
     const events = await eventsSince(since);
     expect(events.find((e) => e.action === 'signin.mfa')).toMatchObject({
       outcome: 'success',
@@ -160,6 +159,8 @@ describe('contextual policies with passkeys (Chromium, virtual authenticator)', 
     await lou.page.getByLabel('Password').fill(PASSWORD);
     await lou.page.getByRole('button', { name: 'Sign in', exact: true }).click();
     expect((await redeemCode(app, await lou.callback(), first)).claims()!.acr).toBe(ACR.password);
+    // the callback page must have loaded before the next navigation, or it interrupts that one
+    await lou.page.waitForURL((url) => url.pathname === '/cb');
 
     const pending = await startAuthorization(payroll, { redirectUri: REDIRECT });
     await lou.page.goto(pending.url.href);
