@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { decodeJwt } from 'jose';
+import { redeemInternalCode } from '../oidc/internal-client.js';
 import { ACCOUNT_CLIENT_ID, accountRedirectUri } from './client.js';
 import type { AccountLogin } from './session.js';
 
@@ -58,59 +58,22 @@ export function authorizationUrl(
 export type Redeemed =
   { ok: true; sub: string; authTime: number; amr: string[] } | { ok: false; error: string };
 
-/**
- * Exchanges the code at the token endpoint and reads who signed in, and when, from the ID token. The token comes
- * straight from Poort's own token endpoint over this node's listener, so its claims are checked but its signature
- * need not be (OpenID Connect Core 3.1.3.7: TLS-level trust in the token endpoint may stand in for it).
- */
+/** Redeems the code as the account pages' client; a sign-in older than this request is not fresh (max_age=0). */
 export async function redeemCode(
   settings: AccountOidcSettings,
   code: string,
   login: AccountLogin,
 ): Promise<Redeemed> {
-  const basic = Buffer.from(
-    `${encodeURIComponent(ACCOUNT_CLIENT_ID)}:${encodeURIComponent(settings.clientSecret)}`,
-  ).toString('base64');
-  const response = await fetch(settings.tokenEndpoint, {
-    method: 'POST',
-    headers: {
-      authorization: `Basic ${basic}`,
-      'content-type': 'application/x-www-form-urlencoded',
-      accept: 'application/json',
+  const signedIn = await redeemInternalCode(
+    {
+      ...settings,
+      clientId: ACCOUNT_CLIENT_ID,
+      redirectUri: accountRedirectUri(settings.issuer),
     },
-    body: new URLSearchParams({
-      grant_type: 'authorization_code',
-      code,
-      redirect_uri: accountRedirectUri(settings.issuer),
-      code_verifier: login.verifier,
-    }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  const body = (await response.json().catch(() => ({}))) as { id_token?: unknown; error?: unknown };
-  if (!response.ok || typeof body.id_token !== 'string')
-    return { ok: false, error: typeof body.error === 'string' ? body.error : `http_${response.status}` };
-  let claims: ReturnType<typeof decodeJwt>;
-  try {
-    claims = decodeJwt(body.id_token);
-  } catch {
-    return { ok: false, error: 'invalid_id_token' };
-  }
-  const audience = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-  const now = Math.floor(Date.now() / 1000);
-  if (
-    typeof claims.iss !== 'string' ||
-    claims.iss !== settings.issuer ||
-    !audience.includes(ACCOUNT_CLIENT_ID) ||
-    claims.nonce !== login.nonce ||
-    typeof claims.exp !== 'number' ||
-    claims.exp < now ||
-    typeof claims.sub !== 'string'
-  ) {
-    return { ok: false, error: 'invalid_id_token' };
-  }
-  // max_age=0 asks for a sign-in made for this request: one older than the request is not fresh.
-  const authTime = claims.auth_time;
-  if (typeof authTime !== 'number' || authTime < login.startedAt) return { ok: false, error: 'not_fresh' };
-  const amr = Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [];
-  return { ok: true, sub: claims.sub, authTime, amr };
+    code,
+    login,
+  );
+  if (!signedIn.ok) return signedIn;
+  if (signedIn.authTime < login.startedAt) return { ok: false, error: 'not_fresh' };
+  return { ok: true, sub: signedIn.sub, authTime: signedIn.authTime, amr: signedIn.amr };
 }

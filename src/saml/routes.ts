@@ -44,7 +44,7 @@ import {
   resolveAcs,
   type RawMessage,
 } from './inbound.js';
-import { redeemCode } from './redeem.js';
+import { redeemInternalCode } from '../oidc/internal-client.js';
 import { nameIdFor, releasedAttributes } from './release.js';
 import { encrypts, type ServiceProvider } from './service-providers.js';
 import { BINDINGS, defaultAcs, logoutEndpoint } from './sp-metadata.js';
@@ -91,7 +91,9 @@ export function samlRoutes(deps: SamlRouteDeps): {
   const oidc = {
     issuer,
     tokenEndpoint: loopbackTokenEndpoint(config.server.host, config.server.port),
+    clientId: SAML_CLIENT_ID,
     clientSecret: samlClientSecret(services.secrets),
+    redirectUri: samlRedirectUri(issuer),
   };
   const router = express.Router();
   // A cross-site SAML POST carries no CSRF token by design: the message itself is checked instead.
@@ -366,8 +368,8 @@ export function samlRoutes(deps: SamlRouteDeps): {
     }
     const sp = await services.serviceProviders.find(pending.entityId);
     if (!sp) return errorPage(req, res, 400, 'unknown_sp');
-    const signedIn = await redeemCode(oidc, single(req.query.code) ?? '', pending);
-    if ('error' in signedIn) {
+    const signedIn = await redeemInternalCode(oidc, single(req.query.code) ?? '', pending);
+    if (!signedIn.ok) {
       log.warn({ event: 'saml.callback', error: signedIn.error }, 'SAML sign-in not completed');
       return errorPage(req, res, 400, 'session_expired');
     }
