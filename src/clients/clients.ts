@@ -1,3 +1,4 @@
+import { DurableCache } from '../store/durable-cache.js';
 import type { Db } from '../store/database.js';
 import { open, seal } from '../keys/secret-box.js';
 
@@ -122,9 +123,7 @@ function toRecord(m: ClientMetadata, createdAt: string, source: ClientRecord['so
 export class ClientRepository {
   readonly #static = new Map<string, ClientMetadata>();
   /** opened metadata by client id (undefined: known not to exist), valid while the store's change counter holds */
-  readonly #cache = new Map<string, ClientMetadata | undefined>();
-  #cachedAt = -1;
-  #ownChanges = 0;
+  readonly #cache: DurableCache<ClientMetadata>;
 
   /**
    * `changes` returns a number that moves whenever another process (the CLI) changed the store: lookups are served
@@ -134,24 +133,15 @@ export class ClientRepository {
     private readonly db: Db,
     private readonly encryptionKey: Buffer,
     staticClients: ClientMetadata[] = [],
-    private readonly changes: () => number = () => Number.NaN,
+    changes: () => number = () => Number.NaN,
   ) {
+    this.#cache = new DurableCache(changes);
     for (const c of staticClients) this.#static.set(c.client_id, c);
-  }
-
-  private fresh(): boolean {
-    const version = this.changes() + this.#ownChanges * 2 ** 32;
-    if (version !== this.#cachedAt || Number.isNaN(version)) {
-      this.#cache.clear();
-      this.#cachedAt = version;
-      return false;
-    }
-    return true;
   }
 
   async add(input: ClientInput): Promise<ClientRecord> {
     validateClientInput(input);
-    this.#ownChanges += 1;
+    this.#cache.changed();
     if (this.#static.has(input.clientId))
       throw new ClientError('exists', `client ${input.clientId} is declared in the configuration`);
     const metadata = toMetadata(input);
@@ -179,7 +169,7 @@ export class ClientRepository {
   }
 
   async remove(clientId: string): Promise<void> {
-    this.#ownChanges += 1;
+    this.#cache.changed();
     const result = await this.db.deleteFrom('clients').where('client_id', '=', clientId).executeTakeFirst();
     if (Number(result.numDeletedRows) === 0) {
       throw new ClientError(
@@ -195,11 +185,7 @@ export class ClientRepository {
   async metadata(clientId: string): Promise<ClientMetadata | undefined> {
     const fromConfig = this.#static.get(clientId);
     if (fromConfig) return fromConfig;
-    if (this.fresh() && this.#cache.has(clientId)) return this.#cache.get(clientId);
-    const metadata = await this.load(clientId);
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(clientId, metadata);
-    return metadata;
+    return this.#cache.get(clientId, (id) => this.load(id));
   }
 
   private async load(clientId: string): Promise<ClientMetadata | undefined> {

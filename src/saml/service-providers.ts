@@ -1,3 +1,4 @@
+import { DurableCache } from '../store/durable-cache.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../store/database.js';
@@ -130,41 +131,28 @@ export function declaredServiceProviders(saml: SamlConfig, configFile: string): 
  */
 export class ServiceProviderRegistry {
   readonly #declared = new Map<string, ServiceProvider>();
-  readonly #cache = new Map<string, ServiceProvider | undefined>();
-  #cachedAt = -1;
-  #ownChanges = 0;
+  readonly #cache: DurableCache<ServiceProvider>;
 
   constructor(
     private readonly db: Db,
     declared: ServiceProvider[] = [],
-    private readonly changes: () => number = () => Number.NaN,
+    changes: () => number = () => Number.NaN,
   ) {
+    this.#cache = new DurableCache(changes);
     for (const sp of declared) this.#declared.set(sp.entityId, sp);
-  }
-
-  private fresh(): boolean {
-    const version = this.changes() + this.#ownChanges * 2 ** 32;
-    if (version !== this.#cachedAt || Number.isNaN(version)) {
-      this.#cache.clear();
-      this.#cachedAt = version;
-      return false;
-    }
-    return true;
   }
 
   async find(entityId: string): Promise<ServiceProvider | undefined> {
     const declared = this.#declared.get(entityId);
     if (declared) return declared;
-    if (this.fresh() && this.#cache.has(entityId)) return this.#cache.get(entityId);
-    const row = await this.db
-      .selectFrom('service_providers')
-      .selectAll()
-      .where('entity_id', '=', entityId)
-      .executeTakeFirst();
-    const found = row ? this.fromRow(row) : undefined;
-    if (this.#cache.size > 10_000) this.#cache.clear();
-    this.#cache.set(entityId, found);
-    return found;
+    return this.#cache.get(entityId, async (id) => {
+      const row = await this.db
+        .selectFrom('service_providers')
+        .selectAll()
+        .where('entity_id', '=', id)
+        .executeTakeFirst();
+      return row ? this.fromRow(row) : undefined;
+    });
   }
 
   private fromRow(row: {
@@ -193,7 +181,7 @@ export class ServiceProviderRegistry {
   async add(metadataXml: string, settings: ServiceProviderSettings): Promise<ServiceProvider> {
     const metadata = metadataOf(metadataXml);
     checkSettings(metadata, settings);
-    this.#ownChanges += 1;
+    this.#cache.changed();
     if (this.#declared.has(metadata.entityId))
       throw new ServiceProviderError('exists', `${metadata.entityId} is declared in the configuration`);
     const now = new Date().toISOString();
@@ -217,7 +205,7 @@ export class ServiceProviderRegistry {
   }
 
   async remove(entityId: string): Promise<void> {
-    this.#ownChanges += 1;
+    this.#cache.changed();
     const result = await this.db
       .deleteFrom('service_providers')
       .where('entity_id', '=', entityId)
