@@ -30,8 +30,26 @@ export async function openDurableStore(dataDir: string): Promise<Db> {
 export async function openDurableSqlite(dataDir: string): Promise<{ db: Db; sqlite: SQLite.Database }> {
   const sqlite = openSqliteFile(path.join(dataDir, 'poort.sqlite'));
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
-  await migrate(db);
+  await migrateSqlite(db, sqlite);
   return { db, sqlite };
+}
+
+/**
+ * Kysely's migrator takes no lock on SQLite, so two processes opening a new store at once (two CLI commands, the
+ * server and the CLI) both ran 001_initial and one failed with "table users already exists". The whole run goes
+ * in one BEGIN IMMEDIATE transaction instead: the second process waits for the first to commit, then finds
+ * nothing left to do; a migration that fails leaves the store as it was.
+ */
+async function migrateSqlite(db: Db, sqlite: SQLite.Database): Promise<void> {
+  // BEGIN IMMEDIATE waits at most busy_timeout for another process's migrations to finish.
+  sqlite.exec('BEGIN IMMEDIATE');
+  try {
+    await migrate(db);
+    sqlite.exec('COMMIT');
+  } catch (error) {
+    if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+    throw error;
+  }
 }
 
 const STATEMENT_CACHE = 500;

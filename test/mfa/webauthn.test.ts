@@ -1,14 +1,12 @@
-import crypto from 'node:crypto';
 import type * as oidc from 'openid-client';
 import type { Browser as Chromium, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
-import { translator } from '../../src/http/i18n.js';
-import { renderPage } from '../../src/http/render.js';
-import type { EnrolContext, FactorRecord } from '../../src/mfa/factor.js';
+import type { FactorRecord } from '../../src/mfa/factor.js';
 import { WebauthnFactor, type WebauthnState } from '../../src/mfa/webauthn/factor.js';
 import { Browser, readForm } from '../helpers/browser.js';
 import { launchChromium, pageWithAuthenticator, type AuthenticatorPage } from '../helpers/chromium.js';
+import { enrolPasskey } from '../helpers/passkey.js';
 import {
   FAST_ARGON2,
   redeemCode,
@@ -72,51 +70,8 @@ describe('passkeys and security keys (WebAuthn) in Chromium', () => {
     return poort.addUser({ username, password: PASSWORD, name: `${username} test` });
   }
 
-  /**
-   * Adds a passkey the way the enrolment pages will: `enrolment.begin`'s view rendered on Poort's origin (served by
-   * the test, under Poort's CSP) with public/webauthn.js creating the credential, the form's post handed to `finish`.
-   */
   async function enrol(auth: AuthenticatorPage, userId: string, name: string): Promise<FactorRecord> {
-    const identity = (await poort.services.directory.findById(userId))!;
-    const ctx: EnrolContext = {
-      user: identity,
-      binding: `enrol-${crypto.randomUUID()}`,
-      action: `${poort.issuer}/test-enrol/finish`,
-      csrf: 'not-checked-here',
-      ip: '127.0.0.1',
-      organisation: 'Poort test',
-      origin: poort.issuer,
-    };
-    const begun = await webauthn.enrolment.begin(ctx, {});
-    const t = translator('en');
-    const html = `<!doctype html><html lang="en"><head><title>Add a passkey</title></head><body>${renderPage(
-      begun.view,
-      { lang: 'en', t, organisation: 'Poort test', languages: [] },
-      begun.vars,
-    )}</body></html>`;
-    await auth.page.route(`${poort.issuer}/test-enrol/page`, (route) =>
-      route.fulfill({
-        status: 200,
-        contentType: 'text/html',
-        headers: { 'content-security-policy': csp },
-        body: html,
-      }),
-    );
-    const posted = new Promise<string>((resolve) =>
-      auth.page.route(`${poort.issuer}/test-enrol/finish`, async (route) => {
-        resolve(route.request().postData() ?? '');
-        await route.fulfill({ status: 200, contentType: 'text/plain', body: 'posted' });
-      }),
-    );
-    await auth.page.goto(`${poort.issuer}/test-enrol/page`);
-    await auth.page.getByLabel('Name (optional)').fill(name);
-    await auth.page.getByRole('button', { name: 'Add passkey' }).click();
-    const input = Object.fromEntries(new URLSearchParams(await posted));
-    await auth.page.unroute(`${poort.issuer}/test-enrol/page`);
-    await auth.page.unroute(`${poort.issuer}/test-enrol/finish`);
-    const result = await webauthn.enrolment.finish(ctx, begun.state, input);
-    if (!result.ok) throw new Error(`enrolment failed: ${result.reason}`);
-    return result.factor;
+    return enrolPasskey(poort, webauthn, csp, auth, userId, name);
   }
 
   /** A new sign-in: without the session of an earlier one, which would answer at once (single sign-on). */

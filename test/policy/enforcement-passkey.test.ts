@@ -1,13 +1,10 @@
-import crypto from 'node:crypto';
 import type * as oidc from 'openid-client';
 import type { Browser as Chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { translator } from '../../src/http/i18n.js';
-import { renderPage } from '../../src/http/render.js';
-import type { EnrolContext } from '../../src/mfa/factor.js';
 import { WebauthnFactor } from '../../src/mfa/webauthn/factor.js';
 import { launchChromium, pageWithAuthenticator, type AuthenticatorPage } from '../helpers/chromium.js';
+import { enrolPasskey } from '../helpers/passkey.js';
 import { redeemCode, relyingParty, startAuthorization } from '../helpers/oidc.js';
 import type { TestPoort } from '../helpers/poort.js';
 import { ISSUE_POLICY, startPolicyPoort } from './enforcement-setup.js';
@@ -55,7 +52,7 @@ describe('contextual policies with passkeys (Chromium, virtual authenticator)', 
       await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
     });
     const id = await poort.addUser({ username, password: PASSWORD });
-    await enrol(auth, id);
+    await enrolPasskey(poort, webauthn, csp, auth, id);
     return Object.assign(auth, {
       id,
       async callback() {
@@ -64,46 +61,6 @@ describe('contextual policies with passkeys (Chromium, virtual authenticator)', 
         return url;
       },
     });
-  }
-
-  /** Adds a passkey as the enrolment pages do: the ceremony's page on Poort's origin, its answer to `finish`. */
-  async function enrol(auth: AuthenticatorPage, userId: string): Promise<void> {
-    const ctx: EnrolContext = {
-      user: (await poort.services.directory.findById(userId))!,
-      binding: `enrol-${crypto.randomUUID()}`,
-      action: `${poort.issuer}/test-enrol/finish`,
-      csrf: 'not-checked-here',
-      ip: '127.0.0.1',
-      organisation: 'Poort test',
-      origin: poort.issuer,
-    };
-    const begun = await webauthn.enrolment.begin(ctx, {});
-    const html = `<!doctype html><html lang="en"><head><title>Add a passkey</title></head><body>${renderPage(
-      begun.view,
-      { lang: 'en', t: translator('en'), organisation: 'Poort test', languages: [] },
-      begun.vars,
-    )}</body></html>`;
-    await auth.page.route(`${poort.issuer}/test-enrol/page`, (route) =>
-      route.fulfill({
-        status: 200,
-        contentType: 'text/html',
-        headers: { 'content-security-policy': csp },
-        body: html,
-      }),
-    );
-    const posted = new Promise<string>((resolve) =>
-      auth.page.route(`${poort.issuer}/test-enrol/finish`, async (route) => {
-        resolve(route.request().postData() ?? '');
-        await route.fulfill({ status: 200, contentType: 'text/plain', body: 'posted' });
-      }),
-    );
-    await auth.page.goto(`${poort.issuer}/test-enrol/page`);
-    await auth.page.getByRole('button', { name: 'Add passkey' }).click();
-    const input = Object.fromEntries(new URLSearchParams(await posted));
-    await auth.page.unroute(`${poort.issuer}/test-enrol/page`);
-    await auth.page.unroute(`${poort.issuer}/test-enrol/finish`);
-    const result = await webauthn.enrolment.finish(ctx, begun.state, input);
-    if (!result.ok) throw new Error(`enrolment failed: ${result.reason}`);
   }
 
   async function lastSeq(): Promise<number> {
