@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
-import { canonical, chainHash, GENESIS } from './chain.js';
+import { canonical } from './chain.js';
 import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
 import { indexColumns, KyselyAuditLog } from './kysely-log.js';
 import { AuditUnavailableError } from './log.js';
@@ -13,6 +13,8 @@ const BATCH = 1000;
 
 interface QueuedEvent {
   event: AuditEvent;
+  /** its canonical text, made as it was queued: an event that cannot be serialised fails its own caller only */
+  text: string;
   resolve: (stored: StoredAuditEvent) => void;
   reject: (err: unknown) => void;
 }
@@ -33,7 +35,15 @@ export class PostgresAuditLog extends KyselyAuditLog {
 
   append(input: AuditEventInput): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event: newEvent(input), resolve, reject });
+      const event = newEvent(input);
+      let text: string;
+      try {
+        text = canonical(event);
+      } catch (err) {
+        reject(new AuditUnavailableError(err));
+        return;
+      }
+      this.#queue.push({ event, text, resolve, reject });
       if (!this.#writing && this.#queue.length === 1) setImmediate(() => void this.flush());
     });
   }
@@ -41,10 +51,10 @@ export class PostgresAuditLog extends KyselyAuditLog {
   private async flush(): Promise<void> {
     if (this.#writing || this.#queue.length === 0) return;
     this.#writing = true;
-    // at most BATCH events per INSERT: PostgreSQL takes at most 65535 parameters in one statement
+    // at most BATCH events per statement: a bounded transaction, and callers behind a long queue are answered sooner
     const batch = this.#queue.splice(0, BATCH);
     try {
-      const stored = await this.write(batch.map((q) => q.event));
+      const stored = await this.write(batch);
       batch.forEach((q, i) => q.resolve(stored[i]!));
       this.appended(stored);
     } catch (err) {
@@ -64,44 +74,66 @@ export class PostgresAuditLog extends KyselyAuditLog {
     try {
       return await this.writeIn(
         trx,
-        inputs.map((input) => newEvent(input)),
+        inputs.map((input) => {
+          const event = newEvent(input);
+          return { event, text: canonical(event) };
+        }),
       );
     } catch (err) {
       throw new AuditUnavailableError(err);
     }
   }
 
-  private write(events: AuditEvent[]): Promise<StoredAuditEvent[]> {
-    return this.db.transaction().execute((trx) => this.writeIn(trx, events));
+  /** The group commit: one statement, its own transaction (the append lock is released as it ends). */
+  private write(events: readonly { event: AuditEvent; text: string }[]): Promise<StoredAuditEvent[]> {
+    return this.writeIn(this.db, events);
   }
 
-  private async writeIn(trx: Db, events: AuditEvent[]): Promise<StoredAuditEvent[]> {
+  /**
+   * One statement: migration 007's poort_audit_append takes the append lock, reads the chain head and links the
+   * events, in the caller's transaction or (the group commit) in the statement's own. The hashes are computed by
+   * PostgreSQL with chain.ts's formula over the canonical text made here; verify() recomputes them in Poort.
+   */
+  private async writeIn(
+    db: Db,
+    events: readonly { event: AuditEvent; text: string }[],
+  ): Promise<StoredAuditEvent[]> {
     if (events.length === 0) return [];
-    await sql`SELECT pg_advisory_xact_lock(${APPEND_LOCK.toString()}::bigint)`.execute(trx);
-    // After everything was archived and pruned, the chain continues from the signed anchor checkpoint.
-    let last = (await trx
-      .selectFrom('audit_events')
-      .select(['seq', 'hash'])
-      .orderBy('seq', 'desc')
-      .limit(1)
-      .executeTakeFirst()) ??
-      (await trx
-        .selectFrom('audit_checkpoints')
-        .select(['seq', 'hash'])
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirst()) ?? { seq: 0, hash: GENESIS };
-    const stored: StoredAuditEvent[] = [];
-    const rows = events.map((event) => {
-      const seq = Number(last.seq) + 1;
-      const text = canonical(event);
-      const hash = chainHash(last.hash, seq, text);
-      stored.push({ seq, event, prevHash: last.hash, hash });
-      const row = { seq, id: event.id, ...indexColumns(event), event: text, prev_hash: last.hash, hash };
-      last = { seq, hash };
-      return row;
-    });
-    await trx.insertInto('audit_events').values(rows).execute();
-    return stored;
+    const columns = {
+      ids: [] as string[],
+      times: [] as string[],
+      actions: [] as string[],
+      outcomes: [] as string[],
+      subjectIds: [] as (string | null)[],
+      subjectNames: [] as (string | null)[],
+      applications: [] as (string | null)[],
+      ips: [] as (string | null)[],
+      texts: [] as string[],
+    };
+    for (const { event, text } of events) {
+      const index = indexColumns(event);
+      columns.ids.push(event.id);
+      columns.times.push(index.time);
+      columns.actions.push(index.action);
+      columns.outcomes.push(index.outcome);
+      columns.subjectIds.push(index.subject_id);
+      columns.subjectNames.push(index.subject_name);
+      columns.applications.push(index.application);
+      columns.ips.push(index.ip);
+      columns.texts.push(text);
+    }
+    const { rows } = await sql<{ seq: number; prev_hash: string; hash: string }>`
+      SELECT seq, prev_hash, hash FROM poort_audit_append(${APPEND_LOCK.toString()}::bigint,
+        ${columns.ids}::text[], ${columns.times}::text[], ${columns.actions}::text[], ${columns.outcomes}::text[],
+        ${columns.subjectIds}::text[], ${columns.subjectNames}::text[], ${columns.applications}::text[],
+        ${columns.ips}::text[], ${columns.texts}::text[])`.execute(db);
+    if (rows.length !== events.length)
+      throw new Error(`audit append stored ${rows.length} of ${events.length} events`);
+    return events.map(({ event }, i) => ({
+      seq: Number(rows[i]!.seq),
+      event,
+      prevHash: rows[i]!.prev_hash,
+      hash: rows[i]!.hash,
+    }));
   }
 }

@@ -8,6 +8,8 @@ import { AuditUnavailableError } from './log.js';
 
 interface QueuedEvent {
   event: AuditEvent;
+  /** its canonical text, made as it was queued: an event that cannot be serialised fails its own caller only */
+  text: string;
   resolve: (stored: StoredAuditEvent) => void;
   reject: (err: unknown) => void;
 }
@@ -34,12 +36,11 @@ export class SqliteAuditLog extends KyselyAuditLog {
       `INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash)
        VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)`,
     );
-    this.#appendTx = sqlite.transaction((events: AuditEvent[]): StoredAuditEvent[] => {
+    this.#appendTx = sqlite.transaction((events: QueuedEvent[]): StoredAuditEvent[] => {
       // After everything was archived and pruned, the chain continues from the signed anchor checkpoint.
       let last = head.get() ?? anchor.get() ?? { seq: 0, hash: GENESIS };
-      return events.map((event) => {
+      return events.map(({ event, text }) => {
         const seq = last.seq + 1;
-        const text = canonical(event);
         const hash = chainHash(last.hash, seq, text);
         insert.run({ seq, id: event.id, ...indexColumns(event), event: text, prev_hash: last.hash, hash });
         const stored = { seq, event, prevHash: last.hash, hash };
@@ -51,7 +52,15 @@ export class SqliteAuditLog extends KyselyAuditLog {
 
   append(input: AuditEventInput): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      this.#queue.push({ event: newEvent(input), resolve, reject });
+      const event = newEvent(input);
+      let text: string;
+      try {
+        text = canonical(event);
+      } catch (err) {
+        reject(new AuditUnavailableError(err));
+        return;
+      }
+      this.#queue.push({ event, text, resolve, reject });
       if (this.#queue.length === 1) setImmediate(() => this.flush());
     });
   }
@@ -61,7 +70,7 @@ export class SqliteAuditLog extends KyselyAuditLog {
     this.#queue = [];
     let stored: StoredAuditEvent[];
     try {
-      stored = this.#appendTx.immediate(batch.map((q) => q.event));
+      stored = this.#appendTx.immediate(batch);
     } catch (err) {
       for (const q of batch) q.reject(new AuditUnavailableError(err));
       return;

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonical, chainHash, GENESIS } from '../../src/audit/chain.js';
 import type { AuditEventInput } from '../../src/audit/event.js';
 import { PostgresAuditLog } from '../../src/audit/pg-log.js';
 import { KeyStore } from '../../src/keys/keystore.js';
@@ -135,5 +136,40 @@ describe('audit trail on PostgreSQL', () => {
   it('fails closed when the store is gone', async () => {
     await nodeB.destroy();
     await expect(logB.append(event(99))).rejects.toThrow(/audit trail cannot store/);
+  });
+});
+
+describe('the hash chain that PostgreSQL links', () => {
+  it('hashes any text exactly as chain.ts does: non-ASCII, escapes and a NUL', async () => {
+    const database = await createTestDatabase();
+    const dir = tempDir();
+    const db = await openDurablePostgres(database.url, { max: 2 });
+    try {
+      const keys = new KeyStore(path.join(dir, 'keys'));
+      await keys.ensure();
+      const log = new PostgresAuditLog(db, keys);
+      const names = [
+        'Zoë Ødegård-Çelik',
+        'emoji 🙂 and 中文',
+        'quote " backslash \\ newline \n tab \t',
+        'nul \0 here',
+      ];
+      const stored = await Promise.all(
+        names.map((username, i) =>
+          log.append({ ...event(i + 1), subject: { username, known: false }, details: { note: username } }),
+        ),
+      );
+      let prev = GENESIS;
+      for (const s of [...stored].sort((a, b) => a.seq - b.seq)) {
+        expect(s.prevHash).toBe(prev);
+        expect(s.hash).toBe(chainHash(prev, s.seq, canonical(s.event)));
+        prev = s.hash;
+      }
+      expect(await log.verify()).toMatchObject({ ok: true, events: names.length });
+    } finally {
+      await db.destroy();
+      await database.drop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -249,4 +249,30 @@ describe('audit trail: fail closed', () => {
     }
     await expect(oidc.clientCredentialsGrant(config)).resolves.toHaveProperty('access_token');
   });
+
+  it('fails only the append of an event that cannot be serialised, not the others committed with it', async () => {
+    const before = await head(poort);
+    const good = (i: number) =>
+      poort.services.audit.append({
+        action: 'signin.rejected',
+        outcome: 'failure',
+        actor: { type: 'user' },
+        reason: `batch-${i}`,
+      });
+    // queued in one turn of the event loop: one group commit
+    const results = await Promise.allSettled([
+      good(1),
+      poort.services.audit.append({
+        action: 'signin.rejected',
+        outcome: 'failure',
+        actor: { type: 'user' },
+        details: { typed: 'lone \ud800 surrogate' },
+      }),
+      good(2),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    const stored = await newEvents(poort, before);
+    expect(stored.map((e) => e.event.reason)).toEqual(['batch-1', 'batch-2']);
+    expect((await poort.services.audit.verify()).ok).toBe(true);
+  });
 });

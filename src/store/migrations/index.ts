@@ -5,6 +5,7 @@ import * as mfa from './003_mfa.js';
 import * as policies from './004_policies.js';
 import * as devices from './005_devices.js';
 import * as saml from './006_saml.js';
+import * as auditAppend from './007_audit_append.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -14,6 +15,7 @@ export const migrations: Record<string, Migration> = {
   '004_policies': policies,
   '005_devices': devices,
   '006_saml': saml,
+  '007_audit_append': auditAppend,
 };
 
 export const migrationProvider: MigrationProvider = {
