@@ -37,7 +37,8 @@ export type RefusalReason =
   | 'wrong_destination'
   | 'acs_not_in_metadata'
   | 'unsupported_binding'
-  | 'relay_state_too_long';
+  | 'relay_state_too_long'
+  | 'unsolicited_response';
 
 export class Refusal extends Error {
   override readonly name = 'Refusal';
@@ -214,6 +215,13 @@ export function checkIssueInstant(root: Element, entityId: string, now = Date.no
   if (instant < now - (MAX_REQUEST_AGE_SECONDS + CLOCK_SKEW_SECONDS) * 1000)
     throw new Refusal('stale_request', 'the request is too old', entityId);
   return instant;
+}
+
+/** The top-level StatusCode of a response (a LogoutResponse from an SP): the schema check made sure it is there. */
+export function statusCodeOf(root: Element): string | undefined {
+  const status = onlyChild(root, NS.protocol, 'Status');
+  const code = status && onlyChild(status, NS.protocol, 'StatusCode');
+  return code && attribute(code, 'Value');
 }
 
 /** A request's Destination, when it has one, must be the endpoint it arrived at. */

@@ -42,8 +42,10 @@ import {
   readLogoutRequest,
   Refusal,
   resolveAcs,
+  statusCodeOf,
   type RawMessage,
 } from './inbound.js';
+import { attribute } from './xml.js';
 import { redeemInternalCode } from '../oidc/internal-client.js';
 import { nameIdFor, releasedAttributes } from './release.js';
 import { encrypts, type ServiceProvider } from './service-providers.js';
@@ -461,19 +463,35 @@ export function samlRoutes(deps: SamlRouteDeps): {
     try {
       if (!request && !response) throw new Refusal('missing_message', 'no SAMLRequest or SAMLResponse');
       if (response) {
-        // The answer to a logout Poort propagated: the session already ended here; nothing in it is acted on.
+        // The answer to a LogoutRequest Poort propagated (the session already ended here). It moves the logout chain
+        // on, so it is checked like a request: signed as the SP's requests must be, recent, addressed here, and the
+        // answer to the very request Poort sent this SP in this chain (RelayState = the chain, InResponseTo).
         const xml = decodeMessage(response);
         const root = await parseMessage(xml, ['LogoutResponse']);
         const sp = await findSp(issuerOf(root));
+        const signed = checkSignature(response, root, xml, sp, config.saml.require_signed_requests);
+        checkIssueInstant(root, sp.entityId);
+        checkDestination(root, endpoints.sloUrl, sp.entityId, signed);
+        const chain = response.relayState ?? '';
+        const inResponseTo = attribute(root, 'InResponseTo');
+        if (
+          !CHAIN_ID.test(chain) ||
+          !inResponseTo ||
+          !(await state.takeAwaited(chain, sp.entityId, inResponseTo))
+        )
+          throw new Refusal(
+            'unsolicited_response',
+            'this LogoutResponse answers no logout request Poort sent',
+            sp.entityId,
+          );
+        const status = statusCodeOf(root);
         await audit(req, {
           action: 'saml.logout',
           outcome: 'success',
           application: { id: sp.entityId, protocol: 'saml' },
-          details: { message: 'LogoutResponse' },
+          details: { message: 'LogoutResponse', status, signed },
         });
-        const chain = response.relayState;
-        if (chain && CHAIN_ID.test(chain)) return res.redirect(303, `${NEXT_PATH}?chain=${chain}`);
-        return res.type('html').send(renderPage('logged-out', deps.page(req, res), {}));
+        return res.redirect(303, `${NEXT_PATH}?chain=${chain}`);
       }
       const raw = request!;
       if ((raw.relayState?.length ?? 0) > MAX_RELAY_STATE)
@@ -599,7 +617,7 @@ export function samlRoutes(deps: SamlRouteDeps): {
       const sp = await services.serviceProviders.find(step.next.entityId);
       const endpoint = sp ? logoutEndpoint(sp.metadata) : undefined;
       if (!sp || !endpoint) return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
-      const { xml } = buildLogoutRequest({
+      const { id: requestId, xml } = buildLogoutRequest({
         idp: endpoints,
         signer: signer(),
         destination: endpoint.location,
@@ -615,6 +633,7 @@ export function samlRoutes(deps: SamlRouteDeps): {
         correlation: correlationId(step.next.sessionIndex),
         details: { message: 'LogoutRequest', propagated: true },
       });
+      await state.awaitResponse(id, { entityId: sp.entityId, requestId });
       return sendLogoutMessage(req, res, sp, 'SAMLRequest', xml, id);
     }
     const { final } = step.chain;

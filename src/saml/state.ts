@@ -38,6 +38,8 @@ export interface LogoutChain {
   remaining: SamlSession[];
   /** where the browser goes at the end: a URL (OIDC logout), or the LogoutResponse owed to the SP that began it */
   final: { location: string } | { entityId: string; inResponseTo: string; relayState?: string };
+  /** the LogoutRequest Poort sent last and whose LogoutResponse the chain waits for */
+  awaiting?: { entityId: string; requestId: string };
 }
 
 const hash = (value: string) => crypto.createHash('sha256').update(value).digest('base64url');
@@ -129,6 +131,29 @@ export class SamlState {
           : { value: undefined, result: { chain: current, next: undefined } };
       },
     );
+  }
+
+  /** Records the LogoutRequest just sent to the chain's current SP: only its LogoutResponse moves the chain on. */
+  async awaitResponse(id: string, awaiting: { entityId: string; requestId: string }): Promise<void> {
+    await this.kv.update<LogoutChain, void>(`saml:chain:${id}`, (current) => ({
+      value: current && { ...current, awaiting },
+      result: undefined,
+    }));
+  }
+
+  /**
+   * Whether a LogoutResponse from `entityId` answering `inResponseTo` is the one the chain waits for; it is then no
+   * longer awaited, so the same response cannot be played twice.
+   */
+  async takeAwaited(id: string, entityId: string, inResponseTo: string): Promise<boolean> {
+    if (!/^[A-Za-z0-9_-]{32}$/.test(id)) return false;
+    return this.kv.update<LogoutChain, boolean>(`saml:chain:${id}`, (current) => {
+      const awaited = current?.awaiting;
+      if (!current || !awaited || awaited.entityId !== entityId || awaited.requestId !== inResponseTo)
+        return { value: current, result: false };
+      const { awaiting: _answered, ...rest } = current;
+      return { value: rest, result: true };
+    });
   }
 
   async endSession(sessionIndex: string): Promise<void> {

@@ -13,7 +13,7 @@ import {
 import type { TestPoort } from '../helpers/poort.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { isCodeForm, readSamlPost, signInAt, totpCode, walk } from '../helpers/saml-browser.js';
-import { auditCount, startSamlPoort } from '../helpers/saml-poort.js';
+import { auditCount, refusalProblems, startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider, type ValidatedResponse } from '../helpers/saml-sp.js';
 import { decodeSamlMessage, readStatus, STATUS } from '../helpers/saml-xml.js';
 
@@ -221,6 +221,59 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(answer.inResponseTo).toBe(request.id);
     for (const sp of [alpha, beta])
       expect(isPasswordForm(await browser.navigate((await sp.redirectRequest()).url))).toBe(true);
+  });
+
+  it('moves a logout chain on only with the LogoutResponse to the request Poort sent, and only once', async () => {
+    const browser = new Browser();
+    const atAlpha = await signInAt(alpha, browser, await alpha.redirectRequest(), ANNA);
+    const alphaSession = await alpha.validateResponse(atAlpha.post.fields as { SAMLResponse: string });
+    const atBeta = await signInAt(beta, browser, await beta.redirectRequest());
+    await beta.validateResponse(atBeta.post.fields as { SAMLResponse: string });
+    const sps = 'http://127.0.0.1:9/';
+    const request = await alpha.logoutRequest(
+      {
+        nameId: alphaSession.nameId,
+        nameIdFormat: alphaSession.nameIdFormat,
+        spNameQualifier: alphaSession.spNameQualifier,
+        sessionIndex: alphaSession.sessionIndex,
+      },
+      'alpha-bye',
+    );
+    const toBeta = await walk(browser, await browser.navigate(request.url, {}, sps), undefined, sps);
+    const told = toBeta.post?.SAMLRequest
+      ? await beta.receiveLogoutRequest({ binding: 'post', fields: toBeta.post.fields })
+      : await beta.receiveLogoutRequest({ binding: 'redirect', url: toBeta.redirectedTo! });
+    const refusedBefore = await auditCount(poort, 'saml.logout', beta.entityId, 'failure');
+
+    // Signed by the SP, in the chain, but answering another request: refused, and the chain waits on.
+    const other = await beta.logoutResponseUrl(
+      { ...told.profile, ID: '_not-the-request-poort-sent' },
+      told.relayState,
+    );
+    const wrongAnswer = await browser.navigate(other, {}, sps);
+    expect(refusalProblems(wrongAnswer)).toEqual([]);
+    expect(wrongAnswer.body).toContain('unsolicited_response');
+    // The right answer outside the chain (another RelayState): refused too.
+    const outside = await browser.navigate(
+      await beta.logoutResponseUrl(told.profile, 'A'.repeat(32)),
+      {},
+      sps,
+    );
+    expect(refusalProblems(outside)).toEqual([]);
+    expect(await auditCount(poort, 'saml.logout', beta.entityId, 'failure')).toBe(refusedBefore + 2);
+
+    const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
+    const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
+    const answer = toAlpha.redirectedTo
+      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
+      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    expect(answer.status).toBe(STATUS.success);
+    expect(answer.inResponseTo).toBe(request.id);
+
+    // Played again, the same response moves nothing.
+    const replayed = await browser.navigate(answerUrl, {}, sps);
+    expect(refusalProblems(replayed)).toEqual([]);
+    expect(await auditCount(poort, 'saml.logout', beta.entityId, 'failure')).toBe(refusedBefore + 3);
   });
 
   it('keeps the session when the LogoutRequest names a session index it does not know', async () => {
