@@ -30,7 +30,8 @@ export function globalOptions(cmd: Command): GlobalOptions {
  */
 export async function withServices<T>(cmd: Command, fn: (services: Services) => Promise<T>): Promise<T> {
   const { loaded, openServices } = await loadModules(globalOptions(cmd).config);
-  const services = await openServices(loaded);
+  // The ephemeral store (Redis on several nodes) only when a command uses it: most manage durable data.
+  const services = await openServices(loaded, { lazyEphemeral: true });
   try {
     return await fn(services);
   } finally {

@@ -22,6 +22,7 @@ import type { AuditLog } from '../audit/log.js';
 import { SqliteAuditLog } from '../audit/sqlite-log.js';
 import { FactorRepository } from '../mfa/factors.js';
 import type { KeyValueStore } from '../store/kv.js';
+import { LazyKeyValueStore } from '../store/kv-lazy.js';
 import { SqliteKeyValueStore } from '../store/kv-sqlite.js';
 import { RedisKeyValueStore } from '../store/kv-redis.js';
 import { SamlCertificates } from '../keys/saml-certificates.js';
@@ -138,7 +139,18 @@ async function openEphemeral(config: Config, file: string): Promise<KeyValueStor
   return SqliteKeyValueStore.inDataDir(config.storage.data_dir);
 }
 
-export async function openServices({ config, file }: LoadedConfig): Promise<Services> {
+export interface OpenOptions {
+  /**
+   * Open the ephemeral store at its first use, not now (the CLI): commands on durable data then work while Redis is
+   * unreachable, and a command that needs it fails with the same clear error as before.
+   */
+  lazyEphemeral?: boolean;
+}
+
+export async function openServices(
+  { config, file }: LoadedConfig,
+  options: OpenOptions = {},
+): Promise<Services> {
   const declared = staticClients(config, file);
   let declaredSps;
   try {
@@ -159,7 +171,9 @@ export async function openServices({ config, file }: LoadedConfig): Promise<Serv
   const { db } = durable;
   let kv: KeyValueStore;
   try {
-    kv = await openEphemeral(config, file);
+    kv = options.lazyEphemeral
+      ? new LazyKeyValueStore(() => openEphemeral(config, file))
+      : await openEphemeral(config, file);
   } catch (err) {
     await db.destroy();
     throw err;
