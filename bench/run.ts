@@ -8,7 +8,7 @@
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
  *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|healthz|discovery|steps]...
- *     [--backend embedded|scaled|two-nodes]...
+ *     [--backend embedded|scaled|two-nodes|two-apart]...
  */
 import os from 'node:os';
 import { HttpClient, RoundRobinHttpClient } from './http.js';
@@ -72,13 +72,18 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'signin-sink',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
-/** embedded: SQLite, one node; scaled: Redis + PostgreSQL, one node; two-nodes: the same store, two server processes */
-const BACKENDS = ['embedded', 'scaled', 'two-nodes'] as const;
+/**
+ * embedded: SQLite, one node; scaled: Redis + PostgreSQL, one node; two-nodes: the same store, two server processes;
+ * two-apart: the control for two-nodes, two server processes as well but each on a store of its own (its own database
+ * and Redis prefix), the load split the same way: what two processes cost on this machine with nothing shared.
+ */
+const BACKENDS = ['embedded', 'scaled', 'two-nodes', 'two-apart'] as const;
 type Backend = (typeof BACKENDS)[number];
 const BACKEND_LABELS: Record<Backend, string> = {
   embedded: 'embedded',
   scaled: 'redis+postgres',
   'two-nodes': 'two nodes',
+  'two-apart': 'two apart',
 };
 type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
 const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'saml', 'healthz', 'discovery'];
@@ -145,11 +150,14 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
                     request of a sign-in and of the other flows (exact, from schedstat; idle between
                     requests, so higher than under load).
   --backend NAME    run the server scenarios (signin, cc, refresh, healthz, discovery) and audit on NAME only;
-                    repeat or separate with commas (default all three): embedded (SQLite, one node),
+                    repeat or separate with commas (default all four): embedded (SQLite, one node),
                     scaled (Redis + PostgreSQL, one node: a database and a key prefix of the bench's own,
-                    created and dropped by it) and two-nodes (the same store, two server processes, requests
-                    taking turns between them). steps runs on embedded only; policy and signin-sink do not
-                    depend on the backend.
+                    created and dropped by it), two-nodes (the same store, two server processes, requests
+                    taking turns between them) and two-apart (the control: two server processes each on a
+                    store of its own, each virtual user staying with one; no audit scenario). Two nodes ÷ two
+                    apart is the cost of sharing the store (coordination); two nodes ÷ one node adds what two
+                    processes cost on this machine anyway. steps runs on embedded only; policy and
+                    signin-sink do not depend on the backend.
 
   BENCH_NODE_ARGS   extra node arguments for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
                     summarise with: node dist/bench/profile.js FILE.cpuprofile [--match REGEX]
@@ -217,7 +225,7 @@ function parseArgs(argv: string[]): Options {
       case '--backend':
         for (const name of value().split(',')) {
           if (!(BACKENDS as readonly string[]).includes(name))
-            usage(`--backend: unknown backend "${name}" (embedded, scaled, two-nodes)`);
+            usage(`--backend: unknown backend "${name}" (embedded, scaled, two-nodes, two-apart)`);
           backends.add(name as Backend);
         }
         break;
@@ -337,10 +345,8 @@ async function main(): Promise<void> {
     const wantsServers = load.length > 0 || options.scenarios.has('steps');
     const users = Math.max(options.concurrency ?? 0, ...Object.values(DEFAULTS.concurrency));
     const embedded = bench;
-    /** Redis + PostgreSQL, made once and shared by scaled and two-nodes: the same data, one node or two */
-    let scaledEnv: BenchEnvironment | undefined;
-    const scaled = async (): Promise<BenchEnvironment> => {
-      if (scaledEnv) return scaledEnv;
+    /** A Redis + PostgreSQL store of the bench's own: a database, a key prefix, a folder; seeded. */
+    const newScaled = async (): Promise<BenchEnvironment> => {
       const store = await createScaledStore();
       extra.push(() => store.drop());
       const env = await prepareEnvironment({ extraConfig: () => store.yaml });
@@ -350,13 +356,18 @@ async function main(): Promise<void> {
         log(`seeding ${users} users and a client in ${store.database} ...`);
         await seed(env, users);
       }
-      return (scaledEnv = env);
+      return env;
     };
+    /** made once and shared by scaled and two-nodes (the same data, one node or two); two-apart adds a second */
+    let scaledEnv: Promise<BenchEnvironment> | undefined;
+    const scaled = (): Promise<BenchEnvironment> => (scaledEnv ??= newScaled());
 
     /** The server scenarios on one backend: its node(s) started, every load scenario run, the node(s) stopped. */
-    const runServerScenarios = async (backend: Backend, env: BenchEnvironment): Promise<void> => {
+    const runServerScenarios = async (backend: Backend, envs: BenchEnvironment[]): Promise<void> => {
+      const env = envs[0]!;
       servers = [await startServer(env)];
       if (backend === 'two-nodes') servers.push(await startServer(env, { port: await freePort() }));
+      if (backend === 'two-apart') servers.push(await startServer(envs[1]!));
       const nodes = servers;
       const label = BACKEND_LABELS[backend];
       log(
@@ -372,13 +383,42 @@ async function main(): Promise<void> {
           .map((n) => n.cpuMs())
           .reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system, main: a.main + b.main }));
       const client = (concurrency: number) =>
-        nodes.length === 1
+        nodes.length === 1 || backend === 'two-apart'
           ? new HttpClient(nodes[0]!.port, nodes[0]!.hostHeader, concurrency)
           : new RoundRobinHttpClient(
               nodes.map((n) => n.port),
               nodes[0]!.hostHeader,
               concurrency,
             );
+      const workloadOn = async (
+        name: LoadScenario,
+        http: HttpClient,
+        issuer: string,
+        concurrency: number,
+      ): Promise<Workload> => {
+        if (name === 'signin') return signInWorkload(http, issuer, concurrency);
+        if (name === 'cc') return clientCredentialsWorkload(http, concurrency);
+        if (name === 'refresh') return refreshWorkload(http, issuer, concurrency);
+        if (name === 'saml') return samlWorkload(http, issuer, concurrency);
+        return floorWorkload(http, name, concurrency);
+      };
+      /** two-apart: a workload per node, on its own store; virtual user vu stays with node vu % 2 */
+      const apartClients: HttpClient[] = [];
+      const splitWorkload = async (name: LoadScenario, concurrency: number): Promise<Workload> => {
+        const share = Math.ceil(concurrency / nodes.length);
+        const parts = await Promise.all(
+          nodes.map((n, i) => {
+            const http = new HttpClient(n.port, n.hostHeader, share);
+            apartClients.push(http);
+            return workloadOn(name, http, envs[i]!.issuer, share);
+          }),
+        );
+        return {
+          name,
+          concurrency,
+          op: (vu) => parts[vu % parts.length]!.op(Math.floor(vu / parts.length)),
+        };
+      };
       // Each node compiles and warms its own code: as much warm-up per node as one node gets, or two nodes would
       // be measured colder than one.
       const warmupMs = DEFAULTS.warmupMs * nodes.length;
@@ -386,12 +426,10 @@ async function main(): Promise<void> {
         const concurrency = options.concurrency ?? DEFAULTS.concurrency[name];
         const http = client(concurrency);
         try {
-          let workload: Workload;
-          if (name === 'signin') workload = signInWorkload(http, env.issuer, concurrency);
-          else if (name === 'cc') workload = clientCredentialsWorkload(http, concurrency);
-          else if (name === 'refresh') workload = await refreshWorkload(http, env.issuer, concurrency);
-          else if (name === 'saml') workload = await samlWorkload(http, env.issuer, concurrency);
-          else workload = floorWorkload(http, name, concurrency);
+          const workload =
+            backend === 'two-apart'
+              ? await splitWorkload(name, concurrency)
+              : await workloadOn(name, http, env.issuer, concurrency);
           let result: LoadResult;
           if (name === 'signin') {
             log(
@@ -434,6 +472,7 @@ async function main(): Promise<void> {
           failed ??= `${name} (${label}): ${err instanceof Error ? err.message : String(err)}\n--- server output (tail) ---\n${output()}`;
         } finally {
           http.close();
+          for (const c of apartClients.splice(0)) c.close();
         }
       }
       const server = nodes[0]!;
@@ -495,9 +534,15 @@ async function main(): Promise<void> {
             log(`seeding ${users} users and a client in ${embedded.dir} ...`);
             await seed(embedded, users);
           }
-          await runServerScenarios(backend, backend === 'embedded' ? embedded : await scaled());
+          const envs =
+            backend === 'embedded'
+              ? [embedded]
+              : backend === 'two-apart'
+                ? [await scaled(), await newScaled()]
+                : [await scaled()];
+          await runServerScenarios(backend, envs);
         }
-        if (options.scenarios.has('audit')) await runAudit(backend);
+        if (options.scenarios.has('audit') && backend !== 'two-apart') await runAudit(backend);
       } catch (err) {
         failed ??= `${BACKEND_LABELS[backend]}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${servers.length > 0 ? `\n--- server output (tail) ---\n${servers.map((n) => n.output()).join('\n')}` : ''}`;
         await Promise.all(servers.map((n) => n.stop()));
@@ -870,6 +915,13 @@ async function main(): Promise<void> {
     const two = row.cells['two-nodes'];
     return one && two && !row.name.startsWith('argon2') ? two.cpuPer1000 / one.cpuPer1000 : NaN;
   };
+  /** two nodes sharing the store ÷ two nodes each on its own: what sharing costs, the processes' own cost taken out */
+  const sharingRatio = (row: (typeof sideRows)[number]) => {
+    const apart = row.cells['two-apart'];
+    const two = row.cells['two-nodes'];
+    return apart && two && !row.name.startsWith('argon2') ? two.cpuPer1000 / apart.cpuPer1000 : NaN;
+  };
+  const withSharing = ran.includes('two-nodes') && ran.includes('two-apart');
   const sideBySide = sideRows.map((row) => ({
     scenario: row.name,
     ...Object.fromEntries(
@@ -881,6 +933,7 @@ async function main(): Promise<void> {
       ]),
     ),
     twoNodesToOneNodeCpu: round(twoNodeRatio(row), 3),
+    twoNodesToTwoApartCpu: round(sharingRatio(row), 3),
   }));
   if (sideRows.length > 0 && ran.length > 1) {
     out.push('');
@@ -891,6 +944,7 @@ async function main(): Promise<void> {
           'scenario',
           ...ran.flatMap((b) => [`${BACKEND_LABELS[b]} ops/s`, 'CPU s/1k']),
           ...(ran.includes('scaled') && ran.includes('two-nodes') ? ['2 nodes ÷ 1 node CPU'] : []),
+          ...(withSharing ? ['2 nodes ÷ 2 apart CPU'] : []),
         ],
         ...sideRows.map((row) => [
           row.name,
@@ -899,6 +953,7 @@ async function main(): Promise<void> {
             return c ? [fmt(c.rate), fmt(c.cpuPer1000, 3)] : ['-', '-'];
           }),
           ...(ran.includes('scaled') && ran.includes('two-nodes') ? [fmt(twoNodeRatio(row), 2)] : []),
+          ...(withSharing ? [fmt(sharingRatio(row), 2)] : []),
         ]),
       ]),
     );
@@ -908,6 +963,10 @@ async function main(): Promise<void> {
     out.push(
       '  this process appending one at a time (two nodes: two stores side by side, both appending); argon2: one core, no store.',
     );
+    if (withSharing)
+      out.push(
+        '  2 nodes ÷ 2 apart: the same two processes and load, sharing one store or each on its own: the cost of sharing.',
+      );
   }
   for (const row of sideRows) {
     const ratio = twoNodeRatio(row);
@@ -917,6 +976,15 @@ async function main(): Promise<void> {
       limit: 1 + TWO_NODE_CPU_LIMIT,
       actual: ratio,
       met: ratio <= 1 + TWO_NODE_CPU_LIMIT,
+      unit: 'x',
+    });
+    const sharing = sharingRatio(row);
+    if (!Number.isFinite(sharing)) continue;
+    targets.push({
+      name: `${row.name}: server CPU per operation on two nodes sharing the store within ${TWO_NODE_CPU_LIMIT * 100}% of two nodes apart (coordination)`,
+      limit: 1 + TWO_NODE_CPU_LIMIT,
+      actual: sharing,
+      met: sharing <= 1 + TWO_NODE_CPU_LIMIT,
       unit: 'x',
     });
   }
