@@ -112,6 +112,9 @@ export async function startBalancer(nodes: ReadonlyArray<{ name: string; port: n
     });
     req.pipe(upstream);
   });
+  // Keep idle client connections longer than any client does (undici drops them after ~4 s): a balancer that closed
+  // one just as the test's fetch reused it would fail that request with "other side closed".
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
