@@ -3,9 +3,21 @@ import { cidrMatcher } from '../http/cidr.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
 import type { AuditEventTable } from '../store/schema.js';
-import { chainHash, GENESIS } from './chain.js';
-import type { AuditEvent, AuditEventInput, StoredAuditEvent } from './event.js';
-import type { AuditFilter, AuditLog, Checkpoint, VerifyReport } from './log.js';
+import { canonical, chainHash, GENESIS } from './chain.js';
+import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
+import {
+  AuditUnavailableError,
+  type AuditFilter,
+  type AuditLog,
+  type Checkpoint,
+  type VerifyReport,
+} from './log.js';
+
+/** An event ready to be appended: its canonical text is what the chain hashes and the store keeps. */
+export interface PreparedEvent {
+  event: AuditEvent;
+  text: string;
+}
 
 const PAGE = 5000;
 
@@ -60,6 +72,19 @@ export abstract class KyselyAuditLog implements AuditLog {
   ) {}
 
   abstract append(input: AuditEventInput): Promise<StoredAuditEvent>;
+
+  /**
+   * A new event and its canonical text, made before it joins a group commit: an event that cannot be serialised
+   * fails its own caller (AuditUnavailableError), never the events committed with it.
+   */
+  protected prepare(input: AuditEventInput): PreparedEvent {
+    const event = newEvent(input);
+    try {
+      return { event, text: canonical(event) };
+    } catch (err) {
+      throw new AuditUnavailableError(err);
+    }
+  }
 
   /** Tells this process's listeners about stored events, in order. */
   protected appended(stored: StoredAuditEvent[]): void {

@@ -1,9 +1,8 @@
 import { sql } from 'kysely';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
-import { canonical } from './chain.js';
-import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
-import { indexColumns, KyselyAuditLog } from './kysely-log.js';
+import type { AuditEventInput, StoredAuditEvent } from './event.js';
+import { indexColumns, KyselyAuditLog, type PreparedEvent } from './kysely-log.js';
 import { AuditUnavailableError } from './log.js';
 
 /** The transaction-scoped advisory lock that serialises appends on every node: "poort-au" as a 64-bit number. */
@@ -11,10 +10,7 @@ const APPEND_LOCK = 0x706f6f72742d6175n;
 
 const BATCH = 1000;
 
-interface QueuedEvent {
-  event: AuditEvent;
-  /** its canonical text, made as it was queued: an event that cannot be serialised fails its own caller only */
-  text: string;
+interface QueuedEvent extends PreparedEvent {
   resolve: (stored: StoredAuditEvent) => void;
   reject: (err: unknown) => void;
 }
@@ -35,15 +31,14 @@ export class PostgresAuditLog extends KyselyAuditLog {
 
   append(input: AuditEventInput): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      const event = newEvent(input);
-      let text: string;
+      let prepared: PreparedEvent;
       try {
-        text = canonical(event);
+        prepared = this.prepare(input);
       } catch (err) {
-        reject(new AuditUnavailableError(err));
+        reject(err);
         return;
       }
-      this.#queue.push({ event, text, resolve, reject });
+      this.#queue.push({ ...prepared, resolve, reject });
       if (!this.#writing && this.#queue.length === 1) setImmediate(() => void this.flush());
     });
   }
@@ -74,10 +69,7 @@ export class PostgresAuditLog extends KyselyAuditLog {
     try {
       return await this.writeIn(
         trx,
-        inputs.map((input) => {
-          const event = newEvent(input);
-          return { event, text: canonical(event) };
-        }),
+        inputs.map((input) => this.prepare(input)),
       );
     } catch (err) {
       throw new AuditUnavailableError(err);
@@ -85,7 +77,7 @@ export class PostgresAuditLog extends KyselyAuditLog {
   }
 
   /** The group commit: one statement, its own transaction (the append lock is released as it ends). */
-  private write(events: readonly { event: AuditEvent; text: string }[]): Promise<StoredAuditEvent[]> {
+  private write(events: readonly PreparedEvent[]): Promise<StoredAuditEvent[]> {
     return this.writeIn(this.db, events);
   }
 
@@ -94,10 +86,7 @@ export class PostgresAuditLog extends KyselyAuditLog {
    * events, in the caller's transaction or (the group commit) in the statement's own. The hashes are computed by
    * PostgreSQL with chain.ts's formula over the canonical text made here; verify() recomputes them in Poort.
    */
-  private async writeIn(
-    db: Db,
-    events: readonly { event: AuditEvent; text: string }[],
-  ): Promise<StoredAuditEvent[]> {
+  private async writeIn(db: Db, events: readonly PreparedEvent[]): Promise<StoredAuditEvent[]> {
     if (events.length === 0) return [];
     const columns = {
       ids: [] as string[],

@@ -1,15 +1,12 @@
 import type SQLite from 'better-sqlite3';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
-import { canonical, chainHash, GENESIS } from './chain.js';
-import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
-import { indexColumns, KyselyAuditLog } from './kysely-log.js';
+import { chainHash, GENESIS } from './chain.js';
+import type { AuditEventInput, StoredAuditEvent } from './event.js';
+import { indexColumns, KyselyAuditLog, type PreparedEvent } from './kysely-log.js';
 import { AuditUnavailableError } from './log.js';
 
-interface QueuedEvent {
-  event: AuditEvent;
-  /** its canonical text, made as it was queued: an event that cannot be serialised fails its own caller only */
-  text: string;
+interface QueuedEvent extends PreparedEvent {
   resolve: (stored: StoredAuditEvent) => void;
   reject: (err: unknown) => void;
 }
@@ -52,15 +49,14 @@ export class SqliteAuditLog extends KyselyAuditLog {
 
   append(input: AuditEventInput): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      const event = newEvent(input);
-      let text: string;
+      let prepared: PreparedEvent;
       try {
-        text = canonical(event);
+        prepared = this.prepare(input);
       } catch (err) {
-        reject(new AuditUnavailableError(err));
+        reject(err);
         return;
       }
-      this.#queue.push({ event, text, resolve, reject });
+      this.#queue.push({ ...prepared, resolve, reject });
       if (this.#queue.length === 1) setImmediate(() => this.flush());
     });
   }

@@ -186,15 +186,18 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(isPasswordForm(await browser.navigate(pending.url.href, {}, REDIRECT))).toBe(true);
   });
 
-  it("tells the session's other SAML SPs before answering the SP that logs out", async () => {
-    const browser = new Browser();
+  // every SP endpoint of these tests is under this prefix: a walk stops at any of them
+  const sps = 'http://127.0.0.1:9/';
+
+  /**
+   * Anna signs in at alpha, then at beta (single sign-on); alpha's LogoutRequest ends the session, and Poort passes
+   * the logout on to beta: the LogoutRequest beta received, with the chain as its RelayState.
+   */
+  async function logoutPassedToBeta(browser: Browser) {
     const atAlpha = await signInAt(alpha, browser, await alpha.redirectRequest(), ANNA);
     const alphaSession = await alpha.validateResponse(atAlpha.post.fields as { SAMLResponse: string });
     const atBeta = await signInAt(beta, browser, await beta.redirectRequest());
     const betaSession = await beta.validateResponse(atBeta.post.fields as { SAMLResponse: string });
-
-    // every SP endpoint of these tests is under this prefix: the walk stops at any of them
-    const sps = 'http://127.0.0.1:9/';
     const request = await alpha.logoutRequest(
       {
         nameId: alphaSession.nameId,
@@ -209,6 +212,12 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     const told = toBeta.post?.SAMLRequest
       ? await beta.receiveLogoutRequest({ binding: 'post', fields: toBeta.post.fields })
       : await beta.receiveLogoutRequest({ binding: 'redirect', url: toBeta.redirectedTo! });
+    return { request, told, betaSession };
+  }
+
+  it("tells the session's other SAML SPs before answering the SP that logs out", async () => {
+    const browser = new Browser();
+    const { request, told, betaSession } = await logoutPassedToBeta(browser);
     expect(told.profile.nameID).toBe(betaSession.nameId);
     expect(told.profile.sessionIndex).toBe(betaSession.sessionIndex);
 
@@ -225,24 +234,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
 
   it('moves a logout chain on only with the LogoutResponse to the request Poort sent, and only once', async () => {
     const browser = new Browser();
-    const atAlpha = await signInAt(alpha, browser, await alpha.redirectRequest(), ANNA);
-    const alphaSession = await alpha.validateResponse(atAlpha.post.fields as { SAMLResponse: string });
-    const atBeta = await signInAt(beta, browser, await beta.redirectRequest());
-    await beta.validateResponse(atBeta.post.fields as { SAMLResponse: string });
-    const sps = 'http://127.0.0.1:9/';
-    const request = await alpha.logoutRequest(
-      {
-        nameId: alphaSession.nameId,
-        nameIdFormat: alphaSession.nameIdFormat,
-        spNameQualifier: alphaSession.spNameQualifier,
-        sessionIndex: alphaSession.sessionIndex,
-      },
-      'alpha-bye',
-    );
-    const toBeta = await walk(browser, await browser.navigate(request.url, {}, sps), undefined, sps);
-    const told = toBeta.post?.SAMLRequest
-      ? await beta.receiveLogoutRequest({ binding: 'post', fields: toBeta.post.fields })
-      : await beta.receiveLogoutRequest({ binding: 'redirect', url: toBeta.redirectedTo! });
+    const { request, told } = await logoutPassedToBeta(browser);
     const refusedBefore = await auditCount(poort, 'saml.logout', beta.entityId, 'failure');
 
     // Signed by the SP, in the chain, but answering another request: refused, and the chain waits on.
