@@ -71,12 +71,25 @@ export abstract class KyselyAuditLog implements AuditLog {
     protected readonly keys: KeyStore,
   ) {}
 
-  abstract append(input: AuditEventInput): Promise<StoredAuditEvent>;
-
   /**
-   * A new event and its canonical text, made before it joins a group commit: an event that cannot be serialised
-   * fails its own caller (AuditUnavailableError), never the events committed with it.
+   * Appends an event and resolves once it is stored. The event and its canonical text are made here, before it joins
+   * a group commit: an event that cannot be serialised fails its own caller (AuditUnavailableError), never the events
+   * committed with it. Each store queues and commits in its own way (`enqueue`).
    */
+  append(input: AuditEventInput): Promise<StoredAuditEvent> {
+    let prepared: PreparedEvent;
+    try {
+      prepared = this.prepare(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.enqueue(prepared);
+  }
+
+  /** Stores a prepared event in the next group commit; resolves once it is stored. */
+  protected abstract enqueue(prepared: PreparedEvent): Promise<StoredAuditEvent>;
+
+  /** A new event and its canonical text (AuditUnavailableError when it cannot be serialised). */
   protected prepare(input: AuditEventInput): PreparedEvent {
     const event = newEvent(input);
     try {

@@ -29,15 +29,8 @@ export class PostgresAuditLog extends KyselyAuditLog {
     super(db, keys);
   }
 
-  append(input: AuditEventInput): Promise<StoredAuditEvent> {
+  protected enqueue(prepared: PreparedEvent): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      let prepared: PreparedEvent;
-      try {
-        prepared = this.prepare(input);
-      } catch (err) {
-        reject(err);
-        return;
-      }
       this.#queue.push({ ...prepared, resolve, reject });
       if (!this.#writing && this.#queue.length === 1) setImmediate(() => void this.flush());
     });

@@ -2,7 +2,7 @@ import type SQLite from 'better-sqlite3';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
 import { chainHash, GENESIS } from './chain.js';
-import type { AuditEventInput, StoredAuditEvent } from './event.js';
+import type { StoredAuditEvent } from './event.js';
 import { indexColumns, KyselyAuditLog, type PreparedEvent } from './kysely-log.js';
 import { AuditUnavailableError } from './log.js';
 
@@ -47,15 +47,8 @@ export class SqliteAuditLog extends KyselyAuditLog {
     });
   }
 
-  append(input: AuditEventInput): Promise<StoredAuditEvent> {
+  protected enqueue(prepared: PreparedEvent): Promise<StoredAuditEvent> {
     return new Promise((resolve, reject) => {
-      let prepared: PreparedEvent;
-      try {
-        prepared = this.prepare(input);
-      } catch (err) {
-        reject(err);
-        return;
-      }
       this.#queue.push({ ...prepared, resolve, reject });
       if (this.#queue.length === 1) setImmediate(() => this.flush());
     });

@@ -215,17 +215,23 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     return { request, told, betaSession };
   }
 
+  /** Beta's LogoutResponse (Success) to what it was told, walked on through Poort to the LogoutResponse alpha gets. */
+  async function betaAnswers(browser: Browser, told: Awaited<ReturnType<typeof logoutPassedToBeta>>['told']) {
+    const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
+    const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
+    const answer = toAlpha.redirectedTo
+      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
+      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    return { answerUrl, answer };
+  }
+
   it("tells the session's other SAML SPs before answering the SP that logs out", async () => {
     const browser = new Browser();
     const { request, told, betaSession } = await logoutPassedToBeta(browser);
     expect(told.profile.nameID).toBe(betaSession.nameId);
     expect(told.profile.sessionIndex).toBe(betaSession.sessionIndex);
 
-    const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
-    const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
-    const answer = toAlpha.redirectedTo
-      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
-      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    const { answer } = await betaAnswers(browser, told);
     expect(answer.status).toBe(STATUS.success);
     expect(answer.inResponseTo).toBe(request.id);
     for (const sp of [alpha, beta])
@@ -254,11 +260,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(refusalProblems(outside)).toEqual([]);
     expect(await auditCount(poort, 'saml.logout', beta.entityId, 'failure')).toBe(refusedBefore + 2);
 
-    const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
-    const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
-    const answer = toAlpha.redirectedTo
-      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
-      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    const { answerUrl, answer } = await betaAnswers(browser, told);
     expect(answer.status).toBe(STATUS.success);
     expect(answer.inResponseTo).toBe(request.id);
 
