@@ -72,8 +72,27 @@ export function acrSatisfies(
   return satisfies(strengthOfAcr(sessionAcr, acr), requirement);
 }
 
-/** The AuthnContextClassRef for what was really used: PasswordProtectedTransport, or the multi-factor acr. */
-export function classRefFor(sessionAcr: string | undefined, acr: AcrValues): string {
+/**
+ * The AuthnContextClassRef to report. Where the SP asked for classes (exact, minimum or maximum), the strongest
+ * listed class the sign-in satisfies, so that an SP asking for, say, the REFEDS MFA profile gets that class back
+ * (with exact comparison SAML requires one of the listed classes). Otherwise, and for `better`, what was really used:
+ * PasswordProtectedTransport, or the multi-factor acr.
+ */
+export function classRefFor(
+  sessionAcr: string | undefined,
+  acr: AcrValues,
+  requested?: RequestedAuthnContext,
+): string {
+  if (requested && requested.comparison !== 'better') {
+    const strengths = classStrengths(acr);
+    let best: { ref: string; rank: number } | undefined;
+    for (const ref of requested.classRefs) {
+      const strength = strengths.get(ref);
+      if (strength === undefined || !acrSatisfies(sessionAcr, strength, acr)) continue;
+      if (!best || RANK[strength] > best.rank) best = { ref, rank: RANK[strength] };
+    }
+    if (best) return best.ref;
+  }
   if (sessionAcr === acr.phishing_resistant) return acr.phishing_resistant;
   if (sessionAcr === acr.mfa) return acr.mfa;
   return PASSWORD_PROTECTED_TRANSPORT;

@@ -281,6 +281,7 @@ export function samlRoutes(deps: SamlRouteDeps): {
         requestId: request.id,
         ...(raw.relayState ? { relayState: raw.relayState } : {}),
         requirement: 'none',
+        ...(request.requestedAuthnContext ? { requestedAuthnContext: request.requestedAuthnContext } : {}),
         forceAuthn: request.forceAuthn,
         isPassive: request.isPassive,
         nonce: random(),
@@ -389,7 +390,7 @@ export function samlRoutes(deps: SamlRouteDeps): {
     };
     const nameId = nameIdFor(sp.settings.nameIdFormat, fullIdentity, sp.entityId, nameKey);
     const sessionIndex = samlId();
-    const classRef = classRefFor(signedIn.acr, config.oidc.acr);
+    const classRef = classRefFor(signedIn.acr, config.oidc.acr, pending.requestedAuthnContext);
     const { id, xml } = await buildLoginResponse({
       idp: endpoints,
       signer: signer(),

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Requirement } from '../mfa/strength.js';
+import type { RequestedAuthnContext } from './authn-context.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { CLOCK_SKEW_SECONDS, MAX_REQUEST_AGE_SECONDS } from './inbound.js';
 
@@ -11,6 +12,8 @@ export interface PendingSso {
   requestId?: string;
   relayState?: string;
   requirement: Requirement;
+  /** the classes the SP asked for, to report one of them */
+  requestedAuthnContext?: RequestedAuthnContext;
   forceAuthn: boolean;
   isPassive: boolean;
   nonce: string;

@@ -106,7 +106,8 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     const walked = await walk(browser, first, { username: 'eva', password: PASSWORD, totp: nextEvaCode });
     expect(walked.prompts).toEqual(['code']);
     const result = await beta.validateResponse(walked.post!.fields as { SAMLResponse: string });
-    expect(result.authnContextClassRef).toBe(MULTI_FACTOR);
+    // the class the SP asked for, which the sign-in satisfies
+    expect(result.authnContextClassRef).toBe(REFEDS_MFA);
     expect(result.attributes.email).toEqual(['eva@example.org']);
 
     // the session is now multi-factor: a password-only SP request in it says what was really used

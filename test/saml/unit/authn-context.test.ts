@@ -48,4 +48,22 @@ describe('RequestedAuthnContext and the strengths of sign-in', () => {
     expect(classRefFor(ACR.mfa, ACR)).toBe(ACR.mfa);
     expect(classRefFor(ACR.phishing_resistant, ACR)).toBe(ACR.phishing_resistant);
   });
+
+  it('reports the strongest class the SP listed that the sign-in satisfies (exact, minimum, maximum)', () => {
+    const REFEDS = 'https://refeds.org/profile/mfa';
+    const asked = (comparison: 'exact' | 'minimum' | 'better' | 'maximum', ...classRefs: string[]) => ({
+      comparison,
+      classRefs,
+    });
+    expect(classRefFor(ACR.mfa, ACR, asked('exact', REFEDS))).toBe(REFEDS);
+    expect(classRefFor(ACR.phishing_resistant, ACR, asked('minimum', REFEDS))).toBe(REFEDS);
+    expect(classRefFor(ACR.mfa, ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT, REFEDS))).toBe(REFEDS);
+    expect(classRefFor(ACR.mfa, ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT))).toBe(
+      PASSWORD_PROTECTED_TRANSPORT,
+    );
+    // not satisfied, unknown, or better: what was really used
+    expect(classRefFor(ACR.password, ACR, asked('maximum', REFEDS))).toBe(PASSWORD_PROTECTED_TRANSPORT);
+    expect(classRefFor(ACR.mfa, ACR, asked('exact', 'urn:example:unknown'))).toBe(ACR.mfa);
+    expect(classRefFor(ACR.phishing_resistant, ACR, asked('better', REFEDS))).toBe(ACR.phishing_resistant);
+  });
 });
