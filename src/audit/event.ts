@@ -111,3 +111,23 @@ export function correlationId(value: string | undefined): string | undefined {
 export function newEvent(input: AuditEventInput, now: Date = new Date()): AuditEvent {
   return { id: crypto.randomUUID(), time: now.toISOString(), ...input };
 }
+
+/** String.prototype.toWellFormed (Node 20 and later), which the ES2023 library types do not declare yet. */
+const toWellFormed = (s: string) => (s as string & { toWellFormed(): string }).toWellFormed();
+
+/**
+ * A copy of a JSON-like value with every lone UTF-16 surrogate, in strings and keys, replaced by U+FFFD. Canonical
+ * JSON has no form for a lone surrogate, and text a client typed (a JSON body can carry one) must not cost the audit
+ * trail its event: the event is kept with the replacement character, as a UTF-8 decoder would have written it.
+ */
+export function withWellFormedText<T>(value: T): T {
+  if (typeof value === 'string') return toWellFormed(value) as T;
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item: unknown) => withWellFormedText(item)) as T;
+  if (Object.getPrototypeOf(value) !== Object.prototype && Object.getPrototypeOf(value) !== null)
+    return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value as Record<string, unknown>))
+    out[toWellFormed(key)] = withWellFormedText(item);
+  return out as T;
+}

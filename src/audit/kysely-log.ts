@@ -4,7 +4,13 @@ import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
 import type { AuditEventTable } from '../store/schema.js';
 import { canonical, chainHash, GENESIS } from './chain.js';
-import { newEvent, type AuditEvent, type AuditEventInput, type StoredAuditEvent } from './event.js';
+import {
+  newEvent,
+  withWellFormedText,
+  type AuditEvent,
+  type AuditEventInput,
+  type StoredAuditEvent,
+} from './event.js';
 import {
   AuditUnavailableError,
   type AuditFilter,
@@ -89,13 +95,21 @@ export abstract class KyselyAuditLog implements AuditLog {
   /** Stores a prepared event in the next group commit; resolves once it is stored. */
   protected abstract enqueue(prepared: PreparedEvent): Promise<StoredAuditEvent>;
 
-  /** A new event and its canonical text (AuditUnavailableError when it cannot be serialised). */
+  /**
+   * A new event and its canonical text; text with a lone surrogate is kept with U+FFFD in its place
+   * (AuditUnavailableError when the event still cannot be serialised: a number that is not finite, a cycle).
+   */
   protected prepare(input: AuditEventInput): PreparedEvent {
     const event = newEvent(input);
     try {
       return { event, text: canonical(event) };
     } catch (err) {
-      throw new AuditUnavailableError(err);
+      const mended = withWellFormedText(event);
+      try {
+        return { event: mended, text: canonical(mended) };
+      } catch {
+        throw new AuditUnavailableError(err);
+      }
     }
   }
 

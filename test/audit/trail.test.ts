@@ -266,13 +266,28 @@ describe('audit trail: fail closed', () => {
         action: 'signin.rejected',
         outcome: 'failure',
         actor: { type: 'user' },
-        details: { typed: 'lone \ud800 surrogate' },
+        details: { ratio: Number.NaN },
       }),
       good(2),
     ]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     const stored = await newEvents(poort, before);
     expect(stored.map((e) => e.event.reason)).toEqual(['batch-1', 'batch-2']);
+    expect((await poort.services.audit.verify()).ok).toBe(true);
+  });
+
+  it('keeps an event whose text has a lone surrogate, with U+FFFD in its place, and the chain verifies', async () => {
+    const before = await head(poort);
+    await poort.services.audit.append({
+      action: 'signin.rejected',
+      outcome: 'failure',
+      actor: { type: 'user' },
+      subject: { username: 'typed \ud800 name', known: false },
+      details: { list: ['x\udc00'], ['key \udbff']: 1 },
+    });
+    const [stored] = await newEvents(poort, before);
+    expect(stored!.event.subject?.username).toBe('typed \ufffd name');
+    expect(stored!.event.details).toEqual({ list: ['x\ufffd'], ['key \ufffd']: 1 });
     expect((await poort.services.audit.verify()).ok).toBe(true);
   });
 });
