@@ -3,8 +3,9 @@
  * Summarises a V8 .cpuprofile (from BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"): the functions with the most
  * self time, and self time by package. Only the main thread is profiled: argon2 runs on libuv workers and is absent.
  *
- *   node dist/bench/profile.js FILE.cpuprofile [--top N] [--match REGEX]
+ *   node dist/bench/profile.js FILE.cpuprofile [--top N] [--match REGEX] [--after S]
  *
+ * --after skips the first S seconds of the profile (start-up: module loading, the SAML schema validator's compile).
  * --match also lists inclusive time (self + callees) of the functions whose name or file match REGEX.
  */
 import fs from 'node:fs';
@@ -25,7 +26,7 @@ interface CpuProfile {
 
 function usage(message: string): never {
   process.stderr.write(
-    `profile: ${message}\nusage: node dist/bench/profile.js FILE.cpuprofile [--top N] [--match REGEX]\n`,
+    `profile: ${message}\nusage: node dist/bench/profile.js FILE.cpuprofile [--top N] [--match REGEX] [--after S]\n`,
   );
   process.exit(2);
 }
@@ -46,6 +47,7 @@ function main(): void {
   let file: string | undefined;
   let top = 30;
   let match: RegExp | undefined;
+  let afterS = 0;
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--top') {
@@ -55,6 +57,9 @@ function main(): void {
       const source = args[++i];
       if (!source) usage('--match needs a regular expression');
       match = new RegExp(source);
+    } else if (arg === '--after') {
+      afterS = Number(args[++i]);
+      if (!Number.isFinite(afterS) || afterS < 0) usage('--after needs a number of seconds, 0 or more');
     } else if (arg.startsWith('-')) usage(`unknown argument "${arg}"`);
     else if (file) usage('one profile at a time');
     else file = arg;
@@ -63,11 +68,16 @@ function main(): void {
   const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const selfUs = new Map<number, number>();
+  const fromUs = profile.startTime + afterS * 1e6;
+  let at = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
     const id = profile.samples[i]!;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    const delta = profile.timeDeltas[i] ?? 0;
+    at += delta;
+    if (at < fromUs) continue;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + delta);
   }
-  const totalUs = profile.endTime - profile.startTime;
+  const totalUs = Math.max(0, profile.endTime - Math.max(profile.startTime, fromUs));
   const idleUs = [...selfUs]
     .filter(([id]) => byId.get(id)?.callFrame.functionName === '(idle)')
     .reduce((a, [, us]) => a + us, 0);
