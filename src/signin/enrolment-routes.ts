@@ -10,9 +10,9 @@ import { PendingEnrolments, type PendingEnrolment } from '../mfa/pending-enrolme
 import { acrFor, satisfies, type Requirement } from '../mfa/strength.js';
 import type { Services } from '../server/services.js';
 import type { KeyValueStore } from '../store/kv.js';
-import type { AttemptContext, Authentication, PendingSecondFactor, SignInFlow } from './flow.js';
+import type { PendingSecondFactor, SignInFlow } from './flow.js';
 import { field, type Interaction } from './request.js';
-import type { SignInRouteDeps } from './routes.js';
+import type { StepRouteDeps } from './routes.js';
 import { Throttle } from './throttle.js';
 
 /** The helpdesk's one-time enrolment codes, as far as the sign-in needs them. */
@@ -122,17 +122,6 @@ export function signInEnrolment(services: Services, flow: SignInFlow): SignInEnr
   });
 }
 
-interface EnrolmentRouteDeps extends SignInRouteDeps {
-  load(req: Request, res: Response): Promise<Interaction | undefined>;
-  attemptContext(req: Request, interaction: Interaction): AttemptContext;
-  finishLogin(
-    req: Request,
-    res: Response,
-    authentication: Authentication,
-    attempt: AttemptContext,
-  ): Promise<void>;
-}
-
 /** Every field an enrolment form may post: the factor's own fields, a name for it, and the enrolment code. */
 const enrolForm = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 20 });
 
@@ -157,7 +146,7 @@ export function enrolError(page: PageContext, reason: string): string {
  * The pages of enrolment during sign-in, under /signin/:uid/enrol: the enrolment-code form where one is needed, the
  * kinds to choose from, each kind's setup page. A successful enrolment completes the sign-in with the new factor.
  */
-export function enrolmentRoutes(deps: EnrolmentRouteDeps): Router {
+export function enrolmentRoutes(deps: StepRouteDeps): Router {
   const router = express.Router();
   const { flow, enrolment } = deps;
   const { options } = enrolment;

@@ -2,28 +2,16 @@ import express, { type Request, type Response, type Router } from 'express';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage } from '../http/render.js';
 import { WebauthnFactor } from '../mfa/webauthn/factor.js';
-import type { AttemptContext, Authentication } from './flow.js';
 import { PasskeySignIn } from './passkey.js';
 import { field, form, type Interaction } from './request.js';
-import type { SignInRouteDeps } from './routes.js';
-
-interface PasskeyRouteDeps extends SignInRouteDeps {
-  load(req: Request, res: Response): Promise<Interaction | undefined>;
-  attemptContext(req: Request, interaction: Interaction): AttemptContext;
-  finishLogin(
-    req: Request,
-    res: Response,
-    authentication: Authentication,
-    attempt: AttemptContext,
-  ): Promise<void>;
-}
+import type { StepRouteDeps } from './routes.js';
 
 /**
  * Sign-in with a passkey from the sign-in page, without a password. The page's script asks for the ceremony's
  * options (POST /signin/:uid/passkey/options, a fresh challenge bound to this pending sign-in) and posts the
  * browser's answer to /signin/:uid/passkey, protected by the same CSRF token as the password form.
  */
-export function passkeyRoutes(deps: PasskeyRouteDeps): Router {
+export function passkeyRoutes(deps: StepRouteDeps): Router {
   const router = express.Router();
   const handler = deps.flow.handler('webauthn');
   const webauthn = handler instanceof WebauthnFactor && handler.passkeySignIn ? handler : undefined;

@@ -49,6 +49,18 @@ function policyRequest(req: Request): PolicyRequest {
   return { ip: req.ip ?? '', peer: req.socket.remoteAddress ?? '', headers: req.headers };
 }
 
+/** What the routes of one step of a sign-in (second factor, passkey, enrolment) get from the sign-in routes. */
+export interface StepRouteDeps extends SignInRouteDeps {
+  load(req: Request, res: Response): Promise<Interaction | undefined>;
+  attemptContext(req: Request, interaction: Interaction): AttemptContext;
+  finishLogin(
+    req: Request,
+    res: Response,
+    authentication: Authentication,
+    attempt: AttemptContext,
+  ): Promise<void>;
+}
+
 /**
  * The pages of the sign-in flow under /signin/:uid. oidc-provider opens the interaction and binds it to a cookie;
  * these handlers only translate between HTTP and the flow, and hand the result back to the provider.

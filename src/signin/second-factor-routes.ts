@@ -3,19 +3,10 @@ import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage } from '../http/render.js';
 import { RECOVERY_FACTOR_ID } from '../mfa/recovery.js';
 import type { Requirement } from '../mfa/strength.js';
-import type { AttemptContext, Authentication } from './flow.js';
 import { field, form, type Interaction } from './request.js';
-import type { SignInRouteDeps } from './routes.js';
+import type { StepRouteDeps } from './routes.js';
 
-interface SecondFactorRouteDeps extends SignInRouteDeps {
-  load(req: Request, res: Response): Promise<Interaction | undefined>;
-  attemptContext(req: Request, interaction: Interaction): AttemptContext;
-  finishLogin(
-    req: Request,
-    res: Response,
-    authentication: Authentication,
-    attempt: AttemptContext,
-  ): Promise<void>;
+interface SecondFactorRouteDeps extends StepRouteDeps {
   requestedStrength(interaction: Interaction): Requirement;
 }
 
