@@ -83,6 +83,20 @@ async function generateSigningKey(alg: SigningAlg): Promise<SigningKey> {
   return { kid, alg, created: new Date().toISOString(), jwk: { ...jwk, kid, alg, use: 'sig' } };
 }
 
+/** A JWK without its private members (RSA's d, p, q, dp, dq, qi; EC's d). */
+function publicPart(jwk: JWK): JWK {
+  const {
+    d: _d,
+    p: _p,
+    q: _q,
+    dp: _dp,
+    dq: _dq,
+    qi: _qi,
+    ...publicJwk
+  } = jwk as JWK & Record<string, unknown>;
+  return publicJwk;
+}
+
 /**
  * Signing keys and secret material in a folder (keys/), each in its own 0600 file.
  *
@@ -206,15 +220,7 @@ export class KeyStore {
       );
     }
     // The public half stays, so that what the key signed (audit checkpoints, archives) can still be verified.
-    const {
-      d: _d,
-      p: _p,
-      q: _q,
-      dp: _dp,
-      dq: _dq,
-      qi: _qi,
-      ...publicJwk
-    } = key.jwk as JWK & Record<string, unknown>;
+    const publicJwk = publicPart(key.jwk);
     writePrivate(
       path.join(this.dir, `${RETIRED_PREFIX}${kid}.json`),
       `${JSON.stringify({ ...key, jwk: publicJwk }, null, 2)}\n`,
@@ -227,16 +233,7 @@ export class KeyStore {
   verificationKey(kid: string): JWK | undefined {
     const current = this.signingKeys().find((k) => k.kid === kid);
     if (current) {
-      const {
-        d: _d,
-        p: _p,
-        q: _q,
-        dp: _dp,
-        dq: _dq,
-        qi: _qi,
-        ...publicJwk
-      } = current.jwk as JWK & Record<string, unknown>;
-      return publicJwk;
+      return publicPart(current.jwk);
     }
     try {
       return (
