@@ -1,0 +1,158 @@
+import crypto from 'node:crypto';
+import express, { type Request, type Response } from 'express';
+import type Provider from 'oidc-provider';
+import type { AuditEventInput } from '../audit/event.js';
+import type { PageContext } from '../http/render.js';
+import { renderPage } from '../http/render.js';
+import type { Logger } from '../log/logger.js';
+import { describeSource } from '../policy/source.js';
+import type { Services } from '../server/services.js';
+import { idpEndpoints, type Signer } from './idp.js';
+import { MAX_ENCODED_BYTES, Refusal, type RawMessage } from './inbound.js';
+import type { ServiceProvider } from './service-providers.js';
+import { SamlState } from './state.js';
+
+export interface SamlRouteDeps {
+  services: Services;
+  provider: () => Provider;
+  page: (req: Request, res: Response, pagePath?: string) => PageContext;
+  log: Logger;
+}
+
+export const MAX_RELAY_STATE = 1024;
+export const random = () => crypto.randomBytes(32).toString('base64url');
+
+export function single(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** What the SSO and SLO routes share: the IdP's endpoints and state, and the ways they read, answer and audit. */
+export type SamlContext = ReturnType<typeof samlContext>;
+
+export function samlContext(deps: SamlRouteDeps) {
+  const { services, log } = deps;
+  const { config } = services;
+  const issuer = config.server.issuer;
+  const endpoints = idpEndpoints(issuer, config.saml.entity_id);
+  const state = new SamlState(services.kv, {
+    pendingSeconds: config.oidc.ttl.interaction,
+    sessionSeconds: config.oidc.ttl.session,
+  });
+  // A cross-site SAML POST carries no CSRF token by design: the message itself is checked instead.
+  const form = express.urlencoded({ extended: false, limit: MAX_ENCODED_BYTES + 4096, parameterLimit: 8 });
+
+  const signer = (): Signer => {
+    const certificate = services.samlCertificates.active();
+    if (!certificate) throw new Error('no SAML signing certificate');
+    return { certificate };
+  };
+
+  async function audit(
+    req: Request,
+    event: Omit<AuditEventInput, 'source' | 'actor'> & { actor?: AuditEventInput['actor'] },
+  ) {
+    await services.audit.append({
+      actor: { type: 'user' },
+      ...event,
+      source: describeSource(req.ip ?? '', req.headers),
+    });
+  }
+
+  function errorPage(req: Request, res: Response, status: number, reason: string) {
+    const p = deps.page(req, res);
+    const key = `saml.error.${reason}`;
+    res
+      .status(status)
+      .type('html')
+      .send(
+        renderPage('error', p, {
+          title: p.t('saml.error.title'),
+          message: p.t(key) !== key ? p.t(key) : p.t('saml.error.text'),
+          code: reason,
+          requestId: String(res.getHeader('X-Request-Id') ?? ''),
+        }),
+      );
+  }
+
+  /** A refused message: audited with its reason, answered with a clear 400 page (never a SAML response to anyone). */
+  async function refuse(req: Request, res: Response, action: 'saml.request' | 'saml.logout', err: Refusal) {
+    await audit(req, {
+      action,
+      outcome: 'failure',
+      reason: err.reason,
+      ...(err.entityId ? { application: { id: err.entityId, protocol: 'saml' as const } } : {}),
+      details: { binding: req.method === 'GET' ? 'redirect' : 'post' },
+    });
+    errorPage(req, res, 400, err.reason);
+  }
+
+  /** The HTML page that posts a SAML message to the SP: auto-submitted by a script file, a button without script. */
+  function postForm(req: Request, res: Response, action: string, fields: Record<string, string | undefined>) {
+    const p = deps.page(req, res);
+    res
+      .status(200)
+      .type('html')
+      .set('Cache-Control', 'no-store')
+      .send(
+        renderPage('saml/post', p, {
+          action,
+          fields: Object.entries(fields)
+            .filter((entry): entry is [string, string] => entry[1] !== undefined)
+            .map(([name, value]) => ({ name, value })),
+        }),
+      );
+  }
+
+  function rawMessage(req: Request, param: 'SAMLRequest' | 'SAMLResponse'): RawMessage | undefined {
+    if (req.method === 'GET') {
+      const encoded = single(req.query[param]);
+      if (encoded === undefined) return undefined;
+      const url = req.originalUrl;
+      return {
+        binding: 'redirect',
+        param,
+        encoded,
+        relayState: single(req.query.RelayState),
+        sigAlg: single(req.query.SigAlg),
+        signature: single(req.query.Signature),
+        rawQuery: url.includes('?') ? url.slice(url.indexOf('?') + 1) : '',
+      };
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const encoded = single(body[param]);
+    if (encoded === undefined) return undefined;
+    return { binding: 'post', param, encoded, relayState: single(body.RelayState) };
+  }
+
+  async function findSp(entityId: string | undefined): Promise<ServiceProvider> {
+    const sp = entityId ? await services.serviceProviders.find(entityId) : undefined;
+    if (!sp) throw new Refusal('unknown_sp', 'the service provider is not registered', undefined);
+    return sp;
+  }
+
+  /** The oidc-provider session this browser has, to tie SAML sessions to it for logout. */
+  async function oidcSessionUid(req: Request, res: Response): Promise<string | undefined> {
+    const provider = deps.provider();
+    const session = await provider.Session.get(provider.createContext(req, res) as never);
+    return session.accountId ? session.uid : undefined;
+  }
+
+  return {
+    deps,
+    services,
+    config,
+    log,
+    issuer,
+    endpoints,
+    state,
+    form,
+    signer,
+    audit,
+    errorPage,
+    refuse,
+    postForm,
+    rawMessage,
+    findSp,
+    oidcSessionUid,
+  };
+}
