@@ -84,37 +84,22 @@ function signInEvents(): AuditEventInput[] {
 
 type MachineCpu = () => { busy: number; total: number };
 
-async function appendPhase(
-  append: (input: AuditEventInput) => Promise<unknown>,
-  events: readonly AuditEventInput[],
+/**
+ * Measures one phase: `run` appends until `deadline`, pushing the wall time of each await (an append, or a batch)
+ * into `times`, and returns how many events it appended; this process's CPU and the rest of the machine's are read
+ * around it.
+ */
+async function measuredPhase(
   appenders: number,
   durationMs: number,
   machineCpuMs: MachineCpu,
-  counter: { next: number },
+  run: (deadline: number, times: number[]) => Promise<number>,
 ): Promise<AppendPhase> {
   const times: number[] = [];
   const machineBefore = machineCpuMs();
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
-  const deadline = start + durationMs;
-  let appends = 0;
-  if (appenders === 1) {
-    while (performance.now() < deadline) {
-      const t = performance.now();
-      await append(events[counter.next++ % events.length]!);
-      times.push(performance.now() - t);
-      appends++;
-    }
-  } else {
-    const batch = new Array<Promise<unknown>>(appenders);
-    while (performance.now() < deadline) {
-      const t = performance.now();
-      for (let i = 0; i < appenders; i++) batch[i] = append(events[counter.next++ % events.length]!);
-      await Promise.all(batch);
-      times.push(performance.now() - t);
-      appends += appenders;
-    }
-  }
+  const appends = await run(start + durationMs, times);
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
   const machineAfter = machineCpuMs();
@@ -132,6 +117,32 @@ async function appendPhase(
       Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
       (machineAfter.total - machineBefore.total),
   };
+}
+
+/** One store: one appender awaiting each append, or `appenders` appends at a time in Promise.all batches. */
+function appendPhase(
+  append: (input: AuditEventInput) => Promise<unknown>,
+  events: readonly AuditEventInput[],
+  appenders: number,
+  durationMs: number,
+  machineCpuMs: MachineCpu,
+  counter: { next: number },
+): Promise<AppendPhase> {
+  return measuredPhase(appenders, durationMs, machineCpuMs, async (deadline, times) => {
+    let appends = 0;
+    const batch = new Array<Promise<unknown>>(appenders);
+    while (performance.now() < deadline) {
+      const t = performance.now();
+      if (appenders === 1) await append(events[counter.next++ % events.length]!);
+      else {
+        for (let i = 0; i < appenders; i++) batch[i] = append(events[counter.next++ % events.length]!);
+        await Promise.all(batch);
+      }
+      times.push(performance.now() - t);
+      appends += appenders;
+    }
+    return appends;
+  });
 }
 
 /**
@@ -170,44 +181,25 @@ export async function auditAppends(
 }
 
 /** One appender per node, each awaiting its appends one at a time, all at once: the measured window covers them all. */
-async function nodesPhase(
+function nodesPhase(
   appends: ReadonlyArray<(input: AuditEventInput) => Promise<unknown>>,
   events: readonly AuditEventInput[],
   durationMs: number,
   machineCpuMs: MachineCpu,
   counter: { next: number },
 ): Promise<AppendPhase> {
-  const times: number[] = [];
-  const machineBefore = machineCpuMs();
-  const cpuBefore = process.cpuUsage();
-  const start = performance.now();
-  const deadline = start + durationMs;
-  await Promise.all(
-    appends.map(async (append) => {
-      while (performance.now() < deadline) {
-        const t = performance.now();
-        await append(events[counter.next++ % events.length]!);
-        times.push(performance.now() - t);
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - start;
-  const cpu = process.cpuUsage(cpuBefore);
-  const machineAfter = machineCpuMs();
-  const ownMs = (cpu.user + cpu.system) / 1000;
-  times.sort((a, b) => a - b);
-  return {
-    appenders: appends.length,
-    appends: times.length,
-    elapsedMs,
-    rate: (times.length * 1000) / elapsedMs,
-    cpuUsPerAppend: (ownMs * 1000) / times.length,
-    p50Us: percentile(times, 50) * 1000,
-    p99Us: percentile(times, 99) * 1000,
-    otherCpuShare:
-      Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
-      (machineAfter.total - machineBefore.total),
-  };
+  return measuredPhase(appends.length, durationMs, machineCpuMs, async (deadline, times) => {
+    await Promise.all(
+      appends.map(async (append) => {
+        while (performance.now() < deadline) {
+          const t = performance.now();
+          await append(events[counter.next++ % events.length]!);
+          times.push(performance.now() - t);
+        }
+      }),
+    );
+    return times.length;
+  });
 }
 
 /**
