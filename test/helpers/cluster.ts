@@ -96,21 +96,43 @@ export async function startBalancer(nodes: ReadonlyArray<{ name: string; port: n
   let pinned: string | undefined;
   let turn = 0;
   const agent = new http.Agent({ keepAlive: true });
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     const node = pinned ? nodes.find((n) => n.name === pinned)! : nodes[turn++ % nodes.length]!;
     routed.push({ node: node.name, method: req.method ?? 'GET', path: req.url ?? '/' });
-    const upstream = http.request(
-      { host: '127.0.0.1', port: node.port, method: req.method, path: req.url, headers: req.headers, agent },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
-        answer.pipe(res);
-      },
-    );
-    upstream.on('error', (err) => {
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      res.end(`balancer: node ${node.name}: ${err.message}`);
-    });
-    req.pipe(upstream);
+    // The body is read first, so that a request can be sent again (test requests are small).
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+    } catch {
+      return res.destroy(); // the client went away
+    }
+    const body = Buffer.concat(chunks);
+    const send = (retry: boolean) => {
+      const upstream = http.request(
+        {
+          host: '127.0.0.1',
+          port: node.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+          agent,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.rawHeaders);
+          answer.pipe(res);
+        },
+      );
+      upstream.on('error', (err: NodeJS.ErrnoException) => {
+        // A kept-alive connection the node closed just as it was reused: nothing reached the node, so send it
+        // again on a new connection (as Node's documentation advises) rather than answer 502.
+        if (retry && upstream.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent)
+          return send(false);
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(`balancer: node ${node.name}: ${err.message}`);
+      });
+      upstream.end(body);
+    };
+    send(true);
   });
   // Keep idle client connections longer than any client does (undici drops them after ~4 s): a balancer that closed
   // one just as the test's fetch reused it would fail that request with "other side closed".
