@@ -8,7 +8,17 @@ import type { Logger } from '../log/logger.js';
 import { describeSource } from '../policy/source.js';
 import type { Services } from '../server/services.js';
 import { idpEndpoints, type Signer } from './idp.js';
-import { MAX_ENCODED_BYTES, Refusal, type RawMessage } from './inbound.js';
+import {
+  checkDestination,
+  checkIssueInstant,
+  checkSignature,
+  decodeMessage,
+  issuerOf,
+  MAX_ENCODED_BYTES,
+  parseMessage,
+  Refusal,
+  type RawMessage,
+} from './inbound.js';
 import type { ServiceProvider } from './service-providers.js';
 import { SamlState } from './state.js';
 
@@ -130,6 +140,26 @@ export function samlContext(deps: SamlRouteDeps) {
     return sp;
   }
 
+  /**
+   * A message from an SP, checked as every inbound message is: decoded and parsed (one of `kinds`, schema-valid),
+   * issued by a registered SP, signed where `signatureRequired(sp)` (and never with a wrapped signature), recent, and
+   * addressed to `destination`. Anything else throws a Refusal.
+   */
+  async function readMessage(
+    raw: RawMessage,
+    kinds: readonly string[],
+    destination: string,
+    signatureRequired: (sp: ServiceProvider) => boolean,
+  ): Promise<{ root: Element; sp: ServiceProvider; signed: boolean }> {
+    const xml = decodeMessage(raw);
+    const root = await parseMessage(xml, kinds);
+    const sp = await findSp(issuerOf(root));
+    const signed = checkSignature(raw, root, xml, sp, signatureRequired(sp));
+    checkIssueInstant(root, sp.entityId);
+    checkDestination(root, destination, sp.entityId, signed);
+    return { root, sp, signed };
+  }
+
   /** The oidc-provider session this browser has, to tie SAML sessions to it for logout. */
   async function oidcSessionUid(req: Request, res: Response): Promise<string | undefined> {
     const provider = deps.provider();
@@ -153,6 +183,7 @@ export function samlContext(deps: SamlRouteDeps) {
     postForm,
     rawMessage,
     findSp,
+    readMessage,
     oidcSessionUid,
   };
 }

@@ -2,17 +2,7 @@ import type { Request, Response, Router } from 'express';
 import { correlationId } from '../audit/event.js';
 import { renderPage } from '../http/render.js';
 import { buildLogoutRequest, buildLogoutResponse, redirectUrl, STATUS } from './idp.js';
-import {
-  checkDestination,
-  checkIssueInstant,
-  checkSignature,
-  decodeMessage,
-  issuerOf,
-  parseMessage,
-  readLogoutRequest,
-  Refusal,
-  statusCodeOf,
-} from './inbound.js';
+import { readLogoutRequest, Refusal, statusCodeOf } from './inbound.js';
 import { attribute } from './xml.js';
 import type { ServiceProvider } from './service-providers.js';
 import { BINDINGS, logoutEndpoint } from './sp-metadata.js';
@@ -33,7 +23,7 @@ export function sloRoutes(
 ): { afterOidcLogout: (uid: string, location: string) => Promise<string | undefined> } {
   const { deps, services, config, log, endpoints, state, form, signer, audit, errorPage, refuse, postForm } =
     ctx;
-  const { rawMessage, findSp, oidcSessionUid } = ctx;
+  const { rawMessage, readMessage, oidcSessionUid } = ctx;
 
   /** Sends a logout message to the SP's SLO endpoint: HTTP-POST where it has one, else HTTP-Redirect. */
   function sendLogoutMessage(
@@ -55,6 +45,25 @@ export function sloRoutes(
     res.redirect(303, redirectUrl(location, param, xml, signer(), relayState));
   }
 
+  /** The LogoutResponse to an SP's LogoutRequest, sent to its single logout service (which it must have). */
+  function answerLogout(
+    req: Request,
+    res: Response,
+    sp: ServiceProvider,
+    inResponseTo: string,
+    status: string,
+    relayState: string | undefined,
+  ) {
+    const { xml } = buildLogoutResponse({
+      idp: endpoints,
+      signer: signer(),
+      destination: logoutEndpoint(sp.metadata)!.location,
+      inResponseTo,
+      status,
+    });
+    return sendLogoutMessage(req, res, sp, 'SAMLResponse', xml, relayState);
+  }
+
   async function slo(req: Request, res: Response) {
     const request = rawMessage(req, 'SAMLRequest');
     const response = rawMessage(req, 'SAMLResponse');
@@ -64,12 +73,12 @@ export function sloRoutes(
         // The answer to a LogoutRequest Poort propagated (the session already ended here). It moves the logout chain
         // on, so it is checked like a request: signed as the SP's requests must be, recent, addressed here, and the
         // answer to the very request Poort sent this SP in this chain (RelayState = the chain, InResponseTo).
-        const xml = decodeMessage(response);
-        const root = await parseMessage(xml, ['LogoutResponse']);
-        const sp = await findSp(issuerOf(root));
-        const signed = checkSignature(response, root, xml, sp, config.saml.require_signed_requests);
-        checkIssueInstant(root, sp.entityId);
-        checkDestination(root, endpoints.sloUrl, sp.entityId, signed);
+        const { root, sp, signed } = await readMessage(
+          response,
+          ['LogoutResponse'],
+          endpoints.sloUrl,
+          () => config.saml.require_signed_requests,
+        );
         const chain = response.relayState ?? '';
         const inResponseTo = attribute(root, 'InResponseTo');
         if (
@@ -94,12 +103,12 @@ export function sloRoutes(
       const raw = request!;
       if ((raw.relayState?.length ?? 0) > MAX_RELAY_STATE)
         throw new Refusal('relay_state_too_long', 'RelayState is too long');
-      const xml = decodeMessage(raw);
-      const root = await parseMessage(xml, ['LogoutRequest']);
-      const sp = await findSp(issuerOf(root));
-      const signed = checkSignature(raw, root, xml, sp, config.saml.require_signed_requests);
-      checkIssueInstant(root, sp.entityId);
-      checkDestination(root, endpoints.sloUrl, sp.entityId, signed);
+      const { root, sp, signed } = await readMessage(
+        raw,
+        ['LogoutRequest'],
+        endpoints.sloUrl,
+        () => config.saml.require_signed_requests,
+      );
       const logout = readLogoutRequest(root, sp.entityId);
       if (!(await state.claimRequestId(sp.entityId, logout.id)))
         throw new Refusal('replayed_request', 'this request was seen before', sp.entityId);
@@ -132,14 +141,7 @@ export function sloRoutes(
           application: { id: sp.entityId, protocol: 'saml' },
           details: { binding: raw.binding, signed },
         });
-        const { xml: answer } = buildLogoutResponse({
-          idp: endpoints,
-          signer: signer(),
-          destination: logoutEndpoint(sp.metadata)!.location,
-          inResponseTo: logout.id,
-          status: STATUS.requester,
-        });
-        return sendLogoutMessage(req, res, sp, 'SAMLResponse', answer, raw.relayState);
+        return answerLogout(req, res, sp, logout.id, STATUS.requester, raw.relayState);
       }
       const first = sessions[0]!;
       const ended = first.oidcSession
@@ -176,14 +178,7 @@ export function sloRoutes(
         });
         return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
       }
-      const { xml: answer } = buildLogoutResponse({
-        idp: endpoints,
-        signer: signer(),
-        destination: logoutEndpoint(sp.metadata)!.location,
-        inResponseTo: logout.id,
-        status: STATUS.success,
-      });
-      return sendLogoutMessage(req, res, sp, 'SAMLResponse', answer, raw.relayState);
+      return answerLogout(req, res, sp, logout.id, STATUS.success, raw.relayState);
     } catch (err) {
       if (err instanceof Refusal) return refuse(req, res, 'saml.logout', err);
       throw err;
@@ -237,16 +232,9 @@ export function sloRoutes(
     const { final } = step.chain;
     if ('location' in final) return res.redirect(303, final.location);
     const sp = await services.serviceProviders.find(final.entityId);
-    const endpoint = sp ? logoutEndpoint(sp.metadata) : undefined;
-    if (!sp || !endpoint) return res.type('html').send(renderPage('logged-out', deps.page(req, res), {}));
-    const { xml } = buildLogoutResponse({
-      idp: endpoints,
-      signer: signer(),
-      destination: endpoint.location,
-      inResponseTo: final.inResponseTo,
-      status: STATUS.success,
-    });
-    return sendLogoutMessage(req, res, sp, 'SAMLResponse', xml, final.relayState);
+    if (!sp || !logoutEndpoint(sp.metadata))
+      return res.type('html').send(renderPage('logged-out', deps.page(req, res), {}));
+    return answerLogout(req, res, sp, final.inResponseTo, STATUS.success, final.relayState);
   });
 
   /** An OIDC logout ended a session: its SAML sessions end too, and their SPs are told front-channel. */

@@ -13,17 +13,7 @@ import {
   SpBinding,
 } from './client.js';
 import { buildLoginResponse, buildStatusResponse, samlId, STATUS } from './idp.js';
-import {
-  checkDestination,
-  checkIssueInstant,
-  checkSignature,
-  decodeMessage,
-  issuerOf,
-  parseMessage,
-  readAuthnRequest,
-  Refusal,
-  resolveAcs,
-} from './inbound.js';
+import { readAuthnRequest, Refusal, resolveAcs } from './inbound.js';
 import { redeemInternalCode } from '../oidc/internal-client.js';
 import { nameIdFor, releasedAttributes } from './release.js';
 import { encrypts } from './service-providers.js';
@@ -38,7 +28,7 @@ import { MAX_RELAY_STATE, random, single, type SamlContext } from './route-conte
 export function ssoRoutes(router: Router, ctx: SamlContext): void {
   const { services, config, issuer, endpoints, state, form, signer, audit, errorPage, refuse, postForm } =
     ctx;
-  const { rawMessage, findSp, oidcSessionUid, log } = ctx;
+  const { rawMessage, readMessage, findSp, oidcSessionUid, log } = ctx;
   const binding = new SpBinding(services.secrets);
   const nameKey = nameIdKey(services.secrets);
   const oidc = {
@@ -109,18 +99,12 @@ export function ssoRoutes(router: Router, ctx: SamlContext): void {
       if (!raw) throw new Refusal('missing_message', 'no SAMLRequest');
       if ((raw.relayState?.length ?? 0) > MAX_RELAY_STATE)
         throw new Refusal('relay_state_too_long', 'RelayState is too long');
-      const xml = decodeMessage(raw);
-      const root = await parseMessage(xml, ['AuthnRequest']);
-      const sp = await findSp(issuerOf(root));
-      const signed = checkSignature(
+      const { root, sp, signed } = await readMessage(
         raw,
-        root,
-        xml,
-        sp,
-        config.saml.require_signed_requests || sp.metadata.authnRequestsSigned,
+        ['AuthnRequest'],
+        endpoints.ssoUrl,
+        (sp) => config.saml.require_signed_requests || sp.metadata.authnRequestsSigned,
       );
-      checkIssueInstant(root, sp.entityId);
-      checkDestination(root, endpoints.ssoUrl, sp.entityId, signed);
       const request = readAuthnRequest(root, sp.entityId);
       const acsUrl = resolveAcs(sp, request, defaultAcs(sp.metadata).location);
       if (!(await state.claimRequestId(sp.entityId, request.id)))
