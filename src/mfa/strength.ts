@@ -44,8 +44,9 @@ export function requirementForAcr(values: readonly string[], acr: AcrValues): Re
 }
 
 /**
- * The strength a session's acr stands for, to compare it with what an application asks. The multi-factor acr does
- * not say which factor was used, so it counts as the weakest (a code by e-mail or SMS).
+ * The strength an acr stands for, to compare it with what an application asks. The multi-factor acr does not say
+ * which factor was used, so it counts as the weakest (a code by e-mail or SMS); SessionStrengths
+ * (src/oidc/session-strength.ts) knows more of a single sign-on session.
  */
 export function strengthOfAcr(value: string | undefined, acr: AcrValues): Strength | undefined {
   if (value === acr.phishing_resistant) return 'phishing_resistant';

@@ -14,6 +14,7 @@ import { isStoreUnavailable } from '../store/unavailable.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
 import { interactions, type SessionPolicyCheck } from './step-up.js';
+import { SessionStrengths, type LoginResult } from './session-strength.js';
 
 /** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
 export interface ProviderPages {
@@ -49,6 +50,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const { config, kv, clients, directory, pages, log } = deps;
   const secure = config.server.issuer.startsWith('https:');
   const ttl = config.oidc.ttl;
+  const strengths = new SessionStrengths(kv, config.oidc.acr, ttl.session);
 
   const configuration: Configuration = {
     adapter: (name: string) => new OidcAdapter(name, kv, clients),
@@ -78,7 +80,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       return { accountId: identity.id, claims: async () => identityClaims(identity) as { sub: string } };
     },
     interactions: {
-      policy: interactions(config.oidc.acr, deps.sessionPolicy),
+      policy: interactions(config.oidc.acr, strengths, deps.sessionPolicy),
       url: (_ctx, interaction) => `/signin/${interaction.uid}`,
     },
     // First-party applications need no consent: the organisation gave it when it registered them.
@@ -182,6 +184,18 @@ export function createProvider(deps: ProviderDeps): Provider {
       pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),
     ),
   );
+  // A finished sign-in has just become the session's: keep its second factor's strength where the acr cannot say it.
+  // Without the record the session counts as its acr says (weaker), so a failure here costs a prompt, not access.
+  provider.use(async (ctx, next) => {
+    await next();
+    const { route, result, session } = ctx.oidc ?? {};
+    if (route !== 'resume' || !result?.login || !session) return;
+    await strengths
+      .signedIn(session, (result as LoginResult).strength)
+      .catch((err: unknown) =>
+        log.warn({ err }, 'could not keep the strength of a sign-in with its session'),
+      );
+  });
   const { afterLogout } = deps;
   if (afterLogout) {
     provider.use(async (ctx, next) => {

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { requirementForAcr, satisfies, strengthOfAcr, type AcrValues } from '../mfa/strength.js';
+import { requirementForAcr, satisfies, type AcrValues, type Strength } from '../mfa/strength.js';
 import { applicationOf } from '../saml/client.js';
+import type { SessionStrengths } from './session-strength.js';
 
 export const STEP_UP_REASON = 'acr_step_up';
 
@@ -11,7 +12,7 @@ export const STEP_UP_REASON = 'acr_step_up';
  */
 export type SessionPolicyCheck = (
   req: IncomingMessage,
-  session: { accountId: string; acr: string | undefined; authTime: number | undefined },
+  session: { accountId: string; strength: Strength | undefined; authTime: number | undefined },
   /** the OIDC client, or the SAML service provider a request of Poort's SAML front-end is for */
   application: { id: string; protocol: 'oidc' | 'saml' },
 ) => Promise<boolean>;
@@ -22,7 +23,11 @@ export type SessionPolicyCheck = (
  * and context, sends the user back to sign in — for the second factor only — instead of silently passing.
  * oidc-provider itself only enforces acr the application marks essential.
  */
-export function interactions(acr: AcrValues, sessionPolicy?: SessionPolicyCheck) {
+export function interactions(
+  acr: AcrValues,
+  strengths: SessionStrengths,
+  sessionPolicy?: SessionPolicyCheck,
+) {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.push(
@@ -34,15 +39,15 @@ export function interactions(acr: AcrValues, sessionPolicy?: SessionPolicyCheck)
         const { oidc } = ctx;
         const session = oidc.session;
         if (!session?.accountId || oidc.result?.login) return interactionPolicy.Check.NO_NEED_TO_PROMPT;
+        const strength = await strengths.of(session);
         if (typeof oidc.params?.acr_values === 'string') {
           const requirement = requirementForAcr(oidc.params.acr_values.split(' '), acr);
-          if (!satisfies(strengthOfAcr(session.acr, acr), requirement))
-            return interactionPolicy.Check.REQUEST_PROMPT;
+          if (!satisfies(strength, requirement)) return interactionPolicy.Check.REQUEST_PROMPT;
         }
         if (sessionPolicy && oidc.client) {
           const needsMore = await sessionPolicy(
             ctx.req,
-            { accountId: session.accountId, acr: session.acr, authTime: session.authTime() },
+            { accountId: session.accountId, strength, authTime: session.authTime() },
             applicationOf({ ...oidc.params, client_id: oidc.client.clientId }),
           );
           if (needsMore) return interactionPolicy.Check.REQUEST_PROMPT;

@@ -1,7 +1,7 @@
 import type { AuditEventInput } from '../audit/event.js';
 import { cidrMatcher } from '../http/cidr.js';
 import type { Logger } from '../log/logger.js';
-import { satisfies, strengthOfAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
+import { satisfies, type Requirement, type Strength } from '../mfa/strength.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import type { Services } from '../server/services.js';
 import { buildContext, policyRequestOf, type ContextSources, type PolicyRequest } from './context.js';
@@ -71,7 +71,8 @@ export function enforcementOf(decision: Decision, context: PolicyContext): Enfor
 
 /** What a single sign-on session holds, to compare with what the policy asks now. */
 export interface SessionStrength {
-  acr: string | undefined;
+  /** the second factor's strength (SessionStrengths); undefined for a password-only session */
+  strength: Strength | undefined;
   /** epoch seconds of the session's last sign-in */
   authTime: number | undefined;
 }
@@ -83,12 +84,11 @@ export interface SessionStrength {
 export function sessionSatisfies(
   enforcement: Enforcement,
   session: SessionStrength,
-  acr: AcrValues,
   now = Date.now(),
 ): boolean {
   if (enforcement.denied) return false;
   if (enforcement.requirement === 'none') return true;
-  if (!satisfies(strengthOfAcr(session.acr, acr), enforcement.requirement)) return false;
+  if (!satisfies(session.strength, enforcement.requirement)) return false;
   if (enforcement.maxAge === undefined) return true;
   return session.authTime !== undefined && now / 1000 - session.authTime <= enforcement.maxAge;
 }
@@ -120,11 +120,10 @@ export class PolicyEnforcement {
     user: { id: string; username: string; groups: string[] },
     application: PolicyContext['application'],
     session: SessionStrength,
-    acr: AcrValues,
     now = Date.now(),
   ): Promise<boolean> {
     const enforcement = await this.decide(request, user, application, now);
-    return !sessionSatisfies(enforcement, session, acr, now);
+    return !sessionSatisfies(enforcement, session, now);
   }
 }
 
@@ -164,13 +163,7 @@ export function signInPolicy(services: Services, log: Logger): SignInPolicy {
     // findById answers only for users who exist and are enabled: anyone else signs in again (and cannot).
     const identity = await services.directory.findById(session.accountId);
     if (!identity) return true;
-    return enforcement.sessionNeedsMore(
-      policyRequestOf(req, trustedProxy),
-      identity,
-      application,
-      session,
-      config.oidc.acr,
-    );
+    return enforcement.sessionNeedsMore(policyRequestOf(req, trustedProxy), identity, application, session);
   };
   return { enforcement, history, knownDevices, sessionCheck };
 }

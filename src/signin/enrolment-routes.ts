@@ -389,6 +389,7 @@ export function enrolmentRoutes(deps: StepRouteDeps): Router {
         identity: a.identity,
         amr: [...new Set([...a.pending.amr, ...handler.amr, 'mfa'])],
         acr: acrFor(handler.strength, deps.acr),
+        strength: handler.strength,
         authTime: Math.floor(Date.now() / 1000),
       },
       attemptCtx,

@@ -15,7 +15,14 @@ import {
   RECOVERY_FACTOR_ID,
   type RecoveryCodes,
 } from '../mfa/recovery.js';
-import { acrFor, satisfies, stricter, type AcrValues, type Requirement } from '../mfa/strength.js';
+import {
+  acrFor,
+  satisfies,
+  stricter,
+  type AcrValues,
+  type Requirement,
+  type Strength,
+} from '../mfa/strength.js';
 import { FACTOR_STRENGTH } from '../mfa/factor.js';
 import type { KeyValueStore } from '../store/kv.js';
 import type { Throttle } from './throttle.js';
@@ -64,6 +71,8 @@ export interface Authentication {
   identity: Identity;
   amr: string[];
   acr: string;
+  /** the second factor's strength; absent for a password-only sign-in */
+  strength?: Strength;
   /** epoch seconds */
   authTime: number;
   /** the policy decision of this sign-in; absent when the policy was not asked yet (a password-less passkey) */
@@ -342,6 +351,7 @@ export class SignInFlow {
         identity,
         amr,
         acr: acrFor(check.strength, this.settings.acr),
+        strength: check.strength,
         authTime: Math.floor(Date.now() / 1000),
         ...(pending.policy ? { policy: pending.policy } : {}),
       },
@@ -461,6 +471,7 @@ export class SignInFlow {
       identity,
       amr: [...new Set([...pending.amr, ...RECOVERY_CODE_AMR, 'mfa'])],
       acr: acrFor(RECOVERY_CODE_STRENGTH, this.settings.acr),
+      strength: RECOVERY_CODE_STRENGTH,
       authTime: Math.floor(Date.now() / 1000),
       ...(pending.policy ? { policy: pending.policy } : {}),
     };

@@ -103,6 +103,7 @@ export class PasskeySignIn {
         identity: owner,
         amr: PASSKEY_AMR,
         acr: acrFor('phishing_resistant', this.deps.acr),
+        strength: 'phishing_resistant',
         authTime: Math.floor(Date.now() / 1000),
       },
     };

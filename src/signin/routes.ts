@@ -1,6 +1,6 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
-import { errors } from 'oidc-provider';
+import { errors, type InteractionResults } from 'oidc-provider';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
@@ -20,6 +20,7 @@ import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
 import { attemptContext, field, form, type Interaction } from './request.js';
 import { applicationOf } from '../saml/client.js';
+import type { LoginResult } from '../oidc/session-strength.js';
 
 export interface SignInRouteDeps {
   /** the current provider: it is replaced when signing keys change */
@@ -286,7 +287,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           ts: authentication.authTime,
           remember: true,
         },
-      },
+        ...(authentication.strength ? { strength: authentication.strength } : {}),
+      } satisfies InteractionResults & LoginResult,
       { mergeWithLastSubmission: false },
     );
   }

@@ -326,6 +326,9 @@ const STRICTER_POLICY = ISSUE_POLICY.replace(
   - id: hide-from-sam
     when: { users: [sam] }
     then: { deny: { message: policy.denied.country } }
+  - id: totp-for-tara
+    when: { users: [tara] }
+    then: { mfa: { strength: totp } }
 default: allow`,
   );
 
@@ -333,14 +336,17 @@ describe('contextual policies in the sign-in (enforced variants)', () => {
   let poort: TestPoort;
   let app: oidc.Configuration;
   let payroll: oidc.Configuration;
+  let wiki: oidc.Configuration;
 
   beforeAll(async () => {
     poort = await startPolicyPoort(STRICTER_POLICY);
     await poort.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
     await poort.addClient({ clientId: 'payroll', secret: SECRET, redirectUris: [REDIRECT] });
-    [app, payroll] = await Promise.all([
+    await poort.addClient({ clientId: 'wiki', secret: SECRET, redirectUris: [REDIRECT] });
+    [app, payroll, wiki] = await Promise.all([
       relyingParty(poort, 'app', SECRET),
       relyingParty(poort, 'payroll', SECRET),
+      relyingParty(poort, 'wiki', SECRET),
     ]);
   });
   afterAll(async () => poort?.stop());
@@ -421,6 +427,28 @@ describe('contextual policies in the sign-in (enforced variants)', () => {
     const laterPage = await browser.navigate(later.url.href, {}, REDIRECT);
     expect(isCodeForm(laterPage)).toBe(true);
     expect((await submitCode(browser, laterPage, await who.code())).status).toBe(0);
+  });
+
+  it('keeps a session signed in with TOTP good for a policy asking TOTP (the multi-factor acr does not say which)', async () => {
+    const who = await person('tara');
+    const browser = browserAt(OFFICE);
+    const first = await startAuthorization(app, { redirectUri: REDIRECT });
+    const page = await authorizeInBrowser(browser, first, { username: 'tara', password: PASSWORD });
+    expect(isCodeForm(page)).toBe(true);
+    const claims = (
+      await redeemCode(app, await submitCode(browser, page, await who.code()), first)
+    ).claims()!;
+    expect(claims.acr).toBe(ACR.mfa);
+
+    // Single sign-on: the next authorizations, for this application and another, need nothing more.
+    const since = await lastSeq();
+    for (const rp of [app, wiki]) {
+      const again = await startAuthorization(rp, { redirectUri: REDIRECT });
+      const done = await browser.navigate(again.url.href, {}, REDIRECT);
+      expect(done.status).toBe(0);
+      expect((await redeemCode(rp, done, again)).claims()!.auth_time).toBe(claims.auth_time);
+    }
+    expect((await eventsSince(since)).some((e) => e.action.startsWith('signin.'))).toBe(false);
   });
 
   it('shows the message a denying rule names', async () => {
