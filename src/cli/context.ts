@@ -68,3 +68,17 @@ export function commaList(value: string, previous: string[] | undefined): string
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** An option parser for a lifetime of at most `maxSeconds`: `90s`, `15m`, `24h`, `7d`, or whole seconds. */
+export function lifetimeOption(maxSeconds: number): (value: string) => number {
+  const limit = maxSeconds % 86400 === 0 ? `${maxSeconds / 86400}d` : `${maxSeconds}s`;
+  return (value) => {
+    const match = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
+    const seconds = match ? Number(match[1]) * (UNITS[match[2] || 's'] ?? 1) : NaN;
+    if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > maxSeconds)
+      throw new InvalidArgumentError(`expected a lifetime such as 30m, 24h or 7d (at most ${limit})`);
+    return seconds;
+  };
+}

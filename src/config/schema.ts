@@ -5,6 +5,7 @@ import { otpConfigSchema } from '../mfa/otp/config.js';
 import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
+import { emailSenderSchema } from '../notify/config.js';
 import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
 
 const cidr = z
@@ -134,6 +135,13 @@ export const configSchema = z
             max_length: z.number().int().min(16).max(1024).default(256),
             reject_common: z.boolean().default(true),
             reject_user_info: z.boolean().default(true),
+          })
+          .strict()
+          .prefault({}),
+        reset: z
+          .object({
+            link_lifetime: duration.default(24 * 3600),
+            email: emailSenderSchema.optional(),
           })
           .strict()
           .prefault({}),

@@ -11,6 +11,8 @@ import { secondFactors } from '../mfa/kinds.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import { SignInFlow } from '../signin/flow.js';
 import { signInRoutes } from '../signin/routes.js';
+import { passwordResetRoutes } from '../account/password-reset-routes.js';
+import { PasswordResets } from '../account/password-reset.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
@@ -155,6 +157,19 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   const saml = samlRoutes({ services, provider, page, log });
   app.use(saml.router);
   app.use('/account', noStore);
+  app.use(
+    passwordResetRoutes({
+      resets: new PasswordResets(services.kv, services.hasher),
+      users: services.users,
+      hasher: services.hasher,
+      policy: config.passwords.policy,
+      audit: services.audit,
+      throttle,
+      csrfKey: services.secrets.csrfKey,
+      page,
+      showError,
+    }),
+  );
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -88,6 +88,11 @@ export class Throttle {
     await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
   }
 
+  /** The account's password was just reset by its owner: earlier failures no longer slow them down. */
+  async accountReset(account: string): Promise<void> {
+    await this.kv.delete(`throttle:account:${account}`);
+  }
+
   /** The reserved attempt turned out not to be a guess (a request to send a new code): give it back to both. */
   async release(account: string, ip: string): Promise<void> {
     await this.refund(`throttle:account:${account}`);

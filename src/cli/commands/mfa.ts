@@ -1,26 +1,17 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { EnrolmentCodes } from '../../mfa/enrolment-codes.js';
 import type { FactorRecord } from '../../mfa/factor.js';
 import { FactorError, FactorRepository } from '../../mfa/factors.js';
 import { RecoveryCodes } from '../../mfa/recovery.js';
 import { newTotpSecret, totpUri } from '../../mfa/totp.js';
 import type { Services } from '../../server/services.js';
-import { CliError, withServices } from '../context.js';
+import { CliError, lifetimeOption, withServices } from '../context.js';
 import { print, printJson, printTable, readSecret } from '../io.js';
 import { recorded, subject, type Change } from '../record.js';
 
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 /** The longest an enrolment code may live: it stands in for the user's identity at enrolment. */
 const MAX_TTL_SECONDS = 30 * 86400;
-
-/** Option parser for a lifetime: `90s`, `15m`, `24h`, `7d`, or whole seconds. */
-function parseTtl(value: string): number {
-  const match = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
-  const seconds = match ? Number(match[1]) * (UNITS[match[2] || 's'] ?? 1) : NaN;
-  if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > MAX_TTL_SECONDS)
-    throw new InvalidArgumentError('expected a lifetime such as 30m, 24h or 7d (at most 30d)');
-  return seconds;
-}
+const parseTtl = lifetimeOption(MAX_TTL_SECONDS);
 
 /**
  * A hardware token's seed as vendors print it: base32, case, spaces, dashes and `=` padding ignored. Returns the

@@ -8,9 +8,16 @@ import {
   type PasswordViolation,
 } from '../../directory/password-policy.js';
 import { UserError, UserRepository, type UserRecord } from '../../directory/users.js';
-import { CliError, commaList, usageError, withServices } from '../context.js';
+import { pino } from 'pino';
+import { resetLinkMessage, resetLinkSender } from '../../account/password-reset-message.js';
+import { PasswordResets, resetLinkPath } from '../../account/password-reset.js';
+import { errorMessage, type MessageSender } from '../../notify/sender.js';
+import { CliError, commaList, lifetimeOption, usageError, withServices } from '../context.js';
 import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
 import { record, recorded, subject, type Change } from '../record.js';
+
+/** The longest a reset link may work: it stands in for the user's password until used. */
+const MAX_RESET_LINK_SECONDS = 30 * 86400;
 
 /** A password the policy refused; the message lists every violation. */
 class PasswordRefused extends CliError {
@@ -240,6 +247,85 @@ export function registerUserCommands(program: Command): void {
           return { result: undefined, changes: [{ action: 'password.changed', subject: subject(user) }] };
         });
         print(`Set the password of ${user.username}`);
+        if (!user.enabled)
+          print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
+      });
+    });
+
+  user
+    .command('reset-password')
+    .description(
+      'e-mail a user a link to choose a new password (working once; it replaces earlier links), or print it with --print-link',
+    )
+    .argument('<username>')
+    .option(
+      '--expires <lifetime>',
+      'how long the link works: 30m, 24h, 7d (at most 30d; default passwords.reset.link_lifetime)',
+      lifetimeOption(MAX_RESET_LINK_SECONDS),
+    )
+    .option('--print-link', 'print the link to hand it over yourself, instead of e-mailing it')
+    .action(async (username: string, opts: { expires?: number; printLink?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const { config } = services;
+        const user = await services.users.require(username);
+        const log = pino({ level: 'warn', base: { service: 'poort' } }, pino.destination(2));
+        let sender: MessageSender | undefined;
+        if (!opts.printLink) {
+          try {
+            sender = resetLinkSender(config, log);
+          } catch (err) {
+            throw new CliError(`${services.configFile}: ${errorMessage(err)}`);
+          }
+          if (!sender)
+            throw new CliError(
+              'no e-mail sender is configured (passwords.reset.email or mfa.otp.email): give --print-link to hand ' +
+                'the link over yourself',
+            );
+        }
+        const resets = new PasswordResets(services.kv, services.hasher);
+        const lifetime = opts.expires ?? config.passwords.reset.link_lifetime;
+        const issued = await resets.issue(user.id, lifetime);
+        const link = `${config.server.issuer.replace(/\/$/, '')}${resetLinkPath(issued.token)}`;
+        const details = {
+          delivery: sender ? 'email' : 'printed',
+          expires_at: issued.expiresAt,
+          ttl_seconds: lifetime,
+          withdrew_earlier: issued.withdrew,
+        };
+        try {
+          if (sender) {
+            const message = resetLinkMessage(
+              { language: config.organisation.default_language, organisation: config.organisation.name },
+              user,
+              link,
+              issued.expiresAt,
+            );
+            await sender.send(user.email, message).catch(async (err: unknown) => {
+              await record(services, {
+                action: 'password.reset.requested',
+                outcome: 'failure',
+                reason: 'not_sent',
+                subject: subject(user),
+                details: { ...details, sender: sender!.description },
+              });
+              throw new CliError(`the link could not be sent to ${user.email}: ${errorMessage(err)}`);
+            });
+          }
+          await record(services, { action: 'password.reset.requested', subject: subject(user), details });
+        } catch (err) {
+          // Undelivered or unrecorded: the link must not work.
+          await resets.withdraw(issued.token);
+          throw err;
+        }
+        if (sender) print(`Sent ${user.username} a link to choose a new password, to ${user.email}.`);
+        else {
+          print(
+            `Link for ${user.username} to choose a new password; hand it over in person or another trusted way:`,
+          );
+          print(`  ${link}`);
+        }
+        print(`It works once, until ${issued.expiresAt}. The current password keeps working until then.`);
+        if (issued.withdrew) print('The earlier link no longer works.');
         if (!user.enabled)
           print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
       });

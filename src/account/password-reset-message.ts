@@ -1,0 +1,47 @@
+import type { Config } from '../config/schema.js';
+import { translator, type Language } from '../http/i18n.js';
+import type { Logger } from '../log/logger.js';
+import { createSender } from '../notify/create.js';
+import type { Message, MessageSender } from '../notify/sender.js';
+
+/** Where password reset links are e-mailed from: passwords.reset.email, else mfa.otp.email; undefined when neither. */
+export function resetLinkSender(
+  config: Pick<Config, 'passwords' | 'mfa' | 'storage'>,
+  log: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): MessageSender | undefined {
+  const own = config.passwords.reset.email;
+  const senderConfig = own ?? config.mfa.otp.email;
+  if (!senderConfig) return undefined;
+  return createSender('email', senderConfig, {
+    log,
+    dataDir: config.storage.data_dir,
+    where: own ? 'passwords.reset.email' : 'mfa.otp.email',
+    env,
+  });
+}
+
+/**
+ * The e-mail with a reset link, in the organisation's language: the person's own is not known where it is sent.
+ * It says who asked (the helpdesk), how long the link works, that the current password keeps working meanwhile,
+ * and what to do when the person did not ask for it.
+ */
+export function resetLinkMessage(
+  settings: { language: Language; organisation: string },
+  user: { username: string; name?: string | null | undefined },
+  link: string,
+  expiresAt: string,
+): Message {
+  const t = translator(settings.language);
+  const params = {
+    organisation: settings.organisation,
+    name: user.name ?? user.username,
+    username: user.username,
+    link,
+    expires: expiresAt.slice(0, 16).replace('T', ' '),
+  };
+  return {
+    subject: t('password.reset.message.subject', params),
+    text: t('password.reset.message.email', params),
+  };
+}
