@@ -6,6 +6,7 @@ import { checkPassword, type PasswordPolicy } from '../directory/password-policy
 import type { UserRecord, UserRepository } from '../directory/users.js';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage, type PageContext } from '../http/render.js';
+import { signInsCountAgain } from '../oidc/signed-out.js';
 import { describeSource } from '../policy/source.js';
 import { field } from '../signin/request.js';
 import type { Throttle } from '../signin/throttle.js';
@@ -134,10 +135,15 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
         .type('html')
         .send(renderPage('password/invalid', deps.page(req, res)));
     }
-    // Recorded before it happens: a change that cannot be recorded does not happen (the step fails closed).
-    await deps.audit.append(event(req, token, user, { outcome: 'success' }));
+    // Recorded before it happens: a change that cannot be recorded does not happen (the step fails closed). The
+    // reset signs the user out everywhere: whoever knew the old password keeps no session or token from it.
+    await deps.audit.append(
+      event(req, token, user, { outcome: 'success', details: { signed_out_everywhere: true } }),
+    );
     await deps.users.setPasswordHash(user.id, hash);
+    const cut = await deps.users.endSessions(user.id);
     await deps.throttle.accountReset(user.username);
+    await signInsCountAgain(cut);
     res
       .status(200)
       .type('html')

@@ -13,6 +13,7 @@ import { FactorError, type FactorRepository } from '../mfa/factors.js';
 import { PendingEnrolments, type PendingEnrolment } from '../mfa/pending-enrolment.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import { describeSource } from '../policy/source.js';
+import { predatesSignOut } from '../oidc/signed-out.js';
 import type { Services } from '../server/services.js';
 import { enrolError } from '../signin/enrolment-routes.js';
 import type { KeyValueStore } from '../store/kv.js';
@@ -113,7 +114,9 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
   /** The signed-in visit; without one, a GET goes to sign in first and a POST back to the overview. */
   async function visit(req: Request, res: Response, post: boolean): Promise<Visit | undefined> {
     const session = await sessions.read(req);
-    const identity = session ? await deps.directory.findById(session.userId) : undefined;
+    const found = session ? await deps.directory.findById(session.userId) : undefined;
+    // signed out everywhere since this session's sign-in: it ends here too
+    const identity = found && session && !predatesSignOut(found, session) ? found : undefined;
     if (!session || !identity) {
       if (post) res.redirect(303, SECURITY);
       else await startLogin(res, returnPath(req.originalUrl));

@@ -9,6 +9,8 @@ export interface Identity {
   givenName?: string | null;
   familyName?: string | null;
   groups: string[];
+  /** epoch seconds: sessions and tokens of sign-ins before it no longer count (the user was signed out everywhere) */
+  sessionsNotBefore?: number;
 }
 
 /** Why a first factor failed. Every reason is shown to the user as the same `invalid_credentials`. */

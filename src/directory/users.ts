@@ -15,6 +15,8 @@ export interface UserRecord {
   groups: string[];
   createdAt: string;
   updatedAt: string;
+  /** ISO-8601: when the user was last signed out everywhere; null when never */
+  sessionsNotBefore: string | null;
 }
 
 export class UserError extends Error {
@@ -42,6 +44,7 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
     groups,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    sessionsNotBefore: row.sessions_not_before ?? null,
   };
 }
 
@@ -54,6 +57,9 @@ export function toIdentity(user: UserRecord): Identity {
     givenName: user.givenName,
     familyName: user.familyName,
     groups: user.groups,
+    ...(user.sessionsNotBefore
+      ? { sessionsNotBefore: Math.floor(Date.parse(user.sessionsNotBefore) / 1000) }
+      : {}),
   };
 }
 
@@ -91,6 +97,7 @@ export class UserRepository {
       enabled: 1,
       created_at: now,
       updated_at: now,
+      sessions_not_before: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -187,6 +194,22 @@ export class UserRepository {
       .set({ password_hash: passwordHash, updated_at: new Date().toISOString() })
       .where('id', '=', userId)
       .execute();
+  }
+
+  /**
+   * Signs a user out everywhere: single sign-on sessions, refresh and access tokens from sign-ins until `at` no
+   * longer count (the provider checks them against it), so the next sign-in asks for the password again. Sign-in
+   * times are whole seconds (auth_time), so the cut is at the start of the next second, which this returns: wait
+   * for it (signInsCountAgain) before telling anyone, or a sign-in in the same second would end with the others.
+   */
+  async endSessions(userId: string, at: Date = new Date()): Promise<Date> {
+    const cut = new Date(Math.floor(at.getTime() / 1000) * 1000 + 1000);
+    await this.db
+      .updateTable('users')
+      .set({ sessions_not_before: cut.toISOString() })
+      .where('id', '=', userId)
+      .execute();
+    return cut;
   }
 
   async update(

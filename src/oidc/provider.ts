@@ -14,6 +14,7 @@ import { isStoreUnavailable } from '../store/unavailable.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
 import { interactions, type SessionPolicyCheck } from './step-up.js';
+import { predatesSignOut, type TokenTimes } from './signed-out.js';
 import { SessionStrengths, type LoginResult } from './session-strength.js';
 
 /** How oidc-provider's own pages (errors, logout) are rendered: by Poort's templates in the visitor's language. */
@@ -74,9 +75,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     extraClientMetadata: { properties: ['poort_first_party', 'poort_require_pkce'] },
     ...(deps.extraParams ? { extraParams: deps.extraParams } : {}),
     acrValues: [config.oidc.acr.password, config.oidc.acr.mfa, config.oidc.acr.phishing_resistant],
-    async findAccount(_ctx, sub) {
+    // Also asked for the token behind a code exchange, a refresh or userinfo: a token from before the user was
+    // signed out everywhere finds no account (invalid_grant, invalid_token).
+    async findAccount(_ctx, sub, token) {
       const identity = await directory.findById(sub);
-      if (!identity) return undefined;
+      if (!identity || (token && predatesSignOut(identity, token as TokenTimes))) return undefined;
       return { accountId: identity.id, claims: async () => identityClaims(identity) as { sub: string } };
     },
     interactions: {
@@ -126,8 +129,15 @@ export function createProvider(deps: ProviderDeps): Provider {
       // client only its own tokens. Revocation: only the client a token was issued to.
       introspection: {
         enabled: true,
-        allowedPolicy: async (ctx, client, token) =>
-          client.clientAuthMethod !== 'none' || token.clientId === ctx.oidc.client?.clientId,
+        // A token of a user who is gone, disabled or signed out everywhere since is reported inactive too.
+        allowedPolicy: async (ctx, client, token) => {
+          if (client.clientAuthMethod === 'none' && token.clientId !== ctx.oidc.client?.clientId)
+            return false;
+          const { accountId } = token as { accountId?: string };
+          if (!accountId) return true;
+          const identity = await directory.findById(accountId);
+          return identity !== undefined && !predatesSignOut(identity, token as TokenTimes);
+        },
       },
       revocation: {
         enabled: true,

@@ -162,8 +162,11 @@ export function signInPolicy(services: Services, log: Logger): SignInPolicy {
   const sessionCheck: SessionPolicyCheck = async (req, session, application) => {
     // findById answers only for users who exist and are enabled: anyone else signs in again (and cannot).
     const identity = await services.directory.findById(session.accountId);
-    if (!identity) return true;
-    return enforcement.sessionNeedsMore(policyRequestOf(req, trustedProxy), identity, application, session);
+    if (!identity) return 'ended';
+    if (identity.sessionsNotBefore !== undefined && (session.authTime ?? 0) < identity.sessionsNotBefore)
+      return 'ended';
+    const request = policyRequestOf(req, trustedProxy);
+    return (await enforcement.sessionNeedsMore(request, identity, application, session)) ? 'more' : 'enough';
   };
   return { enforcement, history, knownDevices, sessionCheck };
 }

@@ -10,6 +10,8 @@ export interface UserTable {
   enabled: number;
   created_at: string;
   updated_at: string;
+  /** ISO-8601: sign-ins before it no longer count (signed out everywhere); null when never */
+  sessions_not_before: string | null;
 }
 
 export interface GroupTable {

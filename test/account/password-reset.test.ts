@@ -1,12 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as oidc from 'openid-client';
+import * as oidc from 'openid-client';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { authorizeInBrowser, relyingParty, signIn, startAuthorization } from '../helpers/oidc.js';
+import {
+  authorizeInBrowser,
+  protocolError,
+  relyingParty,
+  signIn,
+  startAuthorization,
+} from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 
@@ -78,7 +84,21 @@ passwords:
   }
 
   it('e-mails a link where the user chooses a new password under the policy, once, and signs in with it', async () => {
-    await poort.addUser({ username: 'alice', password: OLD, email: 'alice@acme.example', name: 'Alice' });
+    const aliceId = await poort.addUser({
+      username: 'alice',
+      password: OLD,
+      email: 'alice@acme.example',
+      name: 'Alice',
+    });
+    // Someone is signed in as alice before the reset: a browser session and the application's tokens.
+    const earlier = new Browser();
+    const { tokens: before } = await signIn(
+      app,
+      earlier,
+      { username: 'alice', password: OLD },
+      { redirectUri: REDIRECT },
+    );
+    expect(before.refresh_token).toBeTruthy();
     const since = await lastSeq();
     const issued = await run(['user', 'reset-password', 'alice']);
     expect(issued.stderr).toBe('');
@@ -126,6 +146,30 @@ passwords:
     expect(await canSignIn('alice', OLD)).toBe(false);
     expect(await canSignIn('alice', NEW)).toBe(true);
 
+    // The reset signed alice out everywhere: the earlier browser is asked for the password again, and the tokens
+    // from before no longer work (refresh, userinfo, introspection).
+    const sso = await startAuthorization(app, { redirectUri: REDIRECT });
+    const asked = await earlier.navigate(sso.url.href, {}, REDIRECT);
+    expect(asked.status).toBe(200);
+    expect(asked.body).toContain('autocomplete="current-password"');
+    expect(await protocolError(oidc.refreshTokenGrant(app, before.refresh_token!))).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect((await protocolError(oidc.fetchUserInfo(app, before.access_token, aliceId))).status).toBe(401);
+    expect(await oidc.tokenIntrospection(app, before.access_token)).toMatchObject({ active: false });
+    // ... while a sign-in with the new password gets tokens that do
+    const { tokens: after } = await signIn(
+      app,
+      earlier,
+      { username: 'alice', password: NEW },
+      { redirectUri: REDIRECT },
+    );
+    expect(await oidc.tokenIntrospection(app, after.access_token)).toMatchObject({
+      active: true,
+      sub: aliceId,
+    });
+    expect((await oidc.refreshTokenGrant(app, after.refresh_token!)).access_token).toBeTruthy();
+
     const events = await eventsSince(since);
     const resets = events.filter((e) => e.action.startsWith('password.reset.'));
     expect(resets.map((e) => [e.action, e.outcome, e.reason ?? null])).toEqual([
@@ -142,6 +186,7 @@ passwords:
     });
     expect(resets[2]!.details).toEqual({ violations: ['too_short', 'contains_user_info'] });
     expect(resets[3]).toMatchObject({
+      details: { signed_out_everywhere: true },
       actor: { type: 'user', name: 'alice' },
       subject: { username: 'alice', known: true },
       source: { ip: '127.0.0.1' },
@@ -203,6 +248,42 @@ passwords:
     expect(await canSignIn('carla', OLD)).toBe(true);
     expect((await choose(dutch, page, NEW)).body).toContain('Uw wachtwoord is gewijzigd');
     expect(await canSignIn('carla', NEW)).toBe(true);
+  });
+
+  it('signs a user out everywhere with poort user sign-out, until they sign in again', async () => {
+    const fienId = await poort.addUser({ username: 'fien', password: OLD, email: 'fien@acme.example' });
+    const browser = new Browser();
+    const { tokens } = await signIn(
+      app,
+      browser,
+      { username: 'fien', password: OLD },
+      { redirectUri: REDIRECT },
+    );
+    const sso = await startAuthorization(app, { redirectUri: REDIRECT });
+    expect((await browser.navigate(sso.url.href, {}, REDIRECT)).status).toBe(0); // single sign-on
+
+    const since = await lastSeq();
+    const result = await run(['user', 'sign-out', 'fien']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Signed fien out everywhere');
+    expect((await eventsSince(since)).find((e) => e.action === 'logout')).toMatchObject({
+      actor: { type: 'cli' },
+      subject: { id: fienId, username: 'fien' },
+      details: { everywhere: true },
+    });
+
+    const again = await startAuthorization(app, { redirectUri: REDIRECT });
+    expect((await browser.navigate(again.url.href, {}, REDIRECT)).body).toContain(
+      'autocomplete="current-password"',
+    );
+    expect(await protocolError(oidc.refreshTokenGrant(app, tokens.refresh_token!))).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await oidc.tokenIntrospection(app, tokens.access_token)).toMatchObject({ active: false });
+    // the same password still works: signing out is not a lock-out
+    await signIn(app, browser, { username: 'fien', password: OLD }, { redirectUri: REDIRECT });
+    expect((await run(['user', 'sign-out', 'nobody'])).code).toBe(1);
   });
 
   it('refuses an expired link', async () => {

@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import { resetLinkMessage, resetLinkSender } from '../../account/password-reset-message.js';
 import { PasswordResets, resetLinkPath } from '../../account/password-reset.js';
 import { errorMessage, type MessageSender } from '../../notify/sender.js';
+import { signInsCountAgain } from '../../oidc/signed-out.js';
 import { CliError, commaList, lifetimeOption, usageError, withServices } from '../context.js';
 import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
 import { record, recorded, subject, type Change } from '../record.js';
@@ -328,6 +329,29 @@ export function registerUserCommands(program: Command): void {
         if (issued.withdrew) print('The earlier link no longer works.');
         if (!user.enabled)
           print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
+      });
+    });
+
+  user
+    .command('sign-out')
+    .description(
+      'sign a user out everywhere: their sessions and tokens from sign-ins until now stop working (a lost device, a leaked password)',
+    )
+    .argument('<username>')
+    .action(async (username: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const user = await services.users.require(username);
+        const cut = await recorded(services, async (db) => {
+          const result = await new UserRepository(db).endSessions(user.id);
+          return {
+            result,
+            changes: [{ action: 'logout', subject: subject(user), details: { everywhere: true } }],
+          };
+        });
+        await signInsCountAgain(cut);
+        print(
+          `Signed ${user.username} out everywhere: sessions, refresh and access tokens from earlier sign-ins no longer work.`,
+        );
       });
     });
 

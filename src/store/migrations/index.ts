@@ -6,6 +6,7 @@ import * as policies from './004_policies.js';
 import * as devices from './005_devices.js';
 import * as saml from './006_saml.js';
 import * as auditAppend from './007_audit_append.js';
+import * as sessionsNotBefore from './008_sessions_not_before.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '005_devices': devices,
   '006_saml': saml,
   '007_audit_append': auditAppend,
+  '008_sessions_not_before': sessionsNotBefore,
 };
 
 export const migrationProvider: MigrationProvider = {
