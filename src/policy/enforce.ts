@@ -2,6 +2,7 @@ import type { AuditEventInput } from '../audit/event.js';
 import { cidrMatcher } from '../http/cidr.js';
 import type { Logger } from '../log/logger.js';
 import { satisfies, type Requirement, type Strength } from '../mfa/strength.js';
+import { predatesSignOut } from '../oidc/signed-out.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import type { Services } from '../server/services.js';
 import { buildContext, policyRequestOf, type ContextSources, type PolicyRequest } from './context.js';
@@ -163,8 +164,7 @@ export function signInPolicy(services: Services, log: Logger): SignInPolicy {
     // findById answers only for users who exist and are enabled: anyone else signs in again (and cannot).
     const identity = await services.directory.findById(session.accountId);
     if (!identity) return 'ended';
-    if (identity.sessionsNotBefore !== undefined && (session.authTime ?? 0) < identity.sessionsNotBefore)
-      return 'ended';
+    if (predatesSignOut(identity, { authTime: session.authTime })) return 'ended';
     const request = policyRequestOf(req, trustedProxy);
     return (await enforcement.sessionNeedsMore(request, identity, application, session)) ? 'more' : 'enough';
   };

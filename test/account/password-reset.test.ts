@@ -267,6 +267,9 @@ passwords:
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Signed fien out everywhere');
+    expect((await run(['user', 'show', 'fien'])).stdout).toMatch(
+      /signed out everywhere:\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z/,
+    );
     expect((await eventsSince(since)).find((e) => e.action === 'logout')).toMatchObject({
       actor: { type: 'cli' },
       subject: { id: fienId, username: 'fien' },

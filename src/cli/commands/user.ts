@@ -59,6 +59,7 @@ function showUser(user: UserRecord): void {
     ['groups', list(user.groups)],
     ['created', user.createdAt],
     ['updated', user.updatedAt],
+    ['signed out everywhere', user.sessionsNotBefore ?? '-'],
   ]);
 }
 
