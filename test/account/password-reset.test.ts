@@ -13,7 +13,7 @@ import {
   signIn,
   startAuthorization,
 } from '../helpers/oidc.js';
-import { startPoort, type TestPoort } from '../helpers/poort.js';
+import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 
 const REDIRECT = 'http://127.0.0.1:7905/cb';
@@ -311,6 +311,24 @@ passwords:
     expect(noSender.stderr).toContain(
       'no e-mail sender is configured (passwords.reset.email or mfa.otp.email): give --print-link',
     );
+
+    // A sender that cannot be reached: the command fails, says so, records it, and the link it made never works.
+    const unreachable = path.join(poort.dir, 'unreachable.yaml');
+    const broken = YAML.parse(fs.readFileSync(file, 'utf8')) as {
+      passwords: { reset: { email: { port: number } } };
+    };
+    broken.passwords.reset.email.port = await freePort();
+    fs.writeFileSync(unreachable, YAML.stringify(broken));
+    const since = await lastSeq();
+    const unsent = await run(['user', 'reset-password', 'eva'], unreachable);
+    expect(unsent.code).toBe(1);
+    expect(unsent.stderr).toContain('the link could not be sent to eva@acme.example');
+    const requested = (await eventsSince(since)).filter((e) => e.action === 'password.reset.requested');
+    expect(requested).toMatchObject([
+      { outcome: 'failure', reason: 'not_sent', subject: { username: 'eva' } },
+    ]);
+    const printed = await run(['user', 'reset-password', 'eva', '--print-link']);
+    expect(printed.stdout).not.toContain('The earlier link no longer works.'); // the unsent one was withdrawn
 
     const unknown = await run(['user', 'reset-password', 'nobody']);
     expect(unknown.code).toBe(1);

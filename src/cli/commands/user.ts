@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { pino } from 'pino';
 import { GroupRepository } from '../../directory/groups.js';
 import { normaliseUsername } from '../../directory/identity.js';
 import {
@@ -8,7 +9,6 @@ import {
   type PasswordViolation,
 } from '../../directory/password-policy.js';
 import { UserError, UserRepository, type UserRecord } from '../../directory/users.js';
-import { pino } from 'pino';
 import { resetLinkMessage, resetLinkSender } from '../../account/password-reset-message.js';
 import { PasswordResets, resetLinkPath } from '../../account/password-reset.js';
 import { errorMessage, type MessageSender } from '../../notify/sender.js';
@@ -326,7 +326,9 @@ export function registerUserCommands(program: Command): void {
           );
           print(`  ${link}`);
         }
-        print(`It works once, until ${issued.expiresAt}. The current password keeps working until then.`);
+        print(
+          `It works once, until ${issued.expiresAt}; the current password keeps working until a new one is chosen.`,
+        );
         if (issued.withdrew) print('The earlier link no longer works.');
         if (!user.enabled)
           print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
