@@ -10,7 +10,7 @@ import { signInsCountAgain } from '../oidc/signed-out.js';
 import { describeSource } from '../policy/source.js';
 import { field } from '../signin/request.js';
 import type { Throttle } from '../signin/throttle.js';
-import { resetLinkPath, type PasswordResets } from './password-reset.js';
+import { resetLinkId, resetLinkPath, type PasswordResets } from './password-reset.js';
 
 export interface PasswordResetRouteDeps {
   resets: PasswordResets;
@@ -34,7 +34,8 @@ const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit
 export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
   const router = express.Router();
   const { resets, policy } = deps;
-  const linkId = (token: string) => token.split('.')[0] ?? '';
+  /** what CSRF tokens and the correlation id of one link are bound to */
+  const binding = (token: string) => `password-reset:${resetLinkId(token) ?? 'malformed'}`;
 
   function event(
     req: Request,
@@ -49,7 +50,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
       actor: user ? { type: 'user', id: user.id, name: user.username } : { type: 'user' },
       ...(user ? { subject: { id: user.id, username: user.username, known: true } } : {}),
       source: describeSource(req.ip ?? '', req.headers),
-      ...(token ? { correlation: correlationId(`password-reset:${linkId(token)}`) } : {}),
+      correlation: correlationId(binding(token)),
     };
   }
 
@@ -80,7 +81,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
       .send(
         renderPage('password/reset', deps.page(req, res), {
           action: resetLinkPath(token),
-          csrf: csrfToken(deps.csrfKey, `password-reset:${linkId(token)}`),
+          csrf: csrfToken(deps.csrfKey, binding(token)),
           username: user.username,
           minLength: policy.min_length,
           maxLength: policy.max_length,
@@ -97,7 +98,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
 
   router.post('/account/password/reset/:token', form, async (req, res) => {
     const token = String(req.params.token);
-    if (!verifyCsrfToken(deps.csrfKey, `password-reset:${linkId(token)}`, field(req.body, 'csrf')))
+    if (!verifyCsrfToken(deps.csrfKey, binding(token), field(req.body, 'csrf')))
       return deps.showError(req, res, 403, 'csrf');
     const user = await live(req, res, token);
     if (!user) return;

@@ -13,6 +13,11 @@ export function resetLinkPath(token: string): string {
 /** A link's token: `<id>.<secret>`, 16 and 32 random bytes in base64url. */
 const TOKEN = /^([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
+/** The id half of a well-formed token (not secret: it names the link, for CSRF binding and correlation). */
+export function resetLinkId(token: string): string | undefined {
+  return TOKEN.exec(token)?.[1];
+}
+
 interface StoredReset {
   userId: string;
   /** argon2id of the secret half of the token */

@@ -9,8 +9,13 @@ import {
   type PasswordViolation,
 } from '../../directory/password-policy.js';
 import { UserError, UserRepository, type UserRecord } from '../../directory/users.js';
-import { resetLinkMessage, resetLinkSender } from '../../account/password-reset-message.js';
-import { PasswordResets, resetLinkPath } from '../../account/password-reset.js';
+import { resetLinkSender } from '../../account/password-reset-message.js';
+import {
+  requestPasswordReset,
+  ResetNotSent,
+  type RequestedReset,
+} from '../../account/password-reset-request.js';
+import { PasswordResets } from '../../account/password-reset.js';
 import { errorMessage, type MessageSender } from '../../notify/sender.js';
 import { signInsCountAgain } from '../../oidc/signed-out.js';
 import { CliError, commaList, lifetimeOption, usageError, withServices } from '../context.js';
@@ -44,6 +49,12 @@ async function readPassword(
   const violations = checkPassword(password, user, policy);
   if (violations.length > 0) throw new PasswordRefused(user.username, violations);
   return password;
+}
+
+/** After giving a disabled user a password (or a way to choose one): how they may use it. */
+function printIfDisabled(user: UserRecord): void {
+  if (!user.enabled)
+    print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
 }
 
 function showUser(user: UserRecord): void {
@@ -249,8 +260,7 @@ export function registerUserCommands(program: Command): void {
           return { result: undefined, changes: [{ action: 'password.changed', subject: subject(user) }] };
         });
         print(`Set the password of ${user.username}`);
-        if (!user.enabled)
-          print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
+        printIfDisabled(user);
       });
     });
 
@@ -284,54 +294,39 @@ export function registerUserCommands(program: Command): void {
                 'the link over yourself',
             );
         }
-        const resets = new PasswordResets(services.kv, services.hasher);
-        const lifetime = opts.expires ?? config.passwords.reset.link_lifetime;
-        const issued = await resets.issue(user.id, lifetime);
-        const link = `${config.server.issuer.replace(/\/$/, '')}${resetLinkPath(issued.token)}`;
-        const details = {
-          delivery: sender ? 'email' : 'printed',
-          expires_at: issued.expiresAt,
-          ttl_seconds: lifetime,
-          withdrew_earlier: issued.withdrew,
-        };
+        let reset: RequestedReset;
         try {
-          if (sender) {
-            const message = resetLinkMessage(
-              { language: config.organisation.default_language, organisation: config.organisation.name },
-              user,
-              link,
-              issued.expiresAt,
-            );
-            await sender.send(user.email, message).catch(async (err: unknown) => {
-              await record(services, {
-                action: 'password.reset.requested',
-                outcome: 'failure',
-                reason: 'not_sent',
-                subject: subject(user),
-                details: { ...details, sender: sender!.description },
-              });
-              throw new CliError(`the link could not be sent to ${user.email}: ${errorMessage(err)}`);
-            });
-          }
-          await record(services, { action: 'password.reset.requested', subject: subject(user), details });
+          reset = await requestPasswordReset(
+            {
+              resets: new PasswordResets(services.kv, services.hasher),
+              sender,
+              record: (event) => record(services, event),
+              issuer: config.server.issuer,
+              message: {
+                language: config.organisation.default_language,
+                organisation: config.organisation.name,
+              },
+            },
+            user,
+            opts.expires ?? config.passwords.reset.link_lifetime,
+          );
         } catch (err) {
-          // Undelivered or unrecorded: the link must not work.
-          await resets.withdraw(issued.token);
+          if (err instanceof ResetNotSent) throw new CliError(err.message);
           throw err;
         }
-        if (sender) print(`Sent ${user.username} a link to choose a new password, to ${user.email}.`);
+        if (reset.delivery === 'email')
+          print(`Sent ${user.username} a link to choose a new password, to ${user.email}.`);
         else {
           print(
             `Link for ${user.username} to choose a new password; hand it over in person or another trusted way:`,
           );
-          print(`  ${link}`);
+          print(`  ${reset.link}`);
         }
         print(
-          `It works once, until ${issued.expiresAt}; the current password keeps working until a new one is chosen.`,
+          `It works once, until ${reset.expiresAt}; the current password keeps working until a new one is chosen.`,
         );
-        if (issued.withdrew) print('The earlier link no longer works.');
-        if (!user.enabled)
-          print(`${user.username} is disabled; "poort user enable ${user.username}" lets them sign in`);
+        if (reset.withdrew) print('The earlier link no longer works.');
+        printIfDisabled(user);
       });
     });
 
