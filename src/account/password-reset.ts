@@ -79,8 +79,8 @@ export class PasswordResets {
 
   /** Withdraws a link that could not be delivered. */
   async withdraw(token: string): Promise<void> {
-    const parsed = TOKEN.exec(token);
-    if (parsed) await this.kv.delete(this.linkKey(parsed[1]!));
+    const id = resetLinkId(token);
+    if (id) await this.kv.delete(this.linkKey(id));
   }
 
   /** The user a live link is for; undefined for a malformed, unknown, expired, used or withdrawn link. */

@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCliOn, type CliResult } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
   protocolError,
@@ -27,20 +27,8 @@ describe('password reset by the helpdesk', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let app: oidc.Configuration;
 
-  const run = (args: string[], config = path.join(poort.dir, 'poort.yaml')): Promise<CliResult> => {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('POORT_')),
-    );
-    return runCli(['--config', config, ...args], {
-      cwd: poort.dir,
-      env: {
-        ...env,
-        POORT_ISSUER: poort.issuer,
-        POORT_DATA_DIR: path.join(poort.dir, 'data'),
-        POORT_KEYS_DIR: path.join(poort.dir, 'keys'),
-      },
-    });
-  };
+  const run = (args: string[], config?: string): Promise<CliResult> =>
+    runCliOn(poort, args, config ? { config } : {});
 
   beforeAll(async () => {
     smtp = await startSmtpServer();

@@ -1,11 +1,10 @@
-import path from 'node:path';
 import { generate } from 'otplib';
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
 import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCliOn, type CliResult } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
   FAST_ARGON2,
@@ -34,20 +33,8 @@ describe('poort mfa', { timeout: 60_000 }, () => {
   let config: oidc.Configuration;
   const ids: Record<string, string> = {};
 
-  const run = (args: string[], input?: string): Promise<CliResult> => {
-    const env = Object.fromEntries(
-      Object.entries(process.env).filter(([name]) => !name.startsWith('POORT_')),
-    );
-    return runCli(['--config', path.join(poort.dir, 'poort.yaml'), ...args], {
-      cwd: poort.dir,
-      env: {
-        ...env,
-        POORT_DATA_DIR: path.join(poort.dir, 'data'),
-        POORT_KEYS_DIR: path.join(poort.dir, 'keys'),
-      },
-      input,
-    });
-  };
+  const run = (args: string[], input?: string): Promise<CliResult> =>
+    runCliOn(poort, args, input !== undefined ? { input } : {});
 
   const listFactors = async (username: string) => {
     const result = await run(['mfa', 'list', username, '--json']);

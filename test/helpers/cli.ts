@@ -137,6 +137,28 @@ export function runCli(
   });
 }
 
+/**
+ * The CLI on the configuration, store and keys of a running test server (startPoort), as an operator on that
+ * machine would run it: changes reach the server without a restart. `config` replaces the server's poort.yaml.
+ */
+export function runCliOn(
+  poort: { dir: string; issuer: string },
+  args: string[],
+  options: { input?: string; config?: string } = {},
+): Promise<CliResult> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('POORT_')));
+  return runCli(['--config', options.config ?? path.join(poort.dir, 'poort.yaml'), ...args], {
+    cwd: poort.dir,
+    env: {
+      ...env,
+      POORT_ISSUER: poort.issuer,
+      POORT_DATA_DIR: path.join(poort.dir, 'data'),
+      POORT_KEYS_DIR: path.join(poort.dir, 'keys'),
+    },
+    ...(options.input !== undefined ? { input: options.input } : {}),
+  });
+}
+
 /** Every file under a folder, recursively. */
 export function filesUnder(dir: string): string[] {
   return fs

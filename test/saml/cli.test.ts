@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
-import { cliPath, runCli } from '../helpers/cli.js';
+import { cliPath, runCliOn } from '../helpers/cli.js';
 import { FAST_ARGON2 } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { signInAt } from '../helpers/saml-browser.js';
@@ -32,15 +32,7 @@ describe('poort sp', { timeout: 90_000 }, () => {
   let newcomer: ServiceProvider;
   let declared: ServiceProvider;
   let metadataFile: string;
-  const cli = (args: string[]) =>
-    runCli(['sp', ...args], {
-      cwd: poort.dir,
-      env: {
-        PATH: process.env.PATH,
-        POORT_DATA_DIR: path.join(poort.dir, 'data'),
-        POORT_KEYS_DIR: path.join(poort.dir, 'keys'),
-      },
-    });
+  const cli = (args: string[]) => runCliOn(poort, ['sp', ...args]);
 
   beforeAll(async () => {
     if (!fs.existsSync(cliPath)) throw new Error(`${cliPath} is missing: run npm run build first`);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser } from '../helpers/browser.js';
-import { cliPath, runCli } from '../helpers/cli.js';
+import { cliPath, runCliOn } from '../helpers/cli.js';
 import type { TestPoort } from '../helpers/poort.js';
 import { signInAt } from '../helpers/saml-browser.js';
 import { sameCertificate } from '../helpers/saml-keys.js';
@@ -23,15 +23,7 @@ interface KeySummary {
 describe('SAML signing certificate rotation', { timeout: 90_000 }, () => {
   let poort: TestPoort;
   let sp: ServiceProvider;
-  const cli = (args: string[]) =>
-    runCli(['keys', ...args], {
-      cwd: poort.dir,
-      env: {
-        PATH: process.env.PATH,
-        POORT_DATA_DIR: path.join(poort.dir, 'data'),
-        POORT_KEYS_DIR: path.join(poort.dir, 'keys'),
-      },
-    });
+  const cli = (args: string[]) => runCliOn(poort, ['keys', ...args]);
   const samlKeys = async () =>
     (JSON.parse((await cli(['list', '--json'])).stdout) as KeySummary[]).filter((k) => k.alg === 'SAML');
 
