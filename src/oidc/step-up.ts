@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { requirementForAcr, satisfies, type AcrValues, type Strength } from '../mfa/strength.js';
-import { applicationOf } from '../saml/client.js';
+import { satisfies, type AcrValues, type Strength } from '../mfa/strength.js';
+import { applicationOf, requestedRequirement } from '../saml/client.js';
 import type { SessionStrengths } from './session-strength.js';
 
 export const STEP_UP_REASON = 'acr_step_up';
@@ -24,7 +24,8 @@ export type SessionPolicyCheck = (
 
 /**
  * oidc-provider's interaction policy plus two checks of an existing single sign-on session:
- * - an application asking with acr_values for more than the session holds (multi-factor, phishing-resistant), or
+ * - an application asking with acr_values (a SAML service provider: with its RequestedAuthnContext) for more than the
+ *   session holds (multi-factor, TOTP, phishing-resistant), or
  *   a contextual policy asking more for this application and context, sends the user back to sign in — for the
  *   second factor only — instead of silently passing (oidc-provider itself only enforces acr marked essential);
  * - a session from before the user was signed out everywhere asks for the password again.
@@ -50,8 +51,8 @@ export function interactions(
             applicationOf({ ...oidc.params, client_id: oidc.client.clientId }),
           )
         : 'enough';
-    if (verdict !== 'enough' || typeof oidc.params?.acr_values !== 'string') return verdict;
-    const requirement = requirementForAcr(oidc.params.acr_values.split(' '), acr);
+    if (verdict !== 'enough') return verdict;
+    const requirement = requestedRequirement(oidc.params ?? {}, acr);
     return satisfies(strength, requirement) ? 'enough' : 'more';
   }
 

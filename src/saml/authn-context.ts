@@ -1,14 +1,16 @@
-import { satisfies, strengthOfAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
+import { acrFor, satisfies, type AcrValues, type Requirement, type Strength } from '../mfa/strength.js';
 
 export const PASSWORD_PROTECTED_TRANSPORT =
   'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
 
 const RANK: Record<Requirement, number> = { none: 0, any: 1, totp: 2, phishing_resistant: 3 };
+/** The levels `better` climbs: TOTP is not a level above "any second factor" for an SP that names a class. */
 const LEVELS: Requirement[] = ['none', 'any', 'phishing_resistant'];
 
 /**
  * What each AuthnContextClassRef stands for, in the strengths Poort's policies speak of: password-only classes,
- * multi-factor classes (Poort's own mfa acr and the REFEDS MFA profile), and the phishing-resistant acr.
+ * multi-factor classes (Poort's own mfa acr, the REFEDS MFA profile), a time-based one-time password (TimeSyncToken:
+ * TOTP or stronger, never a code sent by e-mail or SMS), and the phishing-resistant acr.
  */
 export function classStrengths(acr: AcrValues): Map<string, Requirement> {
   return new Map<string, Requirement>([
@@ -19,7 +21,7 @@ export function classStrengths(acr: AcrValues): Map<string, Requirement> {
     [acr.mfa, 'any'],
     ['https://refeds.org/profile/mfa', 'any'],
     ['urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract', 'any'],
-    ['urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken', 'any'],
+    ['urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken', 'totp'],
     [acr.phishing_resistant, 'phishing_resistant'],
   ]);
 }
@@ -44,42 +46,36 @@ export function requirementFor(
     .map((ref) => strengths.get(ref))
     .filter((r): r is Requirement => r !== undefined);
   if (known.length === 0) return undefined;
-  const ranks = known.map((r) => RANK[r]);
   switch (requested.comparison) {
     case 'maximum':
       return 'none';
     case 'better': {
-      const above = LEVELS.find((level) => RANK[level] > Math.max(...ranks));
-      return above;
+      const strongest = Math.max(...known.map((r) => RANK[r]));
+      return LEVELS.find((level) => RANK[level] > strongest);
     }
     default:
-      return LEVELS.find((level) => RANK[level] === Math.min(...ranks)) ?? 'none';
+      return known.reduce((weakest, r) => (RANK[r] < RANK[weakest] ? r : weakest));
   }
 }
 
-/** The acr_values that ask oidc-provider's sign-in for this requirement (a step-up where the session is weaker). */
+/**
+ * The acr_values that ask oidc-provider's sign-in for this requirement (a step-up where the session is weaker). TOTP
+ * has no acr of its own: it is asked with the multi-factor acr and SP_REQUIREMENT_PARAM.
+ */
 export function acrValuesFor(requirement: Requirement, acr: AcrValues): string | undefined {
   if (requirement === 'none') return undefined;
   return requirement === 'phishing_resistant' ? acr.phishing_resistant : acr.mfa;
 }
 
-/** Whether the session's acr satisfies the requirement. */
-export function acrSatisfies(
-  sessionAcr: string | undefined,
-  requirement: Requirement,
-  acr: AcrValues,
-): boolean {
-  return satisfies(strengthOfAcr(sessionAcr, acr), requirement);
-}
-
 /**
- * The AuthnContextClassRef to report. Where the SP asked for classes (exact, minimum or maximum), the strongest
- * listed class the sign-in satisfies, so that an SP asking for, say, the REFEDS MFA profile gets that class back
- * (with exact comparison SAML requires one of the listed classes). Otherwise, and for `better`, what was really used:
- * PasswordProtectedTransport, or the multi-factor acr.
+ * The AuthnContextClassRef to report for a sign-in whose second factor had `strength` (undefined: password only).
+ * Where the SP asked for classes (exact, minimum or maximum), the strongest listed class the sign-in satisfies, so
+ * that an SP asking for, say, the REFEDS MFA profile gets that class back (with exact comparison SAML requires one of
+ * the listed classes). Otherwise, and for `better`, what was really used: PasswordProtectedTransport, or the
+ * multi-factor or phishing-resistant acr.
  */
 export function classRefFor(
-  sessionAcr: string | undefined,
+  strength: Strength | undefined,
   acr: AcrValues,
   requested?: RequestedAuthnContext,
 ): string {
@@ -87,13 +83,11 @@ export function classRefFor(
     const strengths = classStrengths(acr);
     let best: { ref: string; rank: number } | undefined;
     for (const ref of requested.classRefs) {
-      const strength = strengths.get(ref);
-      if (strength === undefined || !acrSatisfies(sessionAcr, strength, acr)) continue;
-      if (!best || RANK[strength] > best.rank) best = { ref, rank: RANK[strength] };
+      const asks = strengths.get(ref);
+      if (asks === undefined || !satisfies(strength, asks)) continue;
+      if (!best || RANK[asks] > best.rank) best = { ref, rank: RANK[asks] };
     }
     if (best) return best.ref;
   }
-  if (sessionAcr === acr.phishing_resistant) return acr.phishing_resistant;
-  if (sessionAcr === acr.mfa) return acr.mfa;
-  return PASSWORD_PROTECTED_TRANSPORT;
+  return strength === undefined ? PASSWORD_PROTECTED_TRANSPORT : acrFor(strength, acr);
 }

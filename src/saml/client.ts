@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { toMetadata, type ClientMetadata } from '../clients/clients.js';
 import type { Secrets } from '../keys/keystore.js';
+import { requirementForAcr, stricter, type AcrValues, type Requirement } from '../mfa/strength.js';
 
 /**
  * The SAML front-end signs users in through oidc-provider, as an application of Poort itself: one session, one set of
@@ -11,6 +12,18 @@ export const SAML_CLIENT_ID = 'poort-saml';
 /** The authorization parameters that carry the service provider into the sign-in, for the policy and the audit. */
 export const SP_PARAM = 'poort_sp';
 export const SP_MAC_PARAM = 'poort_sp_mac';
+/**
+ * The second factor the service provider asked for (its RequestedAuthnContext), where acr_values cannot say it:
+ * TOTP (SAML's TimeSyncToken) has no acr of its own. The SAML callback checks the result against its own record of
+ * the request, so a browser that drops or changes this parameter only gets NoAuthnContext.
+ */
+export const SP_REQUIREMENT_PARAM = 'poort_sp_requirement';
+
+const REQUIREMENTS: readonly Requirement[] = ['none', 'any', 'totp', 'phishing_resistant'];
+
+export function isRequirement(value: unknown): value is Requirement {
+  return REQUIREMENTS.includes(value as Requirement);
+}
 
 function samlKey(
   secrets: Pick<Secrets, 'csrfKey'>,
@@ -74,4 +87,19 @@ export function applicationOf(params: Record<string, unknown>): { id: string; pr
   if (clientId === SAML_CLIENT_ID && typeof params[SP_PARAM] === 'string')
     return { id: params[SP_PARAM], protocol: 'saml' };
   return { id: clientId, protocol: 'oidc' };
+}
+
+/**
+ * What an authorization request asks of the second factor: its acr_values, and for Poort's SAML client also what the
+ * service provider asked for.
+ */
+export function requestedRequirement(params: Record<string, unknown>, acr: AcrValues): Requirement {
+  const fromAcr = requirementForAcr(
+    typeof params.acr_values === 'string' ? params.acr_values.split(' ') : [],
+    acr,
+  );
+  const fromSp = params[SP_REQUIREMENT_PARAM];
+  return String(params.client_id) === SAML_CLIENT_ID && isRequirement(fromSp)
+    ? stricter(fromAcr, fromSp)
+    : fromAcr;
 }

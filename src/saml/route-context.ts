@@ -5,6 +5,9 @@ import type { AuditEventInput } from '../audit/event.js';
 import type { PageContext } from '../http/render.js';
 import { renderPage } from '../http/render.js';
 import type { Logger } from '../log/logger.js';
+import { strengthOfAcr, type Strength } from '../mfa/strength.js';
+import type { InternalSignIn } from '../oidc/internal-client.js';
+import { SessionStrengths } from '../oidc/session-strength.js';
 import { describeSource } from '../policy/source.js';
 import type { Services } from '../server/services.js';
 import { idpEndpoints, type Signer } from './idp.js';
@@ -160,11 +163,36 @@ export function samlContext(deps: SamlRouteDeps) {
     return { root, sp, signed };
   }
 
+  /** The oidc-provider session this browser has. */
+  async function oidcSession(req: Request, res: Response) {
+    const provider = deps.provider();
+    return provider.Session.get(provider.createContext(req, res) as never);
+  }
+
   /** The oidc-provider session this browser has, to tie SAML sessions to it for logout. */
   async function oidcSessionUid(req: Request, res: Response): Promise<string | undefined> {
-    const provider = deps.provider();
-    const session = await provider.Session.get(provider.createContext(req, res) as never);
+    const session = await oidcSession(req, res);
     return session.accountId ? session.uid : undefined;
+  }
+
+  // only read here: the TTL is for writing, which the provider does
+  const strengths = new SessionStrengths(services.kv, config.oidc.acr, config.oidc.ttl.session);
+
+  /**
+   * The second factor of the sign-in an internal code was just redeemed for, and this browser's session uid. The ID
+   * token's acr does not tell TOTP from a code by e-mail or SMS; the session it came from does.
+   */
+  async function signedInWith(
+    req: Request,
+    res: Response,
+    signedIn: Extract<InternalSignIn, { ok: true }>,
+  ): Promise<{ strength: Strength | undefined; sessionUid: string | undefined }> {
+    const session = await oidcSession(req, res);
+    const sameSignIn = session.accountId === signedIn.sub && session.loginTs === signedIn.authTime;
+    return {
+      strength: sameSignIn ? await strengths.of(session) : strengthOfAcr(signedIn.acr, config.oidc.acr),
+      sessionUid: session.accountId ? session.uid : undefined,
+    };
   }
 
   return {
@@ -185,5 +213,6 @@ export function samlContext(deps: SamlRouteDeps) {
     findSp,
     readMessage,
     oidcSessionUid,
+    signedInWith,
   };
 }

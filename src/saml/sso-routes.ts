@@ -2,7 +2,8 @@ import crypto from 'node:crypto';
 import type { Request, Response, Router } from 'express';
 import { correlationId } from '../audit/event.js';
 import { loopbackTokenEndpoint } from '../account/oidc.js';
-import { acrSatisfies, acrValuesFor, classRefFor, requirementFor } from './authn-context.js';
+import { satisfies } from '../mfa/strength.js';
+import { acrValuesFor, classRefFor, requirementFor } from './authn-context.js';
 import {
   nameIdKey,
   SAML_CLIENT_ID,
@@ -10,6 +11,7 @@ import {
   samlRedirectUri,
   SP_MAC_PARAM,
   SP_PARAM,
+  SP_REQUIREMENT_PARAM,
   SpBinding,
 } from './client.js';
 import { buildLoginResponse, buildStatusResponse, samlId, STATUS } from './idp.js';
@@ -28,7 +30,7 @@ import { MAX_RELAY_STATE, random, single, type SamlContext } from './route-conte
 export function ssoRoutes(router: Router, ctx: SamlContext): void {
   const { services, config, issuer, endpoints, state, form, signer, audit, errorPage, refuse, postForm } =
     ctx;
-  const { rawMessage, readMessage, findSp, oidcSessionUid, log } = ctx;
+  const { rawMessage, readMessage, findSp, signedInWith, log } = ctx;
   const binding = new SpBinding(services.secrets);
   const nameKey = nameIdKey(services.secrets);
   const oidc = {
@@ -55,6 +57,8 @@ export function ssoRoutes(router: Router, ctx: SamlContext): void {
       [SP_PARAM]: pending.entityId,
       [SP_MAC_PARAM]: binding.mac(id, pending.entityId),
       ...(acrValues ? { acr_values: acrValues } : {}),
+      // TOTP has no acr of its own (acr_values asks for any second factor): say what the SP asked for
+      ...(pending.requirement === 'totp' ? { [SP_REQUIREMENT_PARAM]: pending.requirement } : {}),
       ...(pending.isPassive
         ? { prompt: 'none' }
         : pending.forceAuthn
@@ -205,7 +209,8 @@ export function ssoRoutes(router: Router, ctx: SamlContext): void {
     }
     const identity = await services.directory.findById(signedIn.sub);
     if (!identity) return sendStatus(req, res, pending, STATUS.requestDenied, 'unknown_user');
-    if (!acrSatisfies(signedIn.acr, pending.requirement, config.oidc.acr))
+    const { strength, sessionUid: oidcSession } = await signedInWith(req, res, signedIn);
+    if (!satisfies(strength, pending.requirement))
       return sendStatus(req, res, pending, STATUS.noAuthnContext, 'no_authn_context');
     if (pending.forceAuthn && signedIn.authTime < pending.startedAt)
       return sendStatus(req, res, pending, STATUS.requestDenied, 'not_fresh');
@@ -217,7 +222,7 @@ export function ssoRoutes(router: Router, ctx: SamlContext): void {
     };
     const nameId = nameIdFor(sp.settings.nameIdFormat, fullIdentity, sp.entityId, nameKey);
     const sessionIndex = samlId();
-    const classRef = classRefFor(signedIn.acr, config.oidc.acr, pending.requestedAuthnContext);
+    const classRef = classRefFor(strength, config.oidc.acr, pending.requestedAuthnContext);
     const { id, xml } = await buildLoginResponse({
       idp: endpoints,
       signer: signer(),
@@ -232,7 +237,6 @@ export function ssoRoutes(router: Router, ctx: SamlContext): void {
       sign: { assertion: sp.settings.signAssertion, response: sp.settings.signResponse },
       encrypt: encrypts(sp),
     });
-    const oidcSession = await oidcSessionUid(req, res);
     await state.saveSession({
       sessionIndex,
       entityId: sp.entityId,

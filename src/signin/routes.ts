@@ -10,7 +10,7 @@ import type { Throttle } from './throttle.js';
 import type { Logger } from '../log/logger.js';
 import { SCOPES } from '../oidc/claims.js';
 import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
-import { requirementForAcr, type AcrValues, type Requirement } from '../mfa/strength.js';
+import type { AcrValues, Requirement } from '../mfa/strength.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
 import type { PolicyRequest } from '../policy/context.js';
 import type { Enforcement, PolicyEnforcement } from '../policy/enforce.js';
@@ -19,7 +19,7 @@ import { secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
 import { attemptContext, field, form, type Interaction } from './request.js';
-import { applicationOf } from '../saml/client.js';
+import { applicationOf, requestedRequirement } from '../saml/client.js';
 import type { LoginResult } from '../oidc/session-strength.js';
 
 export interface SignInRouteDeps {
@@ -294,9 +294,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
   }
 
   function requestedStrength(interaction: Interaction): Requirement {
-    const values =
-      typeof interaction.params.acr_values === 'string' ? interaction.params.acr_values.split(' ') : [];
-    return requirementForAcr(values, deps.acr);
+    return requestedRequirement(interaction.params, deps.acr);
   }
 
   router.use(

@@ -11,6 +11,12 @@ const ACR = {
   mfa: 'urn:poort:acr:mfa',
   phishing_resistant: 'urn:poort:acr:phishing-resistant',
 };
+const TIME_SYNC_TOKEN = 'urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken';
+const REFEDS = 'https://refeds.org/profile/mfa';
+const asked = (comparison: 'exact' | 'minimum' | 'better' | 'maximum', ...classRefs: string[]) => ({
+  comparison,
+  classRefs,
+});
 const ask = (comparison: 'exact' | 'minimum' | 'better' | 'maximum', ...classRefs: string[]) =>
   requirementFor({ comparison, classRefs }, ACR);
 
@@ -25,6 +31,13 @@ describe('RequestedAuthnContext and the strengths of sign-in', () => {
     expect(ask('exact', ACR.mfa)).toBe('any');
     expect(ask('minimum', 'https://refeds.org/profile/mfa')).toBe('any');
     expect(ask('exact', ACR.phishing_resistant)).toBe('phishing_resistant');
+  });
+
+  it('asks for TOTP or stronger for TimeSyncToken, never a code by e-mail or SMS', () => {
+    expect(ask('exact', TIME_SYNC_TOKEN)).toBe('totp');
+    expect(ask('minimum', TIME_SYNC_TOKEN, ACR.phishing_resistant)).toBe('totp');
+    expect(ask('minimum', TIME_SYNC_TOKEN, REFEDS)).toBe('any');
+    expect(ask('better', TIME_SYNC_TOKEN)).toBe('phishing_resistant');
   });
 
   it('takes the weakest listed class for exact and minimum, one level up for better', () => {
@@ -43,27 +56,32 @@ describe('RequestedAuthnContext and the strengths of sign-in', () => {
     expect(acrValuesFor('none', ACR)).toBeUndefined();
     expect(acrValuesFor('any', ACR)).toBe(ACR.mfa);
     expect(acrValuesFor('phishing_resistant', ACR)).toBe(ACR.phishing_resistant);
-    expect(classRefFor(ACR.password, ACR)).toBe(PASSWORD_PROTECTED_TRANSPORT);
+    // TOTP has no acr of its own: the multi-factor acr, with the SAML requirement parameter beside it
+    expect(acrValuesFor('totp', ACR)).toBe(ACR.mfa);
     expect(classRefFor(undefined, ACR)).toBe(PASSWORD_PROTECTED_TRANSPORT);
-    expect(classRefFor(ACR.mfa, ACR)).toBe(ACR.mfa);
-    expect(classRefFor(ACR.phishing_resistant, ACR)).toBe(ACR.phishing_resistant);
+    expect(classRefFor('otp', ACR)).toBe(ACR.mfa);
+    expect(classRefFor('totp', ACR)).toBe(ACR.mfa);
+    expect(classRefFor('phishing_resistant', ACR)).toBe(ACR.phishing_resistant);
   });
 
   it('reports the strongest class the SP listed that the sign-in satisfies (exact, minimum, maximum)', () => {
-    const REFEDS = 'https://refeds.org/profile/mfa';
-    const asked = (comparison: 'exact' | 'minimum' | 'better' | 'maximum', ...classRefs: string[]) => ({
-      comparison,
-      classRefs,
-    });
-    expect(classRefFor(ACR.mfa, ACR, asked('exact', REFEDS))).toBe(REFEDS);
-    expect(classRefFor(ACR.phishing_resistant, ACR, asked('minimum', REFEDS))).toBe(REFEDS);
-    expect(classRefFor(ACR.mfa, ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT, REFEDS))).toBe(REFEDS);
-    expect(classRefFor(ACR.mfa, ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT))).toBe(
+    expect(classRefFor('otp', ACR, asked('exact', REFEDS))).toBe(REFEDS);
+    expect(classRefFor('phishing_resistant', ACR, asked('minimum', REFEDS))).toBe(REFEDS);
+    expect(classRefFor('otp', ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT, REFEDS))).toBe(REFEDS);
+    expect(classRefFor('otp', ACR, asked('exact', PASSWORD_PROTECTED_TRANSPORT))).toBe(
       PASSWORD_PROTECTED_TRANSPORT,
     );
     // not satisfied, unknown, or better: what was really used
-    expect(classRefFor(ACR.password, ACR, asked('maximum', REFEDS))).toBe(PASSWORD_PROTECTED_TRANSPORT);
-    expect(classRefFor(ACR.mfa, ACR, asked('exact', 'urn:example:unknown'))).toBe(ACR.mfa);
-    expect(classRefFor(ACR.phishing_resistant, ACR, asked('better', REFEDS))).toBe(ACR.phishing_resistant);
+    expect(classRefFor(undefined, ACR, asked('maximum', REFEDS))).toBe(PASSWORD_PROTECTED_TRANSPORT);
+    expect(classRefFor('otp', ACR, asked('exact', 'urn:example:unknown'))).toBe(ACR.mfa);
+    expect(classRefFor('phishing_resistant', ACR, asked('better', REFEDS))).toBe(ACR.phishing_resistant);
+  });
+
+  it('reports TimeSyncToken only for TOTP or stronger, never for a code by e-mail or SMS', () => {
+    expect(classRefFor('totp', ACR, asked('exact', TIME_SYNC_TOKEN))).toBe(TIME_SYNC_TOKEN);
+    expect(classRefFor('phishing_resistant', ACR, asked('minimum', TIME_SYNC_TOKEN))).toBe(TIME_SYNC_TOKEN);
+    expect(classRefFor('otp', ACR, asked('exact', TIME_SYNC_TOKEN))).toBe(ACR.mfa);
+    expect(classRefFor('otp', ACR, asked('minimum', REFEDS, TIME_SYNC_TOKEN))).toBe(REFEDS);
+    expect(classRefFor('totp', ACR, asked('minimum', REFEDS, TIME_SYNC_TOKEN))).toBe(TIME_SYNC_TOKEN);
   });
 });
