@@ -277,6 +277,59 @@ passwords:
     expect((await run(['user', 'sign-out', 'nobody'])).code).toBe(1);
   });
 
+  it('sets a password and signs the user out everywhere with poort user set-password --sign-out', async () => {
+    const joostId = await poort.addUser({ username: 'joost', password: OLD, email: 'joost@acme.example' });
+    const browser = new Browser();
+    const { tokens } = await signIn(
+      app,
+      browser,
+      { username: 'joost', password: OLD },
+      { redirectUri: REDIRECT },
+    );
+    const since = await lastSeq();
+    const result = await runCliOn(
+      poort,
+      ['user', 'set-password', 'joost', '--password-stdin', '--sign-out'],
+      {
+        input: `${NEW}\n`,
+      },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Set the password of joost and signed them out everywhere');
+    expect((await eventsSince(since)).find((e) => e.action === 'password.changed')).toMatchObject({
+      outcome: 'success',
+      actor: { type: 'cli' },
+      subject: { id: joostId, username: 'joost' },
+      details: { signed_out_everywhere: true },
+    });
+    // the old session asks for the (new) password; the old tokens are dead
+    const again = await startAuthorization(app, { redirectUri: REDIRECT });
+    expect((await browser.navigate(again.url.href, {}, REDIRECT)).body).toContain(
+      'autocomplete="current-password"',
+    );
+    expect(await protocolError(oidc.refreshTokenGrant(app, tokens.refresh_token!))).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect(await oidc.tokenIntrospection(app, tokens.access_token)).toMatchObject({ active: false });
+    expect(await canSignIn('joost', OLD)).toBe(false);
+    expect(await canSignIn('joost', NEW)).toBe(true);
+
+    // without --sign-out, sessions stay (the helpdesk sets a first password, or one the user asked for)
+    const { tokens: kept } = await signIn(
+      app,
+      new Browser(),
+      { username: 'joost', password: NEW },
+      { redirectUri: REDIRECT },
+    );
+    const plain = await runCliOn(poort, ['user', 'set-password', 'joost', '--password-stdin'], {
+      input: `${OLD}\n`,
+    });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).not.toContain('signed them out');
+    expect(await oidc.tokenIntrospection(app, kept.access_token)).toMatchObject({ active: true });
+  });
+
   it('refuses an expired link', async () => {
     await poort.addUser({ username: 'daan', password: OLD, email: 'daan@acme.example' });
     const issued = await run(['user', 'reset-password', 'daan', '--print-link', '--expires', '1s']);

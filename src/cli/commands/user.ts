@@ -236,7 +236,11 @@ export function registerUserCommands(program: Command): void {
     .description('set or replace the password of a user')
     .argument('<username>')
     .requiredOption('--password-stdin', 'read the password from the first line of standard input')
-    .action(async (username: string, _opts: unknown, cmd: Command) => {
+    .option(
+      '--sign-out',
+      'also sign the user out everywhere: sessions and tokens from earlier sign-ins stop working (a leaked password)',
+    )
+    .action(async (username: string, opts: { signOut?: boolean }, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const user = await services.users.require(username);
         let password: string;
@@ -255,11 +259,25 @@ export function registerUserCommands(program: Command): void {
           throw err;
         }
         const hash = await services.hasher.hash(password);
-        await recorded(services, async (db) => {
-          await new UserRepository(db).setPasswordHash(user.id, hash);
-          return { result: undefined, changes: [{ action: 'password.changed', subject: subject(user) }] };
+        const cut = await recorded(services, async (db) => {
+          const users = new UserRepository(db);
+          await users.setPasswordHash(user.id, hash);
+          const ended = opts.signOut ? await users.endSessions(user.id) : undefined;
+          return {
+            result: ended,
+            changes: [
+              {
+                action: 'password.changed',
+                subject: subject(user),
+                ...(ended ? { details: { signed_out_everywhere: true } } : {}),
+              },
+            ],
+          };
         });
-        print(`Set the password of ${user.username}`);
+        if (cut) await signInsCountAgain(cut);
+        print(
+          `Set the password of ${user.username}${cut ? ' and signed them out everywhere: sessions and tokens from earlier sign-ins no longer work' : ''}`,
+        );
         printIfDisabled(user);
       });
     });
