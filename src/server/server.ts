@@ -8,6 +8,8 @@ import { createAuditShipper, type AuditShipper } from '../audit/shipper.js';
 import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
 import { preloadGeo } from '../policy/source.js';
+import { activePolicy } from '../policy/load.js';
+import { PolicyError } from '../policy/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
@@ -30,6 +32,15 @@ export async function startServer(
   const log = options.log ?? createLogger(loaded.config.log.level);
   const services = await openServices(loaded);
   const { config } = services;
+  // The policy in force must be usable before the first sign-in needs it: a broken policy file stops start-up like
+  // any other bad configuration (a stored version was checked when `poort policy set` stored it).
+  try {
+    await activePolicy(services);
+  } catch (err) {
+    await services.close();
+    if (err instanceof PolicyError) throw new ConfigError(`${loaded.file}: policies.file: ${err.message}`);
+    throw err;
+  }
   // Made by the server, not by every CLI command on a fresh keys folder: only the server signs SAML messages. On a
   // first start it is made while argon2 warms up in the thread pool.
   await Promise.all([services.samlCertificates.ensure(), services.hasher.warm()]);

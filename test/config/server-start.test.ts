@@ -95,6 +95,37 @@ describe('the server process', () => {
     );
   });
 
+  it('refuses to start with a policy file it cannot use, naming the file, the rule and the reason', async () => {
+    const sub = tempDir('poort-bad-policy-');
+    try {
+      const policy = path.join(sub, 'policies.yaml');
+      fs.writeFileSync(policy, 'rules:\n  - id: office\n    when: { netwerk: office }\n    then: allow\n');
+      const config = path.join(sub, 'poort.yaml');
+      fs.writeFileSync(
+        config,
+        'policies: { file: policies.yaml }\nstorage: { data_dir: ./data }\nkeys: { dir: ./keys }\n',
+      );
+      const run = await runServer({ POORT_CONFIG: config, POORT_PORT: String(await freePort()) }, sub);
+      expect(run.code).toBe(78);
+      expect(run.stderr).toContain('poort: configuration error:');
+      expect(run.stderr).toContain(
+        `${config}: policies.file: ${policy}: rules[0] (id "office"): when: unknown key "netwerk"`,
+      );
+      expect(run.stderr).toContain('(line 3)');
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      expect(run.stdout).not.toContain('"server.started"');
+
+      fs.rmSync(policy);
+      const missing = await runServer({ POORT_CONFIG: config, POORT_PORT: String(await freePort()) }, sub);
+      expect(missing.code).toBe(78);
+      expect(missing.stderr).toContain(
+        `${config}: policies.file: ${policy}: cannot read the policy file: ENOENT`,
+      );
+    } finally {
+      fs.rmSync(sub, { recursive: true, force: true });
+    }
+  });
+
   it('starts with a good configuration, answers, and stops cleanly on SIGTERM', async () => {
     const config = path.join(dir, 'good.yaml');
     const port = await freePort();
