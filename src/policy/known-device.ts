@@ -24,8 +24,8 @@ export interface KnownDeviceOptions {
 }
 
 /**
- * "Remember this device": after a multi-factor sign-in the browser gets a signed cookie naming (a keyed hash of) the
- * user and its own user agent. Policies can then treat it as known (`device.known`). The cookie proves only that
+ * "Remember this device": after a multi-factor sign-in where the user ticked it, the browser gets a signed cookie
+ * naming (a keyed hash of) the user and its own user agent. Policies can then treat it as known (`device.known`). The cookie proves only that
  * this browser signed in before; it is no factor and never replaces one on its own.
  */
 export class KnownDevices {
@@ -42,6 +42,11 @@ export class KnownDevices {
 
   get enabled(): boolean {
     return this.options.enabled;
+  }
+
+  /** How long a remembered browser stays known. */
+  get days(): number {
+    return this.options.days;
   }
 
   private mac(data: string): string {

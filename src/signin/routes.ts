@@ -15,7 +15,7 @@ import { STEP_UP_REASON } from '../oidc/step-up.js';
 import type { PolicyRequest } from '../policy/context.js';
 import type { Enforcement, PolicyEnforcement } from '../policy/enforce.js';
 import type { KnownDevices } from '../policy/known-device.js';
-import { secondFactorRoutes } from './second-factor-routes.js';
+import { rememberAsked, secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
 import { attemptContext, field, form, type Interaction } from './request.js';
@@ -268,7 +268,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
       policy = enforcement.audit;
     }
     await flow.completed({ ...authentication, policy }, attempt);
-    if (authentication.amr.includes('mfa')) {
+    // only where the user asked for it on the second-factor form (not on a shared computer)
+    if (authentication.amr.includes('mfa') && rememberAsked(req)) {
       const cookie = deps.knownDevices.remember(
         req.headers.cookie,
         authentication.identity.id,

@@ -10,6 +10,11 @@ interface SecondFactorRouteDeps extends StepRouteDeps {
   requestedStrength(interaction: Interaction): Requirement;
 }
 
+/** Whether the user ticked "Remember this device" on the form this request posted. */
+export function rememberAsked(req: Request): boolean {
+  return req.method === 'POST' && field(req.body, 'remember_device') === 'yes';
+}
+
 /** Every field a factor's form may post, besides csrf and factor. */
 const FACTOR_FIELDS = ['code', 'credential', 'action'];
 
@@ -37,6 +42,10 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
     const { usable } = await flow.factorsFor(pending);
     const recovery = await flow.recoveryOffered(pending);
     const page = deps.page(req, res, path(interaction.uid));
+    // "Remember this device", unticked unless the user ticked it on the form that failed
+    const remember = deps.knownDevices.enabled
+      ? { days: deps.knownDevices.days, checked: rememberAsked(req) }
+      : undefined;
     if (usable.length === 0 && !recovery) {
       if (await deps.enrolment.offered(req.ip ?? '', interaction.uid, pending))
         return res.redirect(303, `/signin/${interaction.uid}/enrol`);
@@ -67,6 +76,7 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
             csrf: csrfToken(deps.csrfKey, interaction.uid),
             factor: { id: RECOVERY_FACTOR_ID },
             factorView: 'mfa/recovery.njk',
+            remember,
             others: usable.map((f) => ({
               ...f,
               href: `${path(interaction.uid)}?factor=${encodeURIComponent(f.id)}`,
@@ -93,6 +103,7 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
           csrf: csrfToken(deps.csrfKey, interaction.uid),
           factor: chosen,
           factorView: `${challenge.view}.njk`,
+          remember,
           others: [
             ...usable
               .filter((f) => f.id !== chosen.id)
@@ -147,6 +158,7 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
               action: `${path(interaction.uid)}/continue`,
               csrf: csrfToken(deps.csrfKey, interaction.uid),
               remaining: outcome.remaining,
+              rememberDevice: rememberAsked(req),
             }),
           );
         return;

@@ -93,7 +93,7 @@ export class Browser {
   }
 }
 
-/** The first form on a page: its action (absolute) and its inputs with values. */
+/** The first form on a page: its action (absolute) and its inputs with values (as a browser sends them). */
 export function readForm(page: Page, id?: string): { action: string; fields: Record<string, string> } {
   const forms = [...page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
   const match = id ? forms.find((f) => f[1]!.includes(`id="${id}"`)) : forms[0];
@@ -103,6 +103,8 @@ export function readForm(page: Page, id?: string): { action: string; fields: Rec
   for (const input of match[2]!.matchAll(/<input\b([^>]*)>/g)) {
     const name = /name="([^"]*)"/.exec(input[1]!)?.[1];
     const value = /value="([^"]*)"/.exec(input[1]!)?.[1] ?? '';
+    // a checkbox or radio button that is not checked is not sent
+    if (/type="(checkbox|radio)"/.test(input[1]!) && !/\bchecked\b/.test(input[1]!)) continue;
     if (name) fields[name] = decodeEntities(value);
   }
   return { action: new URL(decodeEntities(action), page.url).href, fields };

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csrfToken } from '../../src/http/csrf.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { RecoveryCodes } from '../../src/mfa/recovery.js';
+import { KNOWN_DEVICE_COOKIE } from '../../src/policy/known-device.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import {
   authorizeInBrowser,
@@ -231,5 +232,33 @@ describe('recovery codes as a way past the second factor', () => {
     expect(used.body).toContain('You have 9 recovery codes left.');
     const done = await submit(browser, used, '');
     expect((await redeemCode(config, done, pending)).claims()!.acr).toBe(ACR.mfa);
+  });
+
+  it('carries "Remember this device" from the recovery form through Continue', async () => {
+    const ida = await poort.addUser({ username: 'ida', password: PASSWORD });
+    await poort.services.factors.add({ userId: ida, kind: 'totp', name: 'Phone', secret: newTotpSecret() });
+    const [first, second] = await recovery.generate(ida);
+    const known = (browser: Browser) =>
+      [...browser.cookies.values()].some((c) => c.name === KNOWN_DEVICE_COOKIE);
+    for (const [code, ticked] of [
+      [first!, false],
+      [second!, true],
+    ] as const) {
+      const browser = new Browser();
+      const pending = await startAuthorization(config, { redirectUri: REDIRECT });
+      const mfaPage = await authorizeInBrowser(browser, pending, { username: 'ida', password: PASSWORD });
+      const form = await openRecovery(browser, mfaPage);
+      expect(form.body).toContain('name="remember_device" type="checkbox"');
+      const fields = readForm(form).fields;
+      const used = await browser.navigate(
+        readForm(form).action,
+        { form: { ...fields, code, ...(ticked ? { remember_device: 'yes' } : {}) } },
+        REDIRECT,
+      );
+      expect(used.body).toContain('You used a recovery code');
+      expect(readForm(used).fields.remember_device).toBe(ticked ? 'yes' : undefined);
+      expect((await submit(browser, used, '')).status).toBe(0);
+      expect(known(browser)).toBe(ticked);
+    }
   });
 });

@@ -292,12 +292,14 @@ describe('contextual policies in the sign-in (the policy of issue 5)', () => {
     expect(only(events, 'signin.completed')).toMatchObject({ policy: decision });
   });
 
-  it('remembers the browser after a multi-factor sign-in: a signed, HttpOnly, SameSite=Lax cookie', async () => {
+  it('remembers the browser after a multi-factor sign-in where the user asked: a signed, HttpOnly, SameSite=Lax cookie', async () => {
     const who = await person();
     const browser = browserAt(DUTCH);
     const { page } = await passwordStep(app, browser, who);
     const form = readForm(page);
-    const answer = await browser.request(form.action, { form: { ...form.fields, code: await who.code() } });
+    const answer = await browser.request(form.action, {
+      form: { ...form.fields, code: await who.code(), remember_device: 'yes' },
+    });
     expect(answer.status).toBe(303);
     const cookie = answer.headers.getSetCookie().find((c) => c.startsWith(`${KNOWN_DEVICE_COOKIE}=`));
     expect(cookie).toMatch(/; Path=\/; Max-Age=2592000; HttpOnly; SameSite=Lax$/);
