@@ -25,8 +25,8 @@ export interface KnownDeviceOptions {
 
 /**
  * "Remember this device": after a multi-factor sign-in where the user ticked it, the browser gets a signed cookie
- * naming (a keyed hash of) the user and its own user agent. Policies can then treat it as known (`device.known`). The cookie proves only that
- * this browser signed in before; it is no factor and never replaces one on its own.
+ * naming (a keyed hash of) the user and its own user agent. Policies can then treat it as known (`device.known`).
+ * The cookie proves only that this browser signed in before; it is no factor and never replaces one on its own.
  */
 export class KnownDevices {
   private readonly key: Buffer;
