@@ -64,6 +64,22 @@ passwords:
     return (await authorizeInBrowser(new Browser(), pending, { username, password })).status === 0;
   }
 
+  /**
+   * The user was signed out everywhere: `browser`, signed in before, is asked for the password again, and the tokens
+   * from before no longer work (refresh, userinfo, introspection).
+   */
+  async function expectSignedOut(browser: Browser, before: oidc.TokenEndpointResponse, userId: string) {
+    const sso = await startAuthorization(app, { redirectUri: REDIRECT });
+    const asked = await browser.navigate(sso.url.href, {}, REDIRECT);
+    expect(asked.status).toBe(200);
+    expect(asked.body).toContain('autocomplete="current-password"');
+    expect(await protocolError(oidc.refreshTokenGrant(app, before.refresh_token!))).toMatchObject({
+      error: 'invalid_grant',
+    });
+    expect((await protocolError(oidc.fetchUserInfo(app, before.access_token, userId))).status).toBe(401);
+    expect(await oidc.tokenIntrospection(app, before.access_token)).toMatchObject({ active: false });
+  }
+
   async function mailedLink(to: string): Promise<{ subject: string; link: string; text: string }> {
     const mail = await smtp.waitFor(to);
     const link = /https?:\/\/\S+/.exec(mail.text)?.[0];
@@ -134,17 +150,8 @@ passwords:
     expect(await canSignIn('alice', OLD)).toBe(false);
     expect(await canSignIn('alice', NEW)).toBe(true);
 
-    // The reset signed alice out everywhere: the earlier browser is asked for the password again, and the tokens
-    // from before no longer work (refresh, userinfo, introspection).
-    const sso = await startAuthorization(app, { redirectUri: REDIRECT });
-    const asked = await earlier.navigate(sso.url.href, {}, REDIRECT);
-    expect(asked.status).toBe(200);
-    expect(asked.body).toContain('autocomplete="current-password"');
-    expect(await protocolError(oidc.refreshTokenGrant(app, before.refresh_token!))).toMatchObject({
-      error: 'invalid_grant',
-    });
-    expect((await protocolError(oidc.fetchUserInfo(app, before.access_token, aliceId))).status).toBe(401);
-    expect(await oidc.tokenIntrospection(app, before.access_token)).toMatchObject({ active: false });
+    // The reset signed alice out everywhere.
+    await expectSignedOut(earlier, before, aliceId);
     // ... while a sign-in with the new password gets tokens that do
     const { tokens: after } = await signIn(
       app,
@@ -264,14 +271,7 @@ passwords:
       details: { everywhere: true },
     });
 
-    const again = await startAuthorization(app, { redirectUri: REDIRECT });
-    expect((await browser.navigate(again.url.href, {}, REDIRECT)).body).toContain(
-      'autocomplete="current-password"',
-    );
-    expect(await protocolError(oidc.refreshTokenGrant(app, tokens.refresh_token!))).toMatchObject({
-      error: 'invalid_grant',
-    });
-    expect(await oidc.tokenIntrospection(app, tokens.access_token)).toMatchObject({ active: false });
+    await expectSignedOut(browser, tokens, fienId);
     // the same password still works: signing out is not a lock-out
     await signIn(app, browser, { username: 'fien', password: OLD }, { redirectUri: REDIRECT });
     expect((await run(['user', 'sign-out', 'nobody'])).code).toBe(1);
@@ -303,15 +303,7 @@ passwords:
       subject: { id: joostId, username: 'joost' },
       details: { signed_out_everywhere: true },
     });
-    // the old session asks for the (new) password; the old tokens are dead
-    const again = await startAuthorization(app, { redirectUri: REDIRECT });
-    expect((await browser.navigate(again.url.href, {}, REDIRECT)).body).toContain(
-      'autocomplete="current-password"',
-    );
-    expect(await protocolError(oidc.refreshTokenGrant(app, tokens.refresh_token!))).toMatchObject({
-      error: 'invalid_grant',
-    });
-    expect(await oidc.tokenIntrospection(app, tokens.access_token)).toMatchObject({ active: false });
+    await expectSignedOut(browser, tokens, joostId);
     expect(await canSignIn('joost', OLD)).toBe(false);
     expect(await canSignIn('joost', NEW)).toBe(true);
 

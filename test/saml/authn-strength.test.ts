@@ -1,11 +1,9 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { Browser, type Page } from '../helpers/browser.js';
 import { authorizeInBrowser, relyingParty, startAuthorization } from '../helpers/oidc.js';
-import { tempDir, type TestPoort } from '../helpers/poort.js';
+import type { TestPoort } from '../helpers/poort.js';
 import { isCodeForm, signInAt, totpCode, walk } from '../helpers/saml-browser.js';
 import { startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider } from '../helpers/saml-sp.js';
@@ -31,23 +29,12 @@ describe('SAML TimeSyncToken and the strength of the second factor', { timeout: 
   let evaCodes = 0;
 
   beforeAll(async () => {
-    smtp = await startSmtpServer({ user: 'poort', password: 'smtp password 0451' });
-    const passwordFile = path.join(tempDir('poort-smtp-'), 'smtp-password');
-    fs.writeFileSync(passwordFile, 'smtp password 0451\n', { mode: 0o600 });
+    smtp = await startSmtpServer();
     sp = await ServiceProvider.create({ entityId: 'https://tokens.example.test/sp' });
     poort = await startSamlPoort([{ sp }], {
-      yaml: `mfa:
-  required: never
-  otp:
-    email:
-      type: smtp
-      host: 127.0.0.1
-      port: ${smtp.port}
-      security: none
-      username: poort
-      password_file: ${passwordFile}
-      from: "Poort <no-reply@example.org>"
-`,
+      yaml:
+        'mfa:\n  required: never\n  otp:\n    email: ' +
+        `{ type: smtp, host: 127.0.0.1, port: ${smtp.port}, security: none, from: no-reply@example.org }\n`,
     });
     // eva has an authenticator app (TOTP); mia gets her codes by e-mail
     const eva = await poort.addUser({ username: 'eva', password: PASSWORD, email: 'eva@example.org' });
