@@ -23,3 +23,8 @@ export function field(body: unknown, name: string): string {
   const value = (body as Record<string, unknown> | undefined)?.[name];
   return typeof value === 'string' ? value : '';
 }
+
+/** Whether the user ticked "Remember this device" on the second-factor form this request posted. */
+export function rememberAsked(req: Request): boolean {
+  return req.method === 'POST' && field(req.body, 'remember_device') === 'yes';
+}

@@ -15,10 +15,10 @@ import { STEP_UP_REASON } from '../oidc/step-up.js';
 import type { PolicyRequest } from '../policy/context.js';
 import type { Enforcement, PolicyEnforcement } from '../policy/enforce.js';
 import type { KnownDevices } from '../policy/known-device.js';
-import { rememberAsked, secondFactorRoutes } from './second-factor-routes.js';
+import { secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
-import { attemptContext, field, form, type Interaction } from './request.js';
+import { attemptContext, field, form, rememberAsked, type Interaction } from './request.js';
 import { applicationOf, requestedRequirement } from '../saml/client.js';
 import type { LoginResult } from '../oidc/session-strength.js';
 

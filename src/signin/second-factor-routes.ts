@@ -3,16 +3,11 @@ import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage } from '../http/render.js';
 import { RECOVERY_FACTOR_ID } from '../mfa/recovery.js';
 import type { Requirement } from '../mfa/strength.js';
-import { field, form, type Interaction } from './request.js';
+import { field, form, rememberAsked, type Interaction } from './request.js';
 import type { StepRouteDeps } from './routes.js';
 
 interface SecondFactorRouteDeps extends StepRouteDeps {
   requestedStrength(interaction: Interaction): Requirement;
-}
-
-/** Whether the user ticked "Remember this device" on the form this request posted. */
-export function rememberAsked(req: Request): boolean {
-  return req.method === 'POST' && field(req.body, 'remember_device') === 'yes';
 }
 
 /** Every field a factor's form may post, besides csrf and factor. */

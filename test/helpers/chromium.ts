@@ -83,3 +83,26 @@ export async function pageWithAuthenticator(browser: Browser): Promise<Authentic
     },
   };
 }
+
+/**
+ * Catches the application's callback (`redirect`, an address nothing listens on) in `page`: each call of the returned
+ * function waits for the next one and gives its URL, once the page is there. Chromium sometimes asks for a caught
+ * navigation a second time; that is not a new callback, and waiting for the page keeps it from cutting short the
+ * test's next `page.goto`.
+ */
+export async function catchCallbacks(page: Page, redirect: string): Promise<() => Promise<string>> {
+  let resolve: (url: string) => void = () => {};
+  let next = new Promise<string>((r) => (resolve = r));
+  let last = '';
+  await page.route(`${redirect}**`, async (route) => {
+    const url = route.request().url();
+    if (url !== last) resolve((last = url));
+    await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
+  });
+  return async () => {
+    const url = await next;
+    next = new Promise<string>((r) => (resolve = r));
+    await page.waitForURL(url);
+    return url;
+  };
+}

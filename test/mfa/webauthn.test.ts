@@ -4,8 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
 import type { FactorRecord } from '../../src/mfa/factor.js';
 import { WebauthnFactor, type WebauthnState } from '../../src/mfa/webauthn/factor.js';
+import { KNOWN_DEVICE_COOKIE } from '../../src/policy/known-device.js';
 import { Browser, readForm } from '../helpers/browser.js';
-import { launchChromium, pageWithAuthenticator, type AuthenticatorPage } from '../helpers/chromium.js';
+import {
+  catchCallbacks,
+  launchChromium,
+  pageWithAuthenticator,
+  type AuthenticatorPage,
+} from '../helpers/chromium.js';
 import { enrolPasskey } from '../helpers/passkey.js';
 import {
   FAST_ARGON2,
@@ -51,19 +57,8 @@ describe('passkeys and security keys (WebAuthn) in Chromium', () => {
     auth.page.on('console', (m) => {
       if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
     });
-    let resolve: (url: string) => void = () => {};
-    let callback = new Promise<string>((r) => (resolve = r));
-    await auth.page.route(`${REDIRECT}**`, async (route) => {
-      resolve(route.request().url());
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
-    });
-    return Object.assign(auth, {
-      async callback() {
-        const url = await callback;
-        callback = new Promise<string>((r) => (resolve = r));
-        return url;
-      },
-    });
+    const callback = await catchCallbacks(auth.page, REDIRECT);
+    return Object.assign(auth, { callback });
   }
 
   async function user(username: string): Promise<string> {
@@ -142,8 +137,15 @@ describe('passkeys and security keys (WebAuthn) in Chromium', () => {
     const pending = await openSignIn(auth.page);
     await password(auth.page, 'bo');
     await expect(auth.page.getByRole('button', { name: 'Use passkey' }).isVisible()).resolves.toBe(true);
+    // the page's script posts the form with the browser's answer: a ticked "Remember this device" goes with it
+    await auth.page.getByLabel('Remember this device for 30 days').check();
     await auth.page.getByRole('button', { name: 'Use passkey' }).click();
     const claims = (await redeemCode(config, await auth.callback(), pending)).claims()!;
+    const cookies = await auth.page.context().cookies();
+    expect(cookies.find((c) => c.name === KNOWN_DEVICE_COOKIE)).toMatchObject({
+      httpOnly: true,
+      sameSite: 'Lax',
+    });
     expect(claims.amr).toEqual(['pwd', 'hwk', 'user', 'mfa']);
     expect(claims.acr).toBe(ACR_PHISHING_RESISTANT);
     const events = await eventsSince(since);

@@ -3,7 +3,12 @@ import type { Browser as Chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { WebauthnFactor } from '../../src/mfa/webauthn/factor.js';
-import { launchChromium, pageWithAuthenticator, type AuthenticatorPage } from '../helpers/chromium.js';
+import {
+  catchCallbacks,
+  launchChromium,
+  pageWithAuthenticator,
+  type AuthenticatorPage,
+} from '../helpers/chromium.js';
 import { enrolPasskey } from '../helpers/passkey.js';
 import { redeemCode, relyingParty, startAuthorization } from '../helpers/oidc.js';
 import type { TestPoort } from '../helpers/poort.js';
@@ -45,22 +50,10 @@ describe('contextual policies with passkeys (Chromium, virtual authenticator)', 
     const auth = await pageWithAuthenticator(chromium);
     pages.push(auth);
     await auth.context.setExtraHTTPHeaders({ 'x-forwarded-for': ip });
-    let resolve: (url: string) => void = () => {};
-    let callback = new Promise<string>((r) => (resolve = r));
-    await auth.page.route(`${REDIRECT}**`, async (route) => {
-      resolve(route.request().url());
-      await route.fulfill({ status: 200, contentType: 'text/plain', body: 'ok' });
-    });
+    const callback = await catchCallbacks(auth.page, REDIRECT);
     const id = await poort.addUser({ username, password: PASSWORD });
     await enrolPasskey(poort, webauthn, csp, auth, id);
-    return Object.assign(auth, {
-      id,
-      async callback() {
-        const url = await callback;
-        callback = new Promise<string>((r) => (resolve = r));
-        return url;
-      },
-    });
+    return Object.assign(auth, { id, callback });
   }
 
   async function lastSeq(): Promise<number> {
