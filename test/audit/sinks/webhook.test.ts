@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../../src/audit/event.js';
 import { sinkSchema, type WebhookSinkConfig } from '../../../src/audit/sinks/config.js';
@@ -98,6 +100,22 @@ describe('webhook sink', () => {
     await sink.deliver(events.slice(0, 1));
     await sink.close();
   });
+
+  it('keeps its timeout through a garbage collection while the receiver does not answer', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const sink = new WebhookSink(webhookConfig({ url, timeout: '1s' }));
+    reply = () => {}; // never answers
+    const started = Date.now();
+    const delivery = sink.deliver(events.slice(0, 1));
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      gc();
+    }
+    await expect(delivery).rejects.toThrow('webhook: no answer within 1s');
+    expect(Date.now() - started).toBeLessThan(3000);
+    await sink.close();
+  }, 10_000);
 
   it('fails the batch when the receiver does not answer within the timeout, or when closed meanwhile', async () => {
     const sink = new WebhookSink(webhookConfig({ url, timeout: '1s' }));
