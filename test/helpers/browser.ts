@@ -93,8 +93,16 @@ export class Browser {
   }
 }
 
-/** The first form on a page: its action (absolute) and its inputs with values (as a browser sends them). */
-export function readForm(page: Page, id?: string): { action: string; fields: Record<string, string> } {
+/**
+ * The first form on a page (or the one with `id`): its action (absolute) and its inputs with values, as a browser
+ * sends them. `submitter` names a button of the form (`name=value`) that is clicked: it is sent too, as a browser
+ * sends the button that submitted the form; the form must have it.
+ */
+export function readForm(
+  page: Page,
+  id?: string,
+  submitter?: string,
+): { action: string; fields: Record<string, string> } {
   const forms = [...page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
   const match = id ? forms.find((f) => f[1]!.includes(`id="${id}"`)) : forms[0];
   if (!match) throw new Error(`no form on ${page.url} (status ${page.status}):\n${page.body.slice(0, 500)}`);
@@ -106,6 +114,15 @@ export function readForm(page: Page, id?: string): { action: string; fields: Rec
     // a checkbox or radio button that is not checked is not sent
     if (/type="(checkbox|radio)"/.test(input[1]!) && !/\bchecked\b/.test(input[1]!)) continue;
     if (name) fields[name] = decodeEntities(value);
+  }
+  if (submitter) {
+    const buttons = [...match[2]!.matchAll(/<button\b([^>]*)>/g)].map((b) => {
+      const attr = (a: string) => decodeEntities(new RegExp(`${a}="([^"]*)"`).exec(b[1]!)?.[1] ?? '');
+      return `${attr('name')}=${attr('value')}`;
+    });
+    if (!buttons.includes(submitter)) throw new Error(`no button ${submitter} in the form on ${page.url}`);
+    const [name, value] = submitter.split('=') as [string, string];
+    fields[name] = value;
   }
   return { action: new URL(decodeEntities(action), page.url).href, fields };
 }

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChallengeContext } from '../../src/mfa/factor.js';
 import { secondFactors } from '../../src/mfa/kinds.js';
+import { KNOWN_DEVICE_COOKIE } from '../../src/policy/known-device.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import {
   authorizeInBrowser,
@@ -113,8 +114,9 @@ describe('one-time codes by e-mail and SMS as a second factor', () => {
     const form = readForm(page, 'otp-verify');
     return browser.navigate(form.action, { form: { ...form.fields, code } }, REDIRECT);
   };
+  /** "Send code" when none was sent yet, else "Send new code" in the code form (the code field left empty) */
   const askNewCode = (browser: Browser, page: Page) => {
-    const form = readForm(page, 'otp-send');
+    const form = hasCodeField(page) ? readForm(page, 'otp-verify', 'action=send') : readForm(page, 'otp-send');
     return browser.navigate(form.action, { form: form.fields }, REDIRECT);
   };
   const hasCodeField = (page: Page) => /autocomplete="one-time-code"/.test(page.body);
@@ -257,6 +259,24 @@ describe('one-time codes by e-mail and SMS as a second factor', () => {
     const sent = await askNewCode(browser, page);
     expect(sent.body).toContain('A new code is on its way.');
     expect((await submitCode(browser, sent, await textedCode('+32470123456'))).status).toBe(0);
+  });
+
+  it('keeps "remember this device" ticked when the user asks for a new code', async () => {
+    await addUser('noor', 'sms', '+31687654321');
+    const { browser, page } = await signInToCode('noor');
+    await textedCode('+31687654321'); // the first code, never typed
+    // the user ticks the box, then presses "Send new code" in the same form
+    const form = readForm(page, 'otp-verify', 'action=send');
+    expect(form.fields).not.toHaveProperty('remember_device');
+    const resent = await browser.navigate(
+      form.action,
+      { form: { ...form.fields, remember_device: 'yes' } },
+      REDIRECT,
+    );
+    expect(resent.body).toContain('A new code is on its way.');
+    expect(resent.body).toMatch(/name="remember_device" type="checkbox" value="yes"[^>]* checked/);
+    expect((await submitCode(browser, resent, await textedCode('+31687654321'))).status).toBe(0);
+    expect([...browser.cookies.values()].some((c) => c.name === KNOWN_DEVICE_COOKIE)).toBe(true);
   });
 
   it('takes a code once only, also when two requests race with it', async () => {

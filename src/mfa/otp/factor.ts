@@ -138,7 +138,7 @@ export class OtpFactor implements SecondFactor {
     const record = await this.deps.codes.get(key);
     const active = isActive(record?.code, Date.now(), this.deps.codes.settings.maxTries);
     return {
-      view: `mfa/${this.kind}`,
+      view: 'mfa/otp',
       vars: {
         factor: ctx.factor,
         otp: this.pageVars(stored ? maskDestination(this.kind, stored.secret) : '', active, notice),
