@@ -116,7 +116,9 @@ describe('one-time codes by e-mail and SMS as a second factor', () => {
   };
   /** "Send code" when none was sent yet, else "Send new code" in the code form (the code field left empty) */
   const askNewCode = (browser: Browser, page: Page) => {
-    const form = hasCodeField(page) ? readForm(page, 'otp-verify', 'action=send') : readForm(page, 'otp-send');
+    const form = hasCodeField(page)
+      ? readForm(page, 'otp-verify', 'action=send')
+      : readForm(page, 'otp-send');
     return browser.navigate(form.action, { form: form.fields }, REDIRECT);
   };
   const hasCodeField = (page: Page) => /autocomplete="one-time-code"/.test(page.body);
