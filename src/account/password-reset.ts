@@ -83,6 +83,13 @@ export class PasswordResets {
     if (id) await this.kv.delete(this.linkKey(id));
   }
 
+  /** Withdraws the live link of a user, if any (the user was removed). */
+  async withdrawFor(userId: string): Promise<void> {
+    const id = await this.kv.get<string>(this.userKey(userId));
+    if (id) await this.kv.delete(this.linkKey(id));
+    await this.kv.delete(this.userKey(userId));
+  }
+
   /** The user a live link is for; undefined for a malformed, unknown, expired, used or withdrawn link. */
   async check(token: string): Promise<{ userId: string } | undefined> {
     const parsed = TOKEN.exec(token);

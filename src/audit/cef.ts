@@ -29,6 +29,7 @@ const DESCRIPTIONS: Partial<Record<AuditAction, string>> = {
   'user.updated': 'User updated',
   'user.disabled': 'User disabled',
   'user.enabled': 'User enabled',
+  'user.removed': 'User removed',
   'group.changed': 'Group membership changed',
   'client.created': 'Client created',
   'client.removed': 'Client removed',

@@ -27,6 +27,7 @@ export const AUDIT_ACTIONS = [
   'user.updated',
   'user.disabled',
   'user.enabled',
+  'user.removed',
   'group.changed',
   'client.created',
   'client.removed',

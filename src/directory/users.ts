@@ -63,6 +63,15 @@ export function toIdentity(user: UserRecord): Identity {
   };
 }
 
+/** A removed user, and what went with them. */
+export interface RemovedUser {
+  user: UserRecord;
+  /** the kinds of their second factors, one entry per factor */
+  factors: string[];
+  /** the names of the managed devices registered to them */
+  devices: string[];
+}
+
 /** Users and their group memberships in the durable store. */
 export class UserRepository {
   constructor(private readonly db: Db) {}
@@ -210,6 +219,28 @@ export class UserRepository {
       .where('id', '=', userId)
       .execute();
     return cut;
+  }
+
+  /**
+   * Removes a user for good. What is theirs alone goes with them (the store cascades): group memberships, second
+   * factors, recovery and enrolment codes, and the managed devices registered to them, so that a leaver's device
+   * no longer counts as managed. The audit trail keeps their history. Returns what went, for the record.
+   */
+  async remove(username: string): Promise<RemovedUser> {
+    const user = await this.require(username);
+    const factors = await this.db
+      .selectFrom('factors')
+      .select(['kind'])
+      .where('user_id', '=', user.id)
+      .execute();
+    const devices = await this.db
+      .selectFrom('devices')
+      .select(['name'])
+      .where('owner_id', '=', user.id)
+      .orderBy('name')
+      .execute();
+    await this.db.deleteFrom('users').where('id', '=', user.id).execute();
+    return { user, factors: factors.map((f) => f.kind).sort(), devices: devices.map((d) => d.name) };
   }
 
   async update(

@@ -8,7 +8,7 @@ import { Browser, readForm, type Page } from '../helpers/browser.js';
 import { runCliOn, type CliResult } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
-  protocolError,
+  expectSignedOut as expectSignedOutAt,
   relyingParty,
   signIn,
   startAuthorization,
@@ -64,21 +64,8 @@ passwords:
     return (await authorizeInBrowser(new Browser(), pending, { username, password })).status === 0;
   }
 
-  /**
-   * The user was signed out everywhere: `browser`, signed in before, is asked for the password again, and the tokens
-   * from before no longer work (refresh, userinfo, introspection).
-   */
-  async function expectSignedOut(browser: Browser, before: oidc.TokenEndpointResponse, userId: string) {
-    const sso = await startAuthorization(app, { redirectUri: REDIRECT });
-    const asked = await browser.navigate(sso.url.href, {}, REDIRECT);
-    expect(asked.status).toBe(200);
-    expect(asked.body).toContain('autocomplete="current-password"');
-    expect(await protocolError(oidc.refreshTokenGrant(app, before.refresh_token!))).toMatchObject({
-      error: 'invalid_grant',
-    });
-    expect((await protocolError(oidc.fetchUserInfo(app, before.access_token, userId))).status).toBe(401);
-    expect(await oidc.tokenIntrospection(app, before.access_token)).toMatchObject({ active: false });
-  }
+  const expectSignedOut = (browser: Browser, before: oidc.TokenEndpointResponse, userId: string) =>
+    expectSignedOutAt(app, REDIRECT, browser, before, userId);
 
   async function mailedLink(to: string): Promise<{ subject: string; link: string; text: string }> {
     const mail = await smtp.waitFor(to);

@@ -1,4 +1,5 @@
 import * as oidc from 'openid-client';
+import { expect } from 'vitest';
 import { readForm, type Browser, type Page } from './browser.js';
 import type { TestPoort } from './poort.js';
 
@@ -160,4 +161,26 @@ export async function protocolError(
     return { error: e.error, description: e.error_description, status: e.status, message: e.message };
   }
   throw new Error('expected the request to fail');
+}
+
+/**
+ * The user was signed out everywhere: `browser`, signed in before, is asked for the password again at `redirectUri`'s
+ * application, and the tokens from before no longer work (refresh, userinfo, introspection).
+ */
+export async function expectSignedOut(
+  config: oidc.Configuration,
+  redirectUri: string,
+  browser: Browser,
+  before: oidc.TokenEndpointResponse,
+  sub: string,
+): Promise<void> {
+  const sso = await startAuthorization(config, { redirectUri });
+  const asked = await browser.navigate(sso.url.href, {}, redirectUri);
+  expect(asked.status).toBe(200);
+  expect(asked.body).toContain('autocomplete="current-password"');
+  expect(await protocolError(oidc.refreshTokenGrant(config, before.refresh_token!))).toMatchObject({
+    error: 'invalid_grant',
+  });
+  expect((await protocolError(oidc.fetchUserInfo(config, before.access_token, sub))).status).toBe(401);
+  expect(await oidc.tokenIntrospection(config, before.access_token)).toMatchObject({ active: false });
 }

@@ -372,6 +372,43 @@ export function registerUserCommands(program: Command): void {
     });
 
   user
+    .command('remove')
+    .description(
+      'remove a user for good (a leaver): with their second factors, group memberships, managed devices and reset link; their audit history stays',
+    )
+    .argument('<username>')
+    .action(async (username: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const removed = await recorded(services, async (db) => {
+          const result = await new UserRepository(db).remove(username);
+          return {
+            result,
+            changes: [
+              {
+                action: 'user.removed',
+                subject: subject(result.user),
+                details: {
+                  groups: result.user.groups,
+                  factors: result.factors,
+                  devices: result.devices,
+                },
+              },
+            ],
+          };
+        });
+        // Their sessions and tokens stop working with the account (no account is found for them); a reset link
+        // would find no one either, but should not outlive the user in the store.
+        await new PasswordResets(services.kv, services.hasher).withdrawFor(removed.user.id);
+        const { user: gone, factors, devices } = removed;
+        print(`Removed user ${gone.username} (id ${gone.id})`);
+        print(`  groups left: ${list(gone.groups)}`);
+        print(`  second factors removed: ${list(factors)}`);
+        print(`  managed devices removed: ${list(devices)}`);
+        print('Their sessions and tokens no longer work; the audit trail keeps their history.');
+      });
+    });
+
+  user
     .command('update')
     .description('change the e-mail address, display name, given name or family name of a user')
     .argument('<username>')
