@@ -32,6 +32,7 @@ const DESCRIPTIONS: Partial<Record<AuditAction, string>> = {
   'user.removed': 'User removed',
   'group.changed': 'Group membership changed',
   'client.created': 'Client created',
+  'client.updated': 'Client updated',
   'client.removed': 'Client removed',
   'mfa.enrolled': 'Second factor enrolled',
   'mfa.removed': 'Second factor removed',

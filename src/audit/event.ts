@@ -30,6 +30,7 @@ export const AUDIT_ACTIONS = [
   'user.removed',
   'group.changed',
   'client.created',
+  'client.updated',
   'client.removed',
   'mfa.enrolled',
   'mfa.removed',

@@ -76,6 +76,107 @@ export function validateClientInput(input: ClientInput): void {
   }
 }
 
+/** What `poort client update` changes; absent fields stay as they are. */
+export interface ClientChange {
+  /** null removes the name */
+  name?: string | null;
+  addRedirectUris?: string[];
+  removeRedirectUris?: string[];
+  addPostLogoutRedirectUris?: string[];
+  removePostLogoutRedirectUris?: string[];
+  grantTypes?: GrantType[];
+  /** null removes it */
+  backchannelLogoutUri?: string | null;
+  firstParty?: boolean;
+  requirePkce?: boolean;
+  /** a new secret (confidential clients only); it replaces the old one at once */
+  secret?: string;
+}
+
+/** A secret's stand-in where only its presence matters (validation): as long as the shortest allowed. */
+export const SECRET_PLACEHOLDER = 'x'.repeat(16);
+
+/** URIs added, then URIs removed: removing one that is not there is refused (a typo would otherwise pass). */
+function edited(current: string[], add: string[] = [], remove: string[] = [], what: string): string[] {
+  const absent = remove.filter((uri) => !current.includes(uri) && !add.includes(uri));
+  if (absent.length > 0)
+    throw new ClientError('invalid_client_metadata', `${absent.join(', ')} is not a registered ${what}`);
+  const next = [...current, ...add.filter((uri, i) => !current.includes(uri) && add.indexOf(uri) === i)];
+  return next.filter((uri) => !remove.includes(uri));
+}
+
+/**
+ * A stored client with `change` applied, as input for validation and storage. The secret is the new one, or
+ * SECRET_PLACEHOLDER for a confidential client that keeps its own. A public client cannot get a secret (nor the
+ * other way round): the application changes kind, so it is registered anew.
+ */
+export function applyClientChange(client: ClientRecord, change: ClientChange): ClientInput {
+  if (change.secret !== undefined && client.public) {
+    throw new ClientError(
+      'invalid_client_metadata',
+      `${client.clientId} is a public client and has no secret; remove it and add it again as a confidential client`,
+    );
+  }
+  const name = change.name === undefined ? client.name : (change.name ?? undefined);
+  const backchannel =
+    change.backchannelLogoutUri === undefined
+      ? client.backchannelLogoutUri
+      : (change.backchannelLogoutUri ?? undefined);
+  return {
+    clientId: client.clientId,
+    ...(name ? { name } : {}),
+    ...(client.public ? {} : { secret: change.secret ?? SECRET_PLACEHOLDER }),
+    redirectUris: edited(
+      client.redirectUris,
+      change.addRedirectUris,
+      change.removeRedirectUris,
+      'redirect URI',
+    ),
+    postLogoutRedirectUris: edited(
+      client.postLogoutRedirectUris,
+      change.addPostLogoutRedirectUris,
+      change.removePostLogoutRedirectUris,
+      'post-logout redirect URI',
+    ),
+    grantTypes: change.grantTypes ?? client.grantTypes,
+    firstParty: change.firstParty ?? client.firstParty,
+    requirePkce: change.requirePkce ?? client.requirePkce,
+    ...(backchannel ? { backchannelLogoutUri: backchannel } : {}),
+  };
+}
+
+/**
+ * What differs between two versions of a client, by metadata name, for the audit trail and the CLI: lists as the
+ * entries added and removed, other fields as their new value (null: removed). Never the secret: `secret` is only
+ * noted as changed.
+ */
+export function clientChanges(
+  before: ClientRecord,
+  after: ClientRecord,
+  secretChanged = false,
+): Record<string, unknown> {
+  const changes: Record<string, unknown> = {};
+  const lists = [
+    ['redirect_uris', before.redirectUris, after.redirectUris],
+    ['post_logout_redirect_uris', before.postLogoutRedirectUris, after.postLogoutRedirectUris],
+    ['grant_types', before.grantTypes, after.grantTypes],
+  ] as const;
+  for (const [name, was, now] of lists) {
+    const added = now.filter((v) => !(was as readonly string[]).includes(v));
+    const removed = was.filter((v) => !(now as readonly string[]).includes(v));
+    if (added.length > 0 || removed.length > 0) changes[name] = { added, removed };
+  }
+  const fields = [
+    ['client_name', before.name, after.name],
+    ['backchannel_logout_uri', before.backchannelLogoutUri, after.backchannelLogoutUri],
+    ['first_party', before.firstParty, after.firstParty],
+    ['require_pkce', before.requirePkce, after.requirePkce],
+  ] as const;
+  for (const [name, was, now] of fields) if (was !== now) changes[name] = now ?? null;
+  if (secretChanged) changes.secret = 'replaced';
+  return changes;
+}
+
 /** Turns Poort's view of a client into oidc-provider metadata. The secret is passed in plaintext here. */
 export function toMetadata(input: ClientInput): ClientMetadata {
   const isPublic = input.secret === undefined;
@@ -166,6 +267,53 @@ export class ClientRepository {
       throw err;
     }
     return toRecord(metadata, now, 'store');
+  }
+
+  /**
+   * Changes a client registered in the store (not one declared in the configuration). Validated as a new client
+   * would be; a new secret replaces the old one at once, else the sealed secret stays as it is. Tokens already
+   * issued to the client keep working.
+   */
+  async update(
+    clientId: string,
+    change: ClientChange,
+  ): Promise<{ before: ClientRecord; after: ClientRecord }> {
+    this.#cache.changed();
+    if (this.#static.has(clientId))
+      throw new ClientError(
+        'not_found',
+        `client ${clientId} is declared in the configuration; change it there`,
+      );
+    const row = await this.db
+      .selectFrom('clients')
+      .select(['metadata', 'created_at'])
+      .where('client_id', '=', clientId)
+      .executeTakeFirst();
+    if (!row) throw new ClientError('not_found', `no client ${clientId}`);
+    const stored = JSON.parse(row.metadata) as ClientMetadata;
+    const before = toRecord(stored, row.created_at, 'store');
+    const input = applyClientChange(before, change);
+    validateClientInput(input);
+    const metadata = toMetadata(input);
+    const after = toRecord(metadata, row.created_at, 'store');
+    if (Object.keys(clientChanges(before, after, change.secret !== undefined)).length === 0)
+      return { before, after };
+    if (!before.public) {
+      metadata.client_secret =
+        change.secret === undefined
+          ? stored.client_secret
+          : seal(this.encryptionKey, change.secret, `client:${clientId}`);
+    }
+    await this.db
+      .updateTable('clients')
+      .set({
+        metadata: JSON.stringify(metadata),
+        first_party: input.firstParty ? 1 : 0,
+        updated_at: new Date().toISOString(),
+      })
+      .where('client_id', '=', clientId)
+      .execute();
+    return { before, after };
   }
 
   async remove(clientId: string): Promise<void> {

@@ -1,8 +1,12 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import {
+  applyClientChange,
+  clientChanges,
   ClientError,
   ClientRepository,
+  SECRET_PLACEHOLDER,
   validateClientInput,
+  type ClientChange,
   type ClientInput,
   type ClientRecord,
   type GrantType,
@@ -53,6 +57,19 @@ interface AddOptions {
   requirePkce?: boolean;
 }
 
+interface UpdateOptions {
+  name?: string;
+  addRedirectUri?: string[];
+  removeRedirectUri?: string[];
+  addPostLogoutRedirectUri?: string[];
+  removePostLogoutRedirectUri?: string[];
+  grantTypes?: GrantType[];
+  backchannelLogoutUri?: string;
+  firstParty?: boolean;
+  requirePkce?: boolean;
+  secretStdin?: boolean;
+}
+
 export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('manage OpenID Connect clients (applications)');
 
@@ -93,7 +110,7 @@ export function registerClientCommands(program: Command): void {
       };
       await withServices(cmd, async (services) => {
         // Refuse what can be refused before asking for the secret; the placeholder only stands in for its presence.
-        validateClientInput({ ...input, secret: opts.public ? undefined : 'x'.repeat(16) });
+        validateClientInput({ ...input, secret: opts.public ? undefined : SECRET_PLACEHOLDER });
         const existing = await services.clients.find(clientId);
         if (existing) {
           const where = existing.source === 'config' ? ' in the configuration file' : '';
@@ -157,6 +174,100 @@ export function registerClientCommands(program: Command): void {
         if (!found) throw new ClientError('not_found', `no client ${clientId}`);
         if (opts.json) printJson(found);
         else showClient(found);
+      });
+    });
+
+  client
+    .command('update')
+    .description('change a client registered with "poort client add"; what is not named stays as it is')
+    .argument('<client_id>')
+    .option('--name <name>', 'name shown on the consent page ("" removes it)')
+    .option('--add-redirect-uri <uri>', 'allow another redirect URI (repeatable)', collect)
+    .option('--remove-redirect-uri <uri>', 'stop allowing a redirect URI (repeatable)', collect)
+    .option('--add-post-logout-redirect-uri <uri>', 'allow another URI after sign-out (repeatable)', collect)
+    .option(
+      '--remove-post-logout-redirect-uri <uri>',
+      'stop allowing a URI after sign-out (repeatable)',
+      collect,
+    )
+    .option(
+      '--grant-types <types>',
+      `comma-separated, replacing the current: ${GRANT_TYPES.join(', ')}`,
+      grantTypes,
+    )
+    .option('--backchannel-logout-uri <uri>', 'where Poort posts logout tokens ("" stops them)')
+    .option('--first-party', 'skip the consent page')
+    .option('--no-first-party', 'ask for consent again (a third-party application)')
+    .option('--require-pkce', 'require PKCE from this confidential client')
+    .option('--no-require-pkce', 'PKCE optional again for this confidential client')
+    .option(
+      '--secret-stdin',
+      'replace the secret, read from standard input; the old one stops working at once',
+    )
+    .action(async (clientId: string, opts: UpdateOptions, cmd: Command) => {
+      const change: ClientChange = {
+        ...(opts.name !== undefined ? { name: opts.name || null } : {}),
+        ...(opts.addRedirectUri ? { addRedirectUris: opts.addRedirectUri } : {}),
+        ...(opts.removeRedirectUri ? { removeRedirectUris: opts.removeRedirectUri } : {}),
+        ...(opts.addPostLogoutRedirectUri
+          ? { addPostLogoutRedirectUris: opts.addPostLogoutRedirectUri }
+          : {}),
+        ...(opts.removePostLogoutRedirectUri
+          ? { removePostLogoutRedirectUris: opts.removePostLogoutRedirectUri }
+          : {}),
+        ...(opts.grantTypes ? { grantTypes: opts.grantTypes } : {}),
+        ...(opts.backchannelLogoutUri !== undefined
+          ? { backchannelLogoutUri: opts.backchannelLogoutUri || null }
+          : {}),
+        ...(opts.firstParty !== undefined ? { firstParty: opts.firstParty } : {}),
+        ...(opts.requirePkce !== undefined ? { requirePkce: opts.requirePkce } : {}),
+      };
+      if (Object.keys(change).length === 0 && !opts.secretStdin)
+        usageError(cmd, 'nothing to change: name at least one option');
+      await withServices(cmd, async (services) => {
+        const found = await services.clients.find(clientId);
+        if (!found) throw new ClientError('not_found', `no client ${clientId}`);
+        if (found.source === 'config')
+          throw new ClientError(
+            'not_found',
+            `client ${clientId} is declared in the configuration; change it there`,
+          );
+        // Refuse what can be refused before asking for the secret.
+        validateClientInput(
+          applyClientChange(found, {
+            ...change,
+            ...(opts.secretStdin ? { secret: SECRET_PLACEHOLDER } : {}),
+          }),
+        );
+        if (opts.secretStdin) change.secret = await readSecret('client secret', { confirm: true });
+        const { after, changes } = await recorded(services, async (db) => {
+          const { before, after } = await new ClientRepository(db, services.secrets.encryptionKey).update(
+            clientId,
+            change,
+          );
+          const changes = clientChanges(before, after, change.secret !== undefined);
+          const changed = Object.keys(changes).length > 0;
+          return {
+            result: { after, changes },
+            changes: changed
+              ? [
+                  {
+                    action: 'client.updated',
+                    application: { id: clientId, protocol: 'oidc' },
+                    details: changes,
+                  },
+                ]
+              : [],
+          };
+        });
+        if (Object.keys(changes).length === 0) {
+          print(`Client ${clientId} is already so; nothing changed`);
+          return;
+        }
+        print(`Updated client ${clientId}: ${Object.keys(changes).join(', ')}`);
+        showClient(after);
+        if (change.secret !== undefined)
+          print('The old secret no longer works; tokens issued before stay valid until they expire.');
       });
     });
 
