@@ -68,6 +68,13 @@ export class GroupRepository {
     }));
   }
 
+  /** Removes a group and its memberships (the users stay); returns it as it was, with its members. */
+  async remove(name: string): Promise<GroupRecord> {
+    const group = await this.require(name);
+    await this.db.deleteFrom('groups').where('id', '=', group.id).execute();
+    return group;
+  }
+
   /** Adds a user to a group; adding a member twice is not an error. */
   async addMember(groupName: string, userId: string): Promise<void> {
     const group = await this.require(groupName);

@@ -57,6 +57,38 @@ describe('poort group', { timeout: 60_000 }, () => {
     expect(noUser.stderr).toBe('poort: no user nobody\n');
   });
 
+  it('removes a group with its memberships; the members stay', async () => {
+    expect((await box.run(['group', 'add', 'temps'])).code).toBe(0);
+    expect((await box.run(['group', 'add-member', 'temps', 'alice'])).code).toBe(0);
+    const removed = await box.run(['group', 'remove', 'temps']);
+    expect(removed.code).toBe(0);
+    expect(removed.stdout).toBe('Removed group temps; it had 1 member(s): alice\n');
+    expect((await groups()).map((g) => g.name)).not.toContain('temps');
+    const alice = JSON.parse((await box.run(['user', 'show', 'alice', '--json'])).stdout) as {
+      groups: string[];
+    };
+    expect(alice.groups).not.toContain('temps');
+    const memberships = await box.withDb((db) => db.selectFrom('memberships').selectAll().execute());
+    expect(memberships).toEqual([]);
+    const again = await box.run(['group', 'remove', 'temps']);
+    expect([again.code, again.stderr]).toEqual([1, 'poort: no group temps\n']);
+    const events = await box.withDb((db) =>
+      db
+        .selectFrom('audit_events')
+        .select('event')
+        .where('action', '=', 'group.changed')
+        .orderBy('seq')
+        .execute(),
+    );
+    expect(
+      events.map((e) => JSON.parse(e.event) as { details: Record<string, unknown> }).at(-1)!.details,
+    ).toEqual({
+      group: 'temps',
+      change: 'removed',
+      members: ['alice'],
+    });
+  });
+
   it('lists groups in columns', async () => {
     await box.run(['group', 'add-member', 'admins', 'alice']);
     const result = await box.run(['group', 'list']);

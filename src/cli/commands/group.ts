@@ -67,6 +67,32 @@ export function registerGroupCommands(program: Command): void {
   }
 
   group
+    .command('remove')
+    .description(
+      'remove a group; its members stay, without it (the "groups" claim and policies no longer see it)',
+    )
+    .argument('<name>')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const removed = await recorded(services, async (db) => {
+          const group = await new GroupRepository(db).remove(name);
+          return {
+            result: group,
+            changes: [
+              {
+                action: 'group.changed',
+                details: { group: group.name, change: 'removed', members: group.members },
+              },
+            ],
+          };
+        });
+        print(
+          `Removed group ${removed.name}; it had ${removed.members.length} member(s): ${list(removed.members)}`,
+        );
+      });
+    });
+
+  group
     .command('list')
     .description('list groups and their members')
     .option('--json', 'print JSON')
