@@ -15,13 +15,36 @@ export interface SigningKey {
   jwk: JWK;
 }
 
+/** A key that signs the provider's cookies (Keygrip): the active one signs, every one verifies. */
+export interface CookieKey {
+  /** `cookie-` and the first 16 hex digits of the key's SHA-256: shown and retired by it, never the key */
+  id: string;
+  key: string;
+  /** ISO time it was made; the epoch for the key `poort init` wrote (in force from the start) */
+  created: string;
+}
+
+/** How secrets.json holds a cookie key: the first one as a bare string, rotated ones with their creation time. */
+type StoredCookieKey = string | { key: string; created: string };
+
+function cookieKeyOf(stored: StoredCookieKey): CookieKey {
+  const { key, created } =
+    typeof stored === 'string' ? { key: stored, created: new Date(0).toISOString() } : stored;
+  return { id: `cookie-${crypto.createHash('sha256').update(key).digest('hex').slice(0, 16)}`, key, created };
+}
+
 export interface Secrets {
-  /** keys that sign cookies; the first signs, all verify */
-  cookieKeys: string[];
   /** 32 bytes for AES-256-GCM of secrets at rest (client secrets) */
   encryptionKey: Buffer;
   /** key of the HMAC that makes CSRF tokens */
   csrfKey: Buffer;
+}
+
+/** secrets.json as stored */
+interface RawSecrets {
+  cookie_keys: StoredCookieKey[];
+  encryption_key: string;
+  csrf_key: string;
 }
 
 const SIGNING_PREFIX = 'signing-';
@@ -251,26 +274,75 @@ export class KeyStore {
     return key;
   }
 
+  private readSecrets(): RawSecrets {
+    return JSON.parse(fs.readFileSync(path.join(this.dir, SECRETS_FILE), 'utf8')) as RawSecrets;
+  }
+
   secrets(): Secrets {
-    const file = path.join(this.dir, SECRETS_FILE);
-    const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as {
-      cookie_keys: string[];
-      encryption_key: string;
-      csrf_key: string;
-    };
+    const raw = this.readSecrets();
     return {
-      cookieKeys: raw.cookie_keys,
       encryptionKey: Buffer.from(raw.encryption_key, 'base64url'),
       csrfKey: Buffer.from(raw.csrf_key, 'base64url'),
     };
   }
 
-  /** A fingerprint of the published keys and which of them sign, to notice rotation by another process. */
+  /**
+   * The cookie keys in the order the provider takes them: the active one first (it signs), then the others (they
+   * verify). As with signing keys, a new cookie key signs only after the activation delay, so that every node
+   * sharing the folder knows it before it meets a cookie signed with it.
+   */
+  cookieKeys(now = Date.now()): CookieKey[] {
+    const keys = this.readSecrets().cookie_keys.map(cookieKeyOf);
+    const cutoff = now - this.activationDelay * 1000;
+    const byAge = [...keys].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : 0));
+    const active = byAge.find((k) => Date.parse(k.created) <= cutoff) ?? byAge[byAge.length - 1]!;
+    return [active, ...byAge.filter((k) => k !== active)];
+  }
+
+  /** Adds a cookie key: it verifies at once and signs after the activation delay; the old ones keep verifying. */
+  async rotateCookieKey(): Promise<CookieKey> {
+    const stored = { key: crypto.randomBytes(32).toString('base64url'), created: new Date().toISOString() };
+    await whileCreatingKeys(this.dir, async () => {
+      const raw = this.readSecrets();
+      this.writeSecrets({ ...raw, cookie_keys: [...raw.cookie_keys, stored] });
+    });
+    return cookieKeyOf(stored);
+  }
+
+  /**
+   * Removes a cookie key: cookies it signed no longer verify, so their sessions end (after a leak, that is the
+   * point). The key that signs now cannot be retired, unless `withdraw` takes back a rotation that could not be
+   * recorded.
+   */
+  async retireCookieKey(id: string, { withdraw = false } = {}): Promise<CookieKey> {
+    return whileCreatingKeys(this.dir, async () => {
+      const raw = this.readSecrets();
+      const keys = raw.cookie_keys.map(cookieKeyOf);
+      const index = keys.findIndex((k) => k.id === id);
+      if (index < 0) throw new KeyStoreError(`no cookie key ${id}`);
+      if (!withdraw && this.cookieKeys()[0]!.id === id) {
+        throw new KeyStoreError(
+          `${id} is the current cookie key; run "poort keys rotate" and retire it once the new key signs`,
+        );
+      }
+      this.writeSecrets({ ...raw, cookie_keys: raw.cookie_keys.filter((_, i) => i !== index) });
+      return keys[index]!;
+    });
+  }
+
+  private writeSecrets(raw: RawSecrets): void {
+    writePrivate(path.join(this.dir, SECRETS_FILE), `${JSON.stringify(raw, null, 2)}\n`);
+  }
+
+  /**
+   * A fingerprint of the published keys, the cookie keys and which of them sign, to notice rotation by another
+   * process.
+   */
   version(now = Date.now()): string {
     try {
-      return this.publishedKeys(now)
-        .map((k) => k.kid)
-        .join(',');
+      return [...this.publishedKeys(now).map((k) => k.kid), ...this.cookieKeys(now).map((k) => k.id)].join(
+        ',',
+      );
     } catch {
       return '';
     }

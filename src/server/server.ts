@@ -54,7 +54,7 @@ export async function startServer(
     createProvider({
       config,
       signingKeys: services.keys.publishedKeys(),
-      cookieKeys: services.secrets.cookieKeys,
+      cookieKeys: services.keys.cookieKeys().map((k) => k.key),
       kv: services.kv,
       clients: services.clients,
       directory: services.directory,
@@ -67,7 +67,8 @@ export async function startServer(
     });
   provider = build();
 
-  // `poort keys rotate` / `retire` may run in another process: pick up the new key set without a restart.
+  // `poort keys rotate` / `retire` may run in another process: pick up the new key set (signing and cookie keys)
+  // without a restart.
   let keyVersion = services.keys.version();
   const keyWatch = setInterval(() => {
     const version = services.keys.version();
@@ -76,11 +77,15 @@ export async function startServer(
       provider = build();
       keyVersion = version;
       log.info(
-        { event: 'keys.reloaded', kids: services.keys.signingKeys().map((k) => k.kid) },
-        'signing keys reloaded',
+        {
+          event: 'keys.reloaded',
+          kids: services.keys.signingKeys().map((k) => k.kid),
+          cookie_keys: services.keys.cookieKeys().map((k) => k.id),
+        },
+        'keys reloaded',
       );
     } catch (err) {
-      log.error({ err }, 'could not reload signing keys; keeping the current ones');
+      log.error({ err }, 'could not reload the keys; keeping the current ones');
     }
   }, KEY_POLL_MS);
   keyWatch.unref();

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refuseInserts } from '../helpers/backend.js';
 import { createSandbox, type Sandbox } from '../helpers/cli.js';
@@ -85,6 +86,7 @@ describe('changes made with poort are in the audit trail', { timeout: 60_000 }, 
   it('makes no change when the event cannot be stored', async () => {
     const before = (await events()).length;
     const keyFiles = fs.readdirSync(box.keysDir).sort();
+    const secrets = fs.readFileSync(path.join(box.keysDir, 'secrets.json'), 'utf8');
     // A stand-in for a full disk or a broken trail: the trail refuses every insert.
     await box.withDb((db, dialect) => refuseInserts(db, dialect, 'audit_events'));
     const [user, group] = await Promise.all([
@@ -102,6 +104,7 @@ describe('changes made with poort are in the audit trail', { timeout: 60_000 }, 
     }));
     expect(names).toEqual({ users: [{ username: 'alice' }], groups: [{ name: 'admins' }] });
     expect(fs.readdirSync(box.keysDir).sort()).toEqual(keyFiles);
+    expect(fs.readFileSync(path.join(box.keysDir, 'secrets.json'), 'utf8')).toBe(secrets); // no new cookie key
     expect(await events()).toHaveLength(before);
   });
 });

@@ -30,7 +30,13 @@ describe('poort keys', { timeout: 60_000 }, () => {
     const list = await keys();
     const text = await box.run(['keys', 'list']);
     expect(text.stdout.split('\n')[0]).toMatch(/^KID\s+ALG\s+CREATED\s+CURRENT$/);
-    expect(list.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256']);
+    // the signing keys and the key that signs the session cookies (by an id from its hash, never the key)
+    expect(list.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256', 'cookie']);
+    expect(list.find((k) => k.alg === 'cookie')!.kid).toMatch(/^cookie-[0-9a-f]{16}$/);
+    const secrets = JSON.parse(fs.readFileSync(path.join(box.dir, 'keys', 'secrets.json'), 'utf8')) as {
+      cookie_keys: string[];
+    };
+    expect(text.stdout).not.toContain(secrets.cookie_keys[0]!);
     expect(list.every((k) => k.current)).toBe(true);
     for (const k of list) expect(Object.keys(k).sort()).toEqual(['alg', 'created', 'current', 'kid']);
     for (const k of list)
@@ -44,9 +50,9 @@ describe('poort keys', { timeout: 60_000 }, () => {
     expect(rotated.code).toBe(0);
     const after = await keys();
     // the SAML certificate is made by the server's first start or by a rotation
-    expect(after).toHaveLength(5);
+    expect(after).toHaveLength(7);
     const added = after.filter((k) => !before.some((b) => b.kid === k.kid));
-    expect(added.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256', 'SAML']);
+    expect(added.map((k) => k.alg).sort()).toEqual(['ES256', 'RS256', 'SAML', 'cookie']);
     for (const k of added) {
       expect(k.current).toBe(true);
       expect(rotated.stdout).toContain(k.kid);
@@ -73,6 +79,17 @@ describe('poort keys', { timeout: 60_000 }, () => {
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toBe('poort: no signing key with kid no-such-kid\n');
     expect((await keys()).map((k) => k.kid)).not.toContain(old.kid);
+
+    // cookie keys the same way: the current one stays, the old one goes
+    const newCookie = added.find((k) => k.alg === 'cookie')!;
+    const oldCookie = before.find((k) => k.alg === 'cookie')!;
+    const keep = await box.run(['keys', 'retire', newCookie.kid]);
+    expect(keep.code).toBe(1);
+    expect(keep.stderr).toContain(`${newCookie.kid} is the current cookie key`);
+    const drop = await box.run(['keys', 'retire', oldCookie.kid]);
+    expect(drop.code).toBe(0);
+    expect(drop.stdout).toContain(`Retired cookie key ${oldCookie.kid}`);
+    expect((await keys()).filter((k) => k.alg === 'cookie').map((k) => k.kid)).toEqual([newCookie.kid]);
   }, 60_000);
 
   it('retires a kid that starts with "-" without needing "--"', async () => {

@@ -56,7 +56,8 @@ describe('the key store', () => {
   it('gives secret material of the right sizes', async () => {
     await store.ensure();
     const secrets = store.secrets();
-    expect(secrets.cookieKeys.length).toBeGreaterThan(0);
+    expect(store.cookieKeys()).toHaveLength(1);
+    expect(Buffer.from(store.cookieKeys()[0]!.key, 'base64url')).toHaveLength(32);
     expect(secrets.encryptionKey).toHaveLength(32);
     expect(secrets.csrfKey).toHaveLength(32);
   });
@@ -104,6 +105,42 @@ describe('the key store', () => {
     expect(delayed.activeKey('RS256', delayed.signingKeys(), later)!.kid).toBe(added.kid);
     expect(delayed.publishedKeys(later)[0]!.kid).toBe(added.kid);
     expect(delayed.version(later)).not.toBe(delayed.version());
+  });
+
+  it('rotates the cookie key: the new one verifies at once and signs after the activation delay', async () => {
+    const delayed = new KeyStore(dir, 60);
+    await delayed.ensure();
+    const [first] = delayed.cookieKeys();
+    expect(first!.id).toMatch(/^cookie-[0-9a-f]{16}$/);
+    const before = delayed.version();
+    const added = await delayed.rotateCookieKey();
+    expect(added.id).not.toBe(first!.id);
+    expect(mode(path.join(dir, 'secrets.json'))).toBe(0o600);
+    // published for verification at once (a server notices the change), the old key still signs ...
+    expect(delayed.version()).not.toBe(before);
+    expect(delayed.cookieKeys().map((k) => k.id)).toEqual([first!.id, added.id]);
+    // ... until the delay has passed
+    const later = Date.parse(added.created) + 61_000;
+    expect(delayed.cookieKeys(later).map((k) => k.id)).toEqual([added.id, first!.id]);
+    expect(delayed.version(later)).not.toBe(delayed.version());
+    // the other secrets are untouched
+    expect(delayed.secrets()).toEqual(store.secrets());
+  });
+
+  it('retires an old cookie key, never the one that signs', async () => {
+    await store.ensure();
+    const [first] = store.cookieKeys();
+    const added = await store.rotateCookieKey(); // activation delay 0: it signs at once
+    expect(store.cookieKeys()[0]!.id).toBe(added.id);
+    await expect(store.retireCookieKey(added.id)).rejects.toThrow(
+      `${added.id} is the current cookie key; run "poort keys rotate"`,
+    );
+    await expect(store.retireCookieKey('cookie-0000000000000000')).rejects.toThrow(
+      'no cookie key cookie-0000000000000000',
+    );
+    expect((await store.retireCookieKey(first!.id)).id).toBe(first!.id);
+    expect(store.cookieKeys().map((k) => k.id)).toEqual([added.id]);
+    expect(fs.readFileSync(path.join(dir, 'secrets.json'), 'utf8')).not.toContain(first!.key);
   });
 
   it('names a damaged key file', async () => {

@@ -1,6 +1,8 @@
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyStore } from '../../src/keys/keystore.js';
 import { Browser } from '../helpers/browser.js';
@@ -109,5 +111,82 @@ describe('signing key rotation on a running server', () => {
     expect(await publishedKids()).toContain(current.kid);
     const { tokens } = await signIn(config, new Browser(), ANNA, { redirectUri: REDIRECT });
     expect(decodeProtectedHeader(tokens.id_token!).kid).toBe(current.kid);
+  });
+});
+
+/** The cookie that holds the single sign-on session (oidc-provider's), and its signature beside it. */
+const SESSION_COOKIE = '_session';
+
+/** How Keygrip (oidc-provider's cookies) signs `name=value` with `key`: HMAC-SHA1, URL-safe base64 without padding. */
+const keygripSign = (data: string, key: string) =>
+  crypto.createHmac('sha1', key).update(data).digest('base64url');
+
+describe('cookie key rotation on a running server', () => {
+  let poort: TestPoort;
+  let config: oidc.Configuration;
+  let cli: KeyStore;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    // the new cookie key signs at once here; the activation delay is the key store's own test
+    poort = await startPoort(`${FAST_ARGON2}keys: { activation_delay: 0s }\n`, {
+      log: pino({ level: 'info', base: undefined }, { write: (line: string) => lines.push(line) }),
+    });
+    await poort.addUser(ANNA);
+    await poort.addClient({ clientId: 'app', secret: 'app-secret-0123456789', redirectUris: [REDIRECT] });
+    config = await relyingParty(poort, 'app', 'app-secret-0123456789');
+    cli = new KeyStore(path.join(poort.dir, 'keys'), 0);
+  });
+  afterAll(async () => poort?.stop());
+
+  /** Which cookie key signed the browser's session cookie (its id), or undefined. */
+  function signedBy(browser: Browser): string | undefined {
+    const cookie = (name: string) => [...browser.cookies.values()].find((c) => c.name === name)?.value;
+    const value = cookie(SESSION_COOKIE);
+    const sig = cookie(`${SESSION_COOKIE}.sig`);
+    if (!value || !sig) return undefined;
+    return cli.cookieKeys().find((k) => keygripSign(`${SESSION_COOKIE}=${value}`, k.key) === sig)?.id;
+  }
+
+  /** Waits (up to 15 s) until the server logged that it reloaded its keys `n` times. */
+  async function reloads(n: number): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (lines.filter((l) => l.includes('"event":"keys.reloaded"')).length < n) {
+      if (Date.now() > deadline) throw new Error('the server did not reload its keys within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  const sso = async (browser: Browser) =>
+    authorizeInBrowser(browser, await startAuthorization(config, { redirectUri: REDIRECT }));
+
+  it('signs new sessions with the new key, keeps old sessions, and ends those of a retired key', async () => {
+    const [first] = cli.cookieKeys();
+    const kept = new Browser();
+    const dropped = new Browser();
+    await signIn(config, kept, ANNA, { redirectUri: REDIRECT });
+    await signIn(config, dropped, ANNA, { redirectUri: REDIRECT });
+    expect(signedBy(kept)).toBe(first!.id);
+    expect(signedBy(dropped)).toBe(first!.id);
+
+    const added = await cli.rotateCookieKey();
+    await reloads(1);
+    expect(lines.at(-1)).toContain(added.id);
+    expect(lines.join('\n')).not.toContain(added.key);
+    // a new session is signed with the new key
+    const fresh = new Browser();
+    await signIn(config, fresh, ANNA, { redirectUri: REDIRECT });
+    expect(signedBy(fresh)).toBe(added.id);
+    // an old session still works, without the password, and is signed anew with the new key
+    expect((await sso(kept)).status).toBe(0);
+    expect(signedBy(kept)).toBe(added.id);
+
+    await cli.retireCookieKey(first!.id);
+    await reloads(2);
+    // a session signed only with the retired key is gone: the password is asked again
+    const asked = await sso(dropped);
+    expect(asked.status).toBe(200);
+    expect(asked.body).toContain('autocomplete="current-password"');
+    expect((await sso(kept)).status).toBe(0);
   });
 });

@@ -18,7 +18,7 @@ function startingNode(dir: string): Promise<{ secrets: string; kids: string }> {
     await store.ensure();
     const s = store.secrets();
     process.stdout.write(JSON.stringify({
-      secrets: [s.cookieKeys.join(','), s.encryptionKey.toString('hex'), s.csrfKey.toString('hex')].join('|'),
+      secrets: [store.cookieKeys().map((k) => k.key).join(','), s.encryptionKey.toString('hex'), s.csrfKey.toString('hex')].join('|'),
       kids: store.publishedKeys().map((k) => k.kid).join(','),
     }));`;
   return new Promise((resolve, reject) => {

@@ -282,6 +282,11 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
 
   it('publishes a key rotated with the CLI on both nodes, and both sign with it once it is active', async () => {
     const before = await untilBothPublish(() => true);
+    // a session from before the rotation (its cookie signed with the old cookie key)
+    const earlier = new Browser();
+    await on('A', () =>
+      signIn(app, earlier, { username: 'anna', password: PASSWORD }, { redirectUri: REDIRECT }),
+    );
     const out = await cliOk(['keys', 'rotate']);
     const newRsa = /New RS256 signing key: (\S+)/.exec(out)?.[1];
     const newEc = /New ES256 signing key: (\S+)/.exec(out)?.[1];
@@ -299,12 +304,22 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
     // After keys.activation_delay (5 s here: more than the 2 s poll, so a node publishes a key before it signs) each node notices on its next poll that the new key signs.
     await untilBothPublish((kids) => kids[0] === newRsa);
     const rp = await relyingParty();
-    for (const node of ['A', 'B']) {
+    const sso = async (browser: Browser) =>
+      authorizeInBrowser(browser, await startAuthorization(rp, { redirectUri: REDIRECT }));
+    for (const [node, other] of [
+      ['A', 'B'],
+      ['B', 'A'],
+    ] as const) {
+      const browser = new Browser();
       const { tokens } = await on(node, () =>
-        signIn(rp, new Browser(), { username: 'anna', password: PASSWORD }, { redirectUri: REDIRECT }),
+        signIn(rp, browser, { username: 'anna', password: PASSWORD }, { redirectUri: REDIRECT }),
       );
       expect(decodeProtectedHeader(tokens.id_token!)).toMatchObject({ alg: 'RS256', kid: newRsa });
+      // the session cookie one node signed with the new cookie key is good on the other
+      expect((await on(other, () => sso(browser))).status).toBe(0);
     }
+    // and the session from before the rotation still works on both
+    for (const node of ['B', 'A']) expect((await on(node, () => sso(earlier))).status).toBe(0);
   });
 
   it('keeps the audit chain intact while both nodes append at the same time', async () => {

@@ -17,7 +17,8 @@ interface KeySummary {
 
 /**
  * `current` is the key that signs now for its algorithm; newer keys are published and sign once active. SAML signing
- * certificates are listed with the algorithm `SAML` and their certificate's SHA-256 as kid.
+ * certificates are listed with the algorithm `SAML` and their certificate's SHA-256 as kid; the keys that sign the
+ * session cookies with `cookie` and an id made from their hash (never the key).
  */
 function summarise(store: KeyStore, saml: SamlCertificates): KeySummary[] {
   const keys = store.signingKeys();
@@ -34,13 +35,16 @@ function summarise(store: KeyStore, saml: SamlCertificates): KeySummary[] {
       created: c.created,
       current: c.id === activeCertificate,
     })),
+    ...store.cookieKeys().map((k, i) => ({ kid: k.id, alg: 'cookie', created: k.created, current: i === 0 })),
   ];
 }
 
 export function registerKeysCommands(program: Command): void {
   const keys = program
     .command('keys')
-    .description('manage token signing keys (a running server notices changes to the keys folder)');
+    .description(
+      'manage token signing keys, SAML certificates and cookie keys (a running server notices changes to the keys folder)',
+    );
 
   keys
     .command('list')
@@ -61,26 +65,33 @@ export function registerKeysCommands(program: Command): void {
   keys
     .command('rotate')
     .description(
-      'add a new key for each algorithm: published at once, it signs after keys.activation_delay; the old keys stay published',
+      'add a new key for each algorithm, a SAML certificate and a cookie key: published at once, they sign after keys.activation_delay; the old keys stay published',
     )
     .action(async (_opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const added = await services.keys.rotate();
         const certificate = await services.samlCertificates.add();
+        const cookieKey = await services.keys.rotateCookieKey();
         try {
           await record(services, {
             action: 'keys.rotated',
-            details: { kids: added.map((k) => k.kid), saml_certificate: certificate.id },
+            details: {
+              kids: added.map((k) => k.kid),
+              saml_certificate: certificate.id,
+              cookie_key: cookieKey.id,
+            },
           });
         } catch (err) {
           // Nothing happens unrecorded: withdraw the new keys (not used yet) when the event cannot be stored.
           for (const key of added)
             fs.rmSync(path.join(services.keys.dir, `signing-${key.kid}.json`), { force: true });
           services.samlCertificates.withdraw(certificate.id);
+          await services.keys.retireCookieKey(cookieKey.id, { withdraw: true });
           throw err;
         }
         for (const key of added) print(`New ${key.alg} signing key: ${key.kid}`);
         print(`New SAML signing certificate: ${certificate.id}`);
+        print(`New cookie key: ${cookieKey.id}`);
         const delay = services.keys.activationDelay;
         print(
           delay > 0
@@ -102,6 +113,17 @@ export function registerKeysCommands(program: Command): void {
         // Refuse before recording: the event is written first, since a retired key cannot be put back.
         const keys = services.keys.signingKeys();
         const key = keys.find((k) => k.kid === kid);
+        const cookieKey = services.keys.cookieKeys().find((k) => k.id === kid);
+        if (!key && cookieKey) {
+          if (services.keys.cookieKeys()[0]!.id === kid)
+            throw new CliError(
+              `${kid} is the current cookie key; run "poort keys rotate" and retire it once the new key signs`,
+            );
+          await record(services, { action: 'keys.retired', details: { kid, alg: 'cookie' } });
+          await services.keys.retireCookieKey(kid);
+          print(`Retired cookie key ${kid}: sessions whose cookies only it signed have ended`);
+          return;
+        }
         const saml = services.samlCertificates;
         const certificates = saml.list();
         if (!key && certificates.some((c) => c.id === kid)) {
