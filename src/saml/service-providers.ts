@@ -1,4 +1,5 @@
 import { DurableCache } from '../store/durable-cache.js';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../store/database.js';
@@ -66,6 +67,81 @@ export function checkSettings(metadata: SpMetadata, settings: ServiceProviderSet
       'invalid_settings',
       'a response must be signed: keep the assertion or the response signed',
     );
+}
+
+/** A certificate by its SHA-256 fingerprint, as `openssl x509 -fingerprint -sha256` shows it. */
+function fingerprint(pem: string): string {
+  return new crypto.X509Certificate(pem).fingerprint256;
+}
+
+/** Entries of `now` not in `was`, and of `was` not in `now`; undefined when they hold the same. */
+function listChange<T>(was: T[], now: T[]): { added: T[]; removed: T[] } | undefined {
+  const added = now.filter((v) => !was.includes(v));
+  const removed = was.filter((v) => !now.includes(v));
+  return added.length > 0 || removed.length > 0 ? { added, removed } : undefined;
+}
+
+/**
+ * What differs between two versions of a service provider, for the audit trail and the CLI: `metadata: replaced`
+ * for a new metadata document, its endpoints and certificates (by SHA-256 fingerprint) as added and removed, Poort's
+ * settings as their new value (null: removed).
+ */
+export function serviceProviderChanges(
+  before: ServiceProvider,
+  after: ServiceProvider,
+): Record<string, unknown> {
+  const changes: Record<string, unknown> = {};
+  // any new metadata document is recorded, also one whose differences the fields below do not show
+  if (after.metadataXml !== before.metadataXml) changes.metadata = 'replaced';
+  const endpoint = (e: { location: string; binding: string }) =>
+    `${e.location} (${e.binding.split(':').pop()})`;
+  const lists: Array<[string, string[], string[]]> = [
+    [
+      'assertion_consumer_services',
+      before.metadata.assertionConsumerServices.map(endpoint),
+      after.metadata.assertionConsumerServices.map(endpoint),
+    ],
+    [
+      'single_logout_services',
+      before.metadata.singleLogoutServices.map(endpoint),
+      after.metadata.singleLogoutServices.map(endpoint),
+    ],
+    [
+      'signing_certificates',
+      before.metadata.signingCertificates.map(fingerprint),
+      after.metadata.signingCertificates.map(fingerprint),
+    ],
+    [
+      'encryption_certificates',
+      before.metadata.encryptionCertificates.map(fingerprint),
+      after.metadata.encryptionCertificates.map(fingerprint),
+    ],
+    [
+      'attributes',
+      before.settings.attributes.map((a) => a.name),
+      after.settings.attributes.map((a) => a.name),
+    ],
+  ];
+  for (const [name, was, now] of lists) {
+    const change = listChange(was, now);
+    if (change) changes[name] = change;
+  }
+  // the same names with other sources or values
+  if (
+    !changes.attributes &&
+    JSON.stringify(before.settings.attributes) !== JSON.stringify(after.settings.attributes)
+  )
+    changes.attributes = { added: [], removed: [], changed: after.settings.attributes.map((a) => a.name) };
+  const fields: Array<[string, unknown, unknown]> = [
+    ['name', before.settings.name, after.settings.name],
+    ['name_id_format', before.settings.nameIdFormat, after.settings.nameIdFormat],
+    ['sign_response', before.settings.signResponse, after.settings.signResponse],
+    ['sign_assertion', before.settings.signAssertion, after.settings.signAssertion],
+    ['encrypt_assertion', encrypts(before), encrypts(after)],
+    ['authn_requests_signed', before.metadata.authnRequestsSigned, after.metadata.authnRequestsSigned],
+  ];
+  for (const [name, was, now] of fields) if (was !== now) changes[name] = now ?? null;
+  return changes;
 }
 
 export function metadataOf(xml: string): SpMetadata {
@@ -202,6 +278,51 @@ export class ServiceProviderRegistry {
       throw err;
     }
     return { entityId: metadata.entityId, metadataXml, metadata, settings, source: 'store', createdAt: now };
+  }
+
+  /**
+   * Replaces a stored service provider's metadata (a new certificate, other endpoints: the same entityID) and/or
+   * settings; checked as a new one would be. The running server uses it at the next request.
+   */
+  async update(
+    entityId: string,
+    change: { metadataXml?: string; settings: (current: ServiceProviderSettings) => ServiceProviderSettings },
+  ): Promise<{ before: ServiceProvider; after: ServiceProvider }> {
+    this.#cache.changed();
+    if (this.#declared.has(entityId))
+      throw new ServiceProviderError(
+        'not_found',
+        `service provider ${entityId} is declared in the configuration; change it there`,
+      );
+    const row = await this.db
+      .selectFrom('service_providers')
+      .selectAll()
+      .where('entity_id', '=', entityId)
+      .executeTakeFirst();
+    if (!row) throw new ServiceProviderError('not_found', `no service provider ${entityId}`);
+    const before = this.fromRow(row);
+    const metadataXml = change.metadataXml ?? before.metadataXml;
+    const metadata = change.metadataXml === undefined ? before.metadata : metadataOf(change.metadataXml);
+    if (metadata.entityId !== entityId)
+      throw new ServiceProviderError(
+        'invalid_metadata',
+        `the metadata is for ${metadata.entityId}, not ${entityId}; register another service provider with "poort sp add"`,
+      );
+    const settings = change.settings(before.settings);
+    checkSettings(metadata, settings);
+    const after: ServiceProvider = { ...before, metadataXml, metadata, settings };
+    if (metadataXml !== before.metadataXml || JSON.stringify(settings) !== JSON.stringify(before.settings)) {
+      await this.db
+        .updateTable('service_providers')
+        .set({
+          metadata: metadataXml,
+          settings: JSON.stringify(settings),
+          updated_at: new Date().toISOString(),
+        })
+        .where('entity_id', '=', entityId)
+        .execute();
+    }
+    return { before, after };
   }
 
   async remove(entityId: string): Promise<void> {

@@ -10,13 +10,14 @@ import {
 } from '../../saml/config.js';
 import {
   encrypts,
+  serviceProviderChanges,
   ServiceProviderError,
   ServiceProviderRegistry,
   type ServiceProvider,
   type ServiceProviderSettings,
 } from '../../saml/service-providers.js';
 import { MAX_METADATA_BYTES } from '../../saml/sp-metadata.js';
-import { CliError, collect, withServices } from '../context.js';
+import { CliError, collect, usageError, withServices } from '../context.js';
 import { list, print, printFields, printJson, printTable, yesNo } from '../io.js';
 import { recorded } from '../record.js';
 
@@ -103,6 +104,29 @@ interface AddOptions {
   encryptAssertion?: boolean;
 }
 
+interface UpdateOptions {
+  metadata?: string;
+  name?: string;
+  nameIdFormat?: NameIdFormat;
+  attribute?: ReleasedAttribute[];
+  attributeValue?: string[];
+  signResponse?: boolean;
+  signAssertion?: boolean;
+  encryptAssertion?: boolean;
+}
+
+/** The attributes named with --attribute and --attribute-value, in that order; none when neither was given. */
+function chosenAttributes(opts: {
+  attribute?: ReleasedAttribute[];
+  attributeValue?: string[];
+}): ReleasedAttribute[] {
+  const fixed: ReleasedAttribute[] = (opts.attributeValue ?? []).map((v) => {
+    const at = v.indexOf('=');
+    return { name: v.slice(0, at), value: v.slice(at + 1) };
+  });
+  return [...(opts.attribute ?? []), ...fixed];
+}
+
 function readMetadata(file: string): string {
   let stat: fs.Stats;
   try {
@@ -140,11 +164,7 @@ export function registerSpCommands(program: Command): void {
     )
     .action(async (opts: AddOptions, cmd: Command) => {
       const xml = readMetadata(opts.metadata);
-      const fixed: ReleasedAttribute[] = (opts.attributeValue ?? []).map((v) => {
-        const at = v.indexOf('=');
-        return { name: v.slice(0, at), value: v.slice(at + 1) };
-      });
-      const chosen = [...(opts.attribute ?? []), ...fixed];
+      const chosen = chosenAttributes(opts);
       const settings: ServiceProviderSettings = {
         ...(opts.name ? { name: opts.name } : {}),
         nameIdFormat: opts.nameIdFormat ?? 'persistent',
@@ -210,6 +230,91 @@ export function registerSpCommands(program: Command): void {
         if (!found) throw new ServiceProviderError('not_found', `no service provider ${entityId}`);
         if (opts.json) printJson(summary(found));
         else showSp(found);
+      });
+    });
+
+  sp.command('update')
+    .description('change a service provider registered with "poort sp add"; what is not named stays as it is')
+    .argument('<entityID>')
+    .option('--metadata <file>', "the SP's new metadata (same entityID): new certificates, other endpoints")
+    .option('--name <name>', 'name shown to users ("" removes it)')
+    .option('--name-id-format <format>', NAME_ID_FORMATS.join(', '), nameIdFormat)
+    .option(
+      '--attribute <source=name>',
+      'release a user field under a name (repeatable; replaces the attributes released now)',
+      attributeOption,
+    )
+    .option(
+      '--attribute-value <name=value>',
+      'release an attribute with a fixed value (repeatable; replaces the attributes released now)',
+      fixedAttributeOption,
+    )
+    .option('--sign-response', 'sign the whole response too')
+    .option('--no-sign-response', 'sign only the assertion')
+    .option('--sign-assertion', 'sign the assertion')
+    .option('--no-sign-assertion', 'do not sign the assertion (the response must then be signed)')
+    .option('--encrypt-assertion', 'encrypt assertions (the SP must publish an encryption certificate)')
+    .option('--no-encrypt-assertion', 'do not encrypt assertions')
+    .action(async (entityId: string, opts: UpdateOptions, cmd: Command) => {
+      const xml = opts.metadata === undefined ? undefined : readMetadata(opts.metadata);
+      const attributes = chosenAttributes(opts);
+      const settings = (current: ServiceProviderSettings): ServiceProviderSettings => {
+        const { name: _name, encryptAssertion: _encrypt, ...rest } = current;
+        const name = opts.name === undefined ? current.name : opts.name || undefined;
+        const encrypt = opts.encryptAssertion ?? current.encryptAssertion;
+        return {
+          ...rest,
+          ...(name ? { name } : {}),
+          ...(opts.nameIdFormat ? { nameIdFormat: opts.nameIdFormat } : {}),
+          ...(attributes.length > 0 ? { attributes } : {}),
+          ...(opts.signResponse !== undefined ? { signResponse: opts.signResponse } : {}),
+          ...(opts.signAssertion !== undefined ? { signAssertion: opts.signAssertion } : {}),
+          ...(encrypt !== undefined ? { encryptAssertion: encrypt } : {}),
+        };
+      };
+      const named = [
+        xml,
+        opts.name,
+        opts.nameIdFormat,
+        attributes.length > 0 ? attributes : undefined,
+        opts.signResponse,
+        opts.signAssertion,
+        opts.encryptAssertion,
+      ];
+      if (named.every((v) => v === undefined)) usageError(cmd, 'nothing to change: name at least one option');
+      await withServices(cmd, async (services) => {
+        const found = await services.serviceProviders.find(entityId);
+        if (found?.source === 'config')
+          throw new ServiceProviderError(
+            'not_found',
+            `service provider ${entityId} is declared in the configuration; change it there`,
+          );
+        const { after, changes } = await recorded(services, async (db) => {
+          const { before, after } = await new ServiceProviderRegistry(db).update(entityId, {
+            ...(xml !== undefined ? { metadataXml: xml } : {}),
+            settings,
+          });
+          const changes = serviceProviderChanges(before, after);
+          return {
+            result: { after, changes },
+            changes:
+              Object.keys(changes).length > 0
+                ? [
+                    {
+                      action: 'client.updated',
+                      application: { id: entityId, protocol: 'saml' },
+                      details: changes,
+                    },
+                  ]
+                : [],
+          };
+        });
+        if (Object.keys(changes).length === 0) {
+          print(`Service provider ${entityId} is already so; nothing changed`);
+          return;
+        }
+        print(`Updated service provider ${entityId}: ${Object.keys(changes).join(', ')}`);
+        showSp(after);
       });
     });
 
