@@ -1,3 +1,4 @@
+import { changedFields } from '../audit/changes.js';
 import { DurableCache } from '../store/durable-cache.js';
 import type { Db } from '../store/database.js';
 import { open, seal } from '../keys/secret-box.js';
@@ -155,24 +156,19 @@ export function clientChanges(
   after: ClientRecord,
   secretChanged = false,
 ): Record<string, unknown> {
-  const changes: Record<string, unknown> = {};
-  const lists = [
-    ['redirect_uris', before.redirectUris, after.redirectUris],
-    ['post_logout_redirect_uris', before.postLogoutRedirectUris, after.postLogoutRedirectUris],
-    ['grant_types', before.grantTypes, after.grantTypes],
-  ] as const;
-  for (const [name, was, now] of lists) {
-    const added = now.filter((v) => !(was as readonly string[]).includes(v));
-    const removed = was.filter((v) => !(now as readonly string[]).includes(v));
-    if (added.length > 0 || removed.length > 0) changes[name] = { added, removed };
-  }
-  const fields = [
-    ['client_name', before.name, after.name],
-    ['backchannel_logout_uri', before.backchannelLogoutUri, after.backchannelLogoutUri],
-    ['first_party', before.firstParty, after.firstParty],
-    ['require_pkce', before.requirePkce, after.requirePkce],
-  ] as const;
-  for (const [name, was, now] of fields) if (was !== now) changes[name] = now ?? null;
+  const changes = changedFields(
+    [
+      ['redirect_uris', before.redirectUris, after.redirectUris],
+      ['post_logout_redirect_uris', before.postLogoutRedirectUris, after.postLogoutRedirectUris],
+      ['grant_types', before.grantTypes, after.grantTypes],
+    ],
+    [
+      ['client_name', before.name, after.name],
+      ['backchannel_logout_uri', before.backchannelLogoutUri, after.backchannelLogoutUri],
+      ['first_party', before.firstParty, after.firstParty],
+      ['require_pkce', before.requirePkce, after.requirePkce],
+    ],
+  );
   if (secretChanged) changes.secret = 'replaced';
   return changes;
 }
@@ -270,7 +266,7 @@ export class ClientRepository {
   }
 
   /**
-   * Changes a client registered in the store (not one declared in the configuration). Validated as a new client
+   * Changes a client registered in the store (a client declared in the configuration is not there). Validated as a new client
    * would be; a new secret replaces the old one at once, else the sealed secret stays as it is. Tokens already
    * issued to the client keep working.
    */
@@ -279,11 +275,6 @@ export class ClientRepository {
     change: ClientChange,
   ): Promise<{ before: ClientRecord; after: ClientRecord }> {
     this.#cache.changed();
-    if (this.#static.has(clientId))
-      throw new ClientError(
-        'not_found',
-        `client ${clientId} is declared in the configuration; change it there`,
-      );
     const row = await this.db
       .selectFrom('clients')
       .select(['metadata', 'created_at'])

@@ -1,3 +1,4 @@
+import { changedFields } from '../audit/changes.js';
 import { DurableCache } from '../store/durable-cache.js';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -74,13 +75,6 @@ function fingerprint(pem: string): string {
   return new crypto.X509Certificate(pem).fingerprint256;
 }
 
-/** Entries of `now` not in `was`, and of `was` not in `now`; undefined when they hold the same. */
-function listChange<T>(was: T[], now: T[]): { added: T[]; removed: T[] } | undefined {
-  const added = now.filter((v) => !was.includes(v));
-  const removed = was.filter((v) => !now.includes(v));
-  return added.length > 0 || removed.length > 0 ? { added, removed } : undefined;
-}
-
 /**
  * What differs between two versions of a service provider, for the audit trail and the CLI: `metadata: replaced`
  * for a new metadata document, its endpoints and certificates (by SHA-256 fingerprint) as added and removed, Poort's
@@ -90,58 +84,32 @@ export function serviceProviderChanges(
   before: ServiceProvider,
   after: ServiceProvider,
 ): Record<string, unknown> {
-  const changes: Record<string, unknown> = {};
-  // any new metadata document is recorded, also one whose differences the fields below do not show
-  if (after.metadataXml !== before.metadataXml) changes.metadata = 'replaced';
   const endpoint = (e: { location: string; binding: string }) =>
     `${e.location} (${e.binding.split(':').pop()})`;
-  const lists: Array<[string, string[], string[]]> = [
+  const both = <T>(pick: (sp: ServiceProvider) => T) => [pick(before), pick(after)] as const;
+  const changes = changedFields(
     [
-      'assertion_consumer_services',
-      before.metadata.assertionConsumerServices.map(endpoint),
-      after.metadata.assertionConsumerServices.map(endpoint),
+      ['assertion_consumer_services', ...both((sp) => sp.metadata.assertionConsumerServices.map(endpoint))],
+      ['single_logout_services', ...both((sp) => sp.metadata.singleLogoutServices.map(endpoint))],
+      ['signing_certificates', ...both((sp) => sp.metadata.signingCertificates.map(fingerprint))],
+      ['encryption_certificates', ...both((sp) => sp.metadata.encryptionCertificates.map(fingerprint))],
+      ['attributes', ...both((sp) => sp.settings.attributes.map((a) => a.name))],
     ],
     [
-      'single_logout_services',
-      before.metadata.singleLogoutServices.map(endpoint),
-      after.metadata.singleLogoutServices.map(endpoint),
+      ['name', ...both((sp) => sp.settings.name)],
+      ['name_id_format', ...both((sp) => sp.settings.nameIdFormat)],
+      ['sign_response', ...both((sp) => sp.settings.signResponse)],
+      ['sign_assertion', ...both((sp) => sp.settings.signAssertion)],
+      ['encrypt_assertion', ...both(encrypts)],
+      ['authn_requests_signed', ...both((sp) => sp.metadata.authnRequestsSigned)],
     ],
-    [
-      'signing_certificates',
-      before.metadata.signingCertificates.map(fingerprint),
-      after.metadata.signingCertificates.map(fingerprint),
-    ],
-    [
-      'encryption_certificates',
-      before.metadata.encryptionCertificates.map(fingerprint),
-      after.metadata.encryptionCertificates.map(fingerprint),
-    ],
-    [
-      'attributes',
-      before.settings.attributes.map((a) => a.name),
-      after.settings.attributes.map((a) => a.name),
-    ],
-  ];
-  for (const [name, was, now] of lists) {
-    const change = listChange(was, now);
-    if (change) changes[name] = change;
-  }
-  // the same names with other sources or values
-  if (
-    !changes.attributes &&
-    JSON.stringify(before.settings.attributes) !== JSON.stringify(after.settings.attributes)
-  )
+  );
+  // the same attribute names with other sources or values
+  const released = both((sp) => JSON.stringify(sp.settings.attributes));
+  if (!changes.attributes && released[0] !== released[1])
     changes.attributes = { added: [], removed: [], changed: after.settings.attributes.map((a) => a.name) };
-  const fields: Array<[string, unknown, unknown]> = [
-    ['name', before.settings.name, after.settings.name],
-    ['name_id_format', before.settings.nameIdFormat, after.settings.nameIdFormat],
-    ['sign_response', before.settings.signResponse, after.settings.signResponse],
-    ['sign_assertion', before.settings.signAssertion, after.settings.signAssertion],
-    ['encrypt_assertion', encrypts(before), encrypts(after)],
-    ['authn_requests_signed', before.metadata.authnRequestsSigned, after.metadata.authnRequestsSigned],
-  ];
-  for (const [name, was, now] of fields) if (was !== now) changes[name] = now ?? null;
-  return changes;
+  // any new metadata document is recorded, also one whose differences the fields above do not show
+  return after.metadataXml !== before.metadataXml ? { metadata: 'replaced', ...changes } : changes;
 }
 
 export function metadataOf(xml: string): SpMetadata {
@@ -289,11 +257,6 @@ export class ServiceProviderRegistry {
     change: { metadataXml?: string; settings: (current: ServiceProviderSettings) => ServiceProviderSettings },
   ): Promise<{ before: ServiceProvider; after: ServiceProvider }> {
     this.#cache.changed();
-    if (this.#declared.has(entityId))
-      throw new ServiceProviderError(
-        'not_found',
-        `service provider ${entityId} is declared in the configuration; change it there`,
-      );
     const row = await this.db
       .selectFrom('service_providers')
       .selectAll()

@@ -57,6 +57,15 @@ interface AddOptions {
   requirePkce?: boolean;
 }
 
+/** A client declared in the configuration file is changed or removed there, not with the CLI. */
+function refuseDeclared(client: ClientRecord | undefined, verb: 'change' | 'remove'): void {
+  if (client?.source === 'config')
+    throw new ClientError(
+      'not_found',
+      `client ${client.clientId} is declared in the configuration; ${verb} it there`,
+    );
+}
+
 interface UpdateOptions {
   name?: string;
   addRedirectUri?: string[];
@@ -227,11 +236,7 @@ export function registerClientCommands(program: Command): void {
       await withServices(cmd, async (services) => {
         const found = await services.clients.find(clientId);
         if (!found) throw new ClientError('not_found', `no client ${clientId}`);
-        if (found.source === 'config')
-          throw new ClientError(
-            'not_found',
-            `client ${clientId} is declared in the configuration; change it there`,
-          );
+        refuseDeclared(found, 'change');
         // Refuse what can be refused before asking for the secret.
         validateClientInput(
           applyClientChange(found, {
@@ -278,12 +283,7 @@ export function registerClientCommands(program: Command): void {
     .action(async (clientId: string, _opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const found = await services.clients.find(clientId);
-        if (found?.source === 'config') {
-          throw new ClientError(
-            'not_found',
-            `client ${clientId} is declared in the configuration; remove it there`,
-          );
-        }
+        refuseDeclared(found, 'remove');
         await recorded(services, async (db) => {
           await new ClientRepository(db, services.secrets.encryptionKey).remove(clientId);
           return {

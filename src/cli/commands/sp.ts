@@ -104,6 +104,15 @@ interface AddOptions {
   encryptAssertion?: boolean;
 }
 
+/** A service provider declared in the configuration file is changed or removed there, not with the CLI. */
+function refuseDeclared(sp: ServiceProvider | undefined, verb: 'change' | 'remove'): void {
+  if (sp?.source === 'config')
+    throw new ServiceProviderError(
+      'not_found',
+      `service provider ${sp.entityId} is declared in the configuration; ${verb} it there`,
+    );
+}
+
 interface UpdateOptions {
   metadata?: string;
   name?: string;
@@ -284,11 +293,7 @@ export function registerSpCommands(program: Command): void {
       if (named.every((v) => v === undefined)) usageError(cmd, 'nothing to change: name at least one option');
       await withServices(cmd, async (services) => {
         const found = await services.serviceProviders.find(entityId);
-        if (found?.source === 'config')
-          throw new ServiceProviderError(
-            'not_found',
-            `service provider ${entityId} is declared in the configuration; change it there`,
-          );
+        refuseDeclared(found, 'change');
         const { after, changes } = await recorded(services, async (db) => {
           const { before, after } = await new ServiceProviderRegistry(db).update(entityId, {
             ...(xml !== undefined ? { metadataXml: xml } : {}),
@@ -324,11 +329,7 @@ export function registerSpCommands(program: Command): void {
     .action(async (entityId: string, _opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const found = await services.serviceProviders.find(entityId);
-        if (found?.source === 'config')
-          throw new ServiceProviderError(
-            'not_found',
-            `service provider ${entityId} is declared in the configuration; remove it there`,
-          );
+        refuseDeclared(found, 'remove');
         await recorded(services, async (db) => {
           await new ServiceProviderRegistry(db).remove(entityId);
           return {
