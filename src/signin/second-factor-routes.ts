@@ -29,6 +29,7 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
     status: number,
     chosenId: string | undefined,
     error?: string,
+    notice?: string,
   ) {
     const pending = await flow.pendingSecondFactor(interaction.uid);
     if (!pending) return deps.showError(req, res, 400, 'session_expired');
@@ -106,6 +107,7 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
             ...recoveryLink,
           ],
           error: error ? { message: page.t(`mfa.error.${error}`) } : undefined,
+          notice: notice ? { message: page.t(`mfa.notice.${notice}`) } : undefined,
           ...challenge.vars,
         }),
       );
@@ -139,6 +141,9 @@ export function secondFactorRoutes(deps: SecondFactorRouteDeps): Router {
         res.set('Retry-After', String(outcome.retryAfterSeconds));
         return show(req, res, interaction, 429, factorId, 'throttled');
       case 'failed':
+        // a new code on its way is news, not an error: the code field is not wrong
+        if (outcome.reason === 'code_sent')
+          return show(req, res, interaction, 200, factorId, undefined, outcome.reason);
         return show(req, res, interaction, 401, factorId, outcome.reason);
       case 'authenticated':
         return deps.finishLogin(req, res, outcome.authentication, attempt);
