@@ -4,6 +4,7 @@ import { correlationId, type AuditAction } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config/schema.js';
 import type { Directory, Identity } from '../directory/identity.js';
+import type { UserRepository } from '../directory/users.js';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage, type PageContext } from '../http/render.js';
 import type { Secrets } from '../keys/keystore.js';
@@ -13,7 +14,7 @@ import { FactorError, type FactorRepository } from '../mfa/factors.js';
 import { PendingEnrolments, type PendingEnrolment } from '../mfa/pending-enrolment.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import { describeSource } from '../policy/source.js';
-import { predatesSignOut } from '../oidc/signed-out.js';
+import { predatesSignOut, signInsCountAgain } from '../oidc/signed-out.js';
 import type { Services } from '../server/services.js';
 import { enrolError } from '../signin/enrolment-routes.js';
 import type { KeyValueStore } from '../store/kv.js';
@@ -44,6 +45,8 @@ export interface AccountRouteDeps {
   secrets: Pick<Secrets, 'csrfKey' | 'encryptionKey'>;
   directory: Directory;
   factors: FactorRepository;
+  /** ends every session and token of a user (sign out everywhere) */
+  users: Pick<UserRepository, 'endSessions'>;
   audit: AuditLog;
   /** the second-factor kinds available here, by kind */
   handler: (kind: FactorKind) => SecondFactor | undefined;
@@ -217,6 +220,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
           ? { remaining: await deps.recovery.remaining(v.identity.id), href: `${SECURITY}/recovery` }
           : undefined,
         signout: { action: '/account/signout', csrf: csrf(v.session) },
+        everywhere: { action: `${SECURITY}/signout-everywhere`, csrf: csrf(v.session) },
       }),
     );
   });
@@ -459,6 +463,22 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     );
   });
 
+  /**
+   * Signs the user out on every device and in every application (a lost phone, a borrowed computer): single sign-on
+   * sessions, refresh and access tokens from sign-ins until now stop working on every node, this visit included.
+   * Recorded first: a sign-out that cannot be recorded does not happen.
+   */
+  router.post(`${SECURITY}/signout-everywhere`, form, async (req, res) => {
+    const v = await visit(req, res, true);
+    if (!v) return;
+    await record(req, v, 'logout', { everywhere: true });
+    const cut = await deps.users.endSessions(v.identity.id);
+    await enrolments.clear(binding(v.session));
+    res.append('Set-Cookie', await sessions.end(v.session));
+    await signInsCountAgain(cut);
+    send(res, 200, renderPage('account/signed-out-everywhere', deps.page(req, res), { again: SECURITY }));
+  });
+
   /** Signing out of the account pages signs out of Poort: the provider asks to confirm and ends the session. */
   router.post('/account/signout', form, async (req, res) => {
     const session = await sessions.read(req);
@@ -485,6 +505,7 @@ export function accountPages(
     secrets: services.secrets,
     directory: services.directory,
     factors: services.factors,
+    users: services.users,
     audit: services.audit,
     recovery: new RecoveryCodes(services.db, services.hasher),
     tokenEndpoint: loopbackTokenEndpoint(config.server.host, config.server.port),

@@ -1,14 +1,24 @@
 import { generate } from 'otplib';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCOUNT_CLIENT_ID, accountClientSecret } from '../../src/account/client.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
-import { FAST_ARGON2, isPasswordForm, submitPassword } from '../helpers/oidc.js';
+import {
+  expectSignedOut,
+  FAST_ARGON2,
+  isPasswordForm,
+  relyingParty,
+  signIn,
+  submitPassword,
+} from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const PASSWORD = 'a passphrase nobody guesses';
 const SECURITY = '/account/security';
+const MAIL_REDIRECT = 'http://127.0.0.1:7941/cb';
+const MAIL_SECRET = 'mail-secret-0123456789';
 
 /** The code an authenticator app shows now, or `steps` periods away. */
 const codeAt = (secret: string, steps = 0) =>
@@ -238,13 +248,54 @@ describe('the security page (/account/security)', () => {
 
     const overview = await browser.navigate(`${poort.issuer}${SECURITY}`);
     expect(overview.body).toContain('You have 10 unused recovery codes.');
-    const signout = readForm(overview);
+    const signout = readForm(overview, 'account-signout');
     expect(new URL(signout.action).pathname).toBe('/account/signout');
     const out = await browser.request(signout.action, { form: signout.fields });
     expect(out.status).toBe(303);
     expect(out.headers.get('location')).toBe(`/session/end?client_id=${ACCOUNT_CLIENT_ID}`);
     expect(out.headers.getSetCookie().find((c) => c.startsWith('poort_account='))).toMatch(/Max-Age=0/);
     expect((await browser.request(`${poort.issuer}${SECURITY}`)).status).toBe(303);
+  });
+
+  it('signs the user out on every device and in every application, this visit included', async () => {
+    const nadiaId = await poort.addUser({ username: 'nadia', password: PASSWORD });
+    await poort.addClient({ clientId: 'mail', secret: MAIL_SECRET, redirectUris: [MAIL_REDIRECT] });
+    const mail = await relyingParty(poort, 'mail', MAIL_SECRET);
+    // signed in to an application on another device
+    const phone = new Browser();
+    const nadia = { username: 'nadia', password: PASSWORD };
+    const { tokens } = await signIn(mail, phone, nadia, { redirectUri: MAIL_REDIRECT });
+
+    const browser = new Browser();
+    const { page } = await signedIn('nadia', undefined, browser);
+    expect(page.body).toContain('<h2 id="account-everywhere">Sign out everywhere</h2>');
+    const form = readForm(page, 'account-everywhere-form');
+    expect(new URL(form.action).pathname).toBe(`${SECURITY}/signout-everywhere`);
+    // without the CSRF token of this visit nothing happens
+    expect((await browser.request(form.action, { form: { csrf: 'forged' } })).status).toBe(403);
+    expect(await oidc.tokenIntrospection(mail, tokens.access_token)).toMatchObject({ active: true });
+
+    const done = await browser.request(form.action, { form: form.fields });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain(
+      '<p role="status">You are signed out on every device and in every application.',
+    );
+    expect(done.headers.getSetCookie().find((c) => c.startsWith('poort_account='))).toMatch(/Max-Age=0/);
+    // the other device: asked for the password; the application's tokens no longer work
+    await expectSignedOut(mail, MAIL_REDIRECT, phone, tokens, nadiaId);
+    // this browser: the security page asks for a new sign-in
+    expect((await browser.request(`${poort.issuer}${SECURITY}`)).status).toBe(303);
+    expect((await events(poort, 'logout')).find((e) => e.subject?.id === nadiaId)).toMatchObject({
+      outcome: 'success',
+      actor: { type: 'user', id: nadiaId },
+      application: { id: ACCOUNT_CLIENT_ID },
+      details: { everywhere: true, via: 'account' },
+    });
+    // not a lock-out: the same password signs in again
+    await signIn(mail, phone, nadia, { redirectUri: MAIL_REDIRECT });
+
+    const dutch = await signedIn('nadia', undefined, new Browser({ 'accept-language': 'nl' }));
+    expect(dutch.page.body).toContain('>Afmelden op alle apparaten</button>');
   });
 
   it('registers poort-account as a confidential first-party client that only Poort can use', async () => {
