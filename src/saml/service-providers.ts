@@ -274,7 +274,8 @@ export class ServiceProviderRegistry {
     const settings = change.settings(before.settings);
     checkSettings(metadata, settings);
     const after: ServiceProvider = { ...before, metadataXml, metadata, settings };
-    if (metadataXml !== before.metadataXml || JSON.stringify(settings) !== JSON.stringify(before.settings)) {
+    // written only when something changed, so that nothing changes unrecorded
+    if (Object.keys(serviceProviderChanges(before, after)).length > 0) {
       await this.db
         .updateTable('service_providers')
         .set({
