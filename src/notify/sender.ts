@@ -16,7 +16,4 @@ export class SendError extends Error {
   override readonly name = 'SendError';
 }
 
-/** An error's message, for a log line or a SendError. */
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorMessage } from '../log/error-message.js';

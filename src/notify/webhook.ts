@@ -1,3 +1,4 @@
+import { postJson } from '../http/post-json.js';
 import type { WebhookSenderConfig } from './config.js';
 import { resolveEnvReferences } from './secrets.js';
 import { errorMessage, SendError, type Message, type MessageSender } from './sender.js';
@@ -57,28 +58,10 @@ export class WebhookSender implements MessageSender {
 
   async send(to: string, message: Message): Promise<void> {
     const body = JSON.stringify(fillTemplate(this.#template, { to, text: message.text }));
-    let response: Response;
     try {
-      response = await fetch(this.#url, {
-        method: 'POST',
-        headers: this.#headers,
-        body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      await postJson(this.#url, { headers: this.#headers, body, timeoutMs: this.#timeoutMs });
     } catch (err) {
-      if (err instanceof Error && err.name === 'TimeoutError') {
-        throw new SendError(`${this.description}: no answer within ${this.#timeoutMs / 1000}s`);
-      }
-      const cause = (err as { cause?: unknown }).cause;
-      throw new SendError(`${this.description}: ${errorMessage(cause ?? err)}`);
-    }
-    // The answer may echo the message: it is read only to free the connection, never logged.
-    await response.arrayBuffer().catch(() => undefined);
-    if (response.status < 200 || response.status > 299) {
-      throw new SendError(
-        `${this.description}: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
-      );
+      throw new SendError(`${this.description}: ${errorMessage(err)}`);
     }
   }
 }

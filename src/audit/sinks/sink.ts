@@ -16,9 +16,4 @@ export interface Sink {
   close(): Promise<void>;
 }
 
-/** The message of an error, with the cause that Node puts under `fetch failed` and friends. */
-export function errorMessage(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? err.cause.message : undefined;
-  return cause && !err.message.includes(cause) ? `${err.message}: ${cause}` : err.message;
-}
+export { errorMessage } from '../../log/error-message.js';

@@ -1,3 +1,4 @@
+import { postJson } from '../../http/post-json.js';
 import { toEcs } from '../ecs.js';
 import type { StoredAuditEvent } from '../event.js';
 import { ENV_REFERENCE, type WebhookSinkConfig } from './config.js';
@@ -59,41 +60,15 @@ export class WebhookSink implements Sink {
     if (this.#closing.signal.aborted) throw new Error('the sink is closed');
     if (batch.length === 0) return;
     const body = JSON.stringify({ events: batch.map(toEcs) });
-    // One controller held here for the whole request, with a timer of our own: AbortSignal.any() over
-    // AbortSignal.timeout() holds its sources weakly, and after a garbage collection the timeout could be gone and
-    // the request wait for ever (seen once in CI: a 1 s timeout still waiting after 30 s).
-    const request = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      request.abort(new Error(`no answer within ${this.#timeoutMs / 1000}s`));
-    }, this.#timeoutMs);
-    const onClose = () => request.abort(this.#closing.signal.reason);
-    this.#closing.signal.addEventListener('abort', onClose, { once: true });
-    let response: Response;
     try {
-      try {
-        response = await fetch(this.#url, {
-          method: 'POST',
-          headers: this.#headers,
-          body,
-          redirect: 'manual',
-          signal: request.signal,
-        });
-        // The body is never logged (it may echo what was sent); read it only to free the connection.
-        await response.arrayBuffer().catch(() => undefined);
-      } catch (err) {
-        if (timedOut) throw new Error(`webhook: no answer within ${this.#timeoutMs / 1000}s`, { cause: err });
-        throw new Error(`webhook: ${errorMessage(err)}`, { cause: err });
-      }
-    } finally {
-      clearTimeout(timer);
-      this.#closing.signal.removeEventListener('abort', onClose);
-    }
-    if (response.status < 200 || response.status > 299) {
-      throw new Error(
-        `webhook: HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
-      );
+      await postJson(this.#url, {
+        headers: this.#headers,
+        body,
+        timeoutMs: this.#timeoutMs,
+        signal: this.#closing.signal,
+      });
+    } catch (err) {
+      throw new Error(`webhook: ${errorMessage(err)}`, { cause: err });
     }
   }
 
