@@ -3,6 +3,7 @@ import { translator, type Language } from '../http/i18n.js';
 import type { Logger } from '../log/logger.js';
 import { createSender } from '../notify/create.js';
 import type { Message, MessageSender } from '../notify/sender.js';
+import type { ResetOrigin } from './password-reset.js';
 
 /** Where password reset links are e-mailed from: passwords.reset.email, else mfa.otp.email; undefined when neither. */
 export function resetLinkSender(
@@ -22,15 +23,16 @@ export function resetLinkSender(
 }
 
 /**
- * The e-mail with a reset link, in the organisation's language: the person's own is not known where it is sent.
- * It says who asked (the helpdesk), how long the link works, that the current password keeps working meanwhile,
- * and what to do when the person did not ask for it.
+ * The e-mail with a reset link, in `settings.language`: the organisation's for the helpdesk's links (the person's
+ * own is not known where it is sent), the page's for a self-service request. It says who asked (the helpdesk, or someone on the sign-in page), how long the link works, that the current
+ * password keeps working meanwhile, and what to do when the person did not ask for it.
  */
 export function resetLinkMessage(
   settings: { language: Language; organisation: string },
   user: { username: string; name?: string | null | undefined },
   link: string,
   expiresAt: string,
+  origin: ResetOrigin = 'helpdesk',
 ): Message {
   const t = translator(settings.language);
   const params = {
@@ -42,6 +44,6 @@ export function resetLinkMessage(
   };
   return {
     subject: t('password.reset.message.subject', params),
-    text: t('password.reset.message.email', params),
+    text: t(origin === 'self' ? 'password.forgot.message.email' : 'password.reset.message.email', params),
   };
 }

@@ -2,7 +2,7 @@ import type { AuditEventInput, AuditOutcome } from '../audit/event.js';
 import type { Language } from '../http/i18n.js';
 import { errorMessage, type MessageSender } from '../notify/sender.js';
 import { resetLinkMessage } from './password-reset-message.js';
-import { resetLinkPath, type PasswordResets } from './password-reset.js';
+import { resetLinkPath, type PasswordResets, type ResetOrigin } from './password-reset.js';
 
 /** An event of the request, for the caller to record with itself as the actor. */
 export type ResetRequestEvent = Omit<AuditEventInput, 'actor' | 'outcome'> & { outcome?: AuditOutcome };
@@ -15,6 +15,8 @@ export interface ResetRequestDeps {
   record: (event: ResetRequestEvent) => Promise<void>;
   issuer: string;
   message: { language: Language; organisation: string };
+  /** who asked: the helpdesk (the default) or the user on the sign-in page */
+  origin?: ResetOrigin;
 }
 
 export interface RequestedReset {
@@ -42,11 +44,13 @@ export async function requestPasswordReset(
   lifetimeSeconds: number,
 ): Promise<RequestedReset> {
   const { resets, sender } = deps;
-  const issued = await resets.issue(user.id, lifetimeSeconds);
+  const origin = deps.origin ?? 'helpdesk';
+  const issued = await resets.issue(user.id, lifetimeSeconds, origin);
   const link = `${deps.issuer.replace(/\/$/, '')}${resetLinkPath(issued.token)}`;
   const subject = { id: user.id, username: user.username };
   const delivery = sender ? 'email' : 'printed';
   const details = {
+    via: origin === 'self' ? 'self_service' : 'helpdesk',
     delivery,
     expires_at: issued.expiresAt,
     ttl_seconds: lifetimeSeconds,
@@ -55,7 +59,7 @@ export async function requestPasswordReset(
   try {
     if (sender) {
       try {
-        await sender.send(user.email, resetLinkMessage(deps.message, user, link, issued.expiresAt));
+        await sender.send(user.email, resetLinkMessage(deps.message, user, link, issued.expiresAt, origin));
       } catch (err) {
         await deps.record({
           action: 'password.reset.requested',

@@ -10,7 +10,7 @@ import { signInsCountAgain } from '../oidc/signed-out.js';
 import { describeSource } from '../policy/source.js';
 import { field } from '../signin/request.js';
 import type { Throttle } from '../signin/throttle.js';
-import { resetLinkId, resetLinkPath, type PasswordResets } from './password-reset.js';
+import { resetLinkId, resetLinkPath, type PasswordResets, type ResetOrigin } from './password-reset.js';
 
 export interface PasswordResetRouteDeps {
   resets: PasswordResets;
@@ -22,6 +22,8 @@ export interface PasswordResetRouteDeps {
   csrfKey: Buffer;
   page: (req: Request, res: Response) => PageContext;
   showError: (req: Request, res: Response, status: number, code: string) => void;
+  /** the "Forgot your password?" page, when self-service resets are on: the way to a new link */
+  forgotPath?: string;
 }
 
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 });
@@ -54,16 +56,25 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
     };
   }
 
-  /** The user of a live link, or undefined (recorded, and the page says the link does not work). */
-  async function live(req: Request, res: Response, token: string): Promise<UserRecord | undefined> {
-    const link = await resets.check(token);
-    const user = link ? await deps.users.findById(link.userId) : undefined;
-    if (user) return user;
-    await deps.audit.append(event(req, token, undefined, { outcome: 'failure', reason: 'invalid_link' }));
+  /** The page of a link that does not work (the event is recorded by the caller). */
+  function showInvalid(req: Request, res: Response) {
     res
       .status(400)
       .type('html')
-      .send(renderPage('password/invalid', deps.page(req, res)));
+      .send(renderPage('password/invalid', deps.page(req, res), { forgot: deps.forgotPath }));
+  }
+
+  /** The user of a live link and who asked for it, or undefined (recorded, and the page says the link does not work). */
+  async function live(
+    req: Request,
+    res: Response,
+    token: string,
+  ): Promise<{ user: UserRecord; origin: ResetOrigin } | undefined> {
+    const link = await resets.check(token);
+    const user = link ? await deps.users.findById(link.userId) : undefined;
+    if (link && user) return { user, origin: link.origin };
+    await deps.audit.append(event(req, token, undefined, { outcome: 'failure', reason: 'invalid_link' }));
+    showInvalid(req, res);
     return undefined;
   }
 
@@ -71,7 +82,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
     req: Request,
     res: Response,
     token: string,
-    user: UserRecord,
+    { user, origin }: { user: UserRecord; origin: ResetOrigin },
     status: number,
     error?: { message: string; violations?: string[] },
   ) {
@@ -83,6 +94,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
           action: resetLinkPath(token),
           csrf: csrfToken(deps.csrfKey, binding(token)),
           username: user.username,
+          origin,
           minLength: policy.min_length,
           maxLength: policy.max_length,
           ...(error ? { error } : {}),
@@ -92,21 +104,22 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
 
   router.get('/account/password/reset/:token', async (req, res) => {
     const token = String(req.params.token);
-    const user = await live(req, res, token);
-    if (user) showForm(req, res, token, user, 200);
+    const link = await live(req, res, token);
+    if (link) showForm(req, res, token, link, 200);
   });
 
   router.post('/account/password/reset/:token', form, async (req, res) => {
     const token = String(req.params.token);
     if (!verifyCsrfToken(deps.csrfKey, binding(token), field(req.body, 'csrf')))
       return deps.showError(req, res, 403, 'csrf');
-    const user = await live(req, res, token);
-    if (!user) return;
+    const link = await live(req, res, token);
+    if (!link) return;
+    const { user } = link;
     const t = deps.page(req, res).t;
     const password = field(req.body, 'password');
     if (password !== field(req.body, 'repeat')) {
       await deps.audit.append(event(req, token, user, { outcome: 'failure', reason: 'password_mismatch' }));
-      return showForm(req, res, token, user, 400, { message: t('password.reset.error.mismatch') });
+      return showForm(req, res, token, link, 400, { message: t('password.reset.error.mismatch') });
     }
     const violations = checkPassword(password, user, policy);
     if (violations.length > 0) {
@@ -117,7 +130,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
           details: { violations: violations.map((v) => v.code) },
         }),
       );
-      return showForm(req, res, token, user, 400, {
+      return showForm(req, res, token, link, 400, {
         message: t('password.reset.error.policy'),
         violations: violations.map((v) =>
           t(`password.reset.violation.${v.code}`, {
@@ -131,10 +144,7 @@ export function passwordResetRoutes(deps: PasswordResetRouteDeps): Router {
     // Used up first, so that two requests racing with one link cannot both set a password.
     if (!(await resets.consume(token, user.id))) {
       await deps.audit.append(event(req, token, user, { outcome: 'failure', reason: 'invalid_link' }));
-      return res
-        .status(400)
-        .type('html')
-        .send(renderPage('password/invalid', deps.page(req, res)));
+      return showInvalid(req, res);
     }
     // Recorded before it happens: a change that cannot be recorded does not happen (the step fails closed). The
     // reset signs the user out everywhere: whoever knew the old password keeps no session or token from it.

@@ -18,8 +18,13 @@ export function resetLinkId(token: string): string | undefined {
   return TOKEN.exec(token)?.[1];
 }
 
+/** Who asked for a link: the helpdesk (`poort user reset-password`) or the user (self-service, "forgot password"). */
+export type ResetOrigin = 'helpdesk' | 'self';
+
 interface StoredReset {
   userId: string;
+  /** absent in links made before self-service existed: those came from the helpdesk */
+  origin?: ResetOrigin;
   /** argon2id of the secret half of the token */
   hash: string;
   /** ISO-8601 */
@@ -36,7 +41,8 @@ export interface IssuedReset {
 }
 
 /**
- * Password reset links the helpdesk sends (`poort user reset-password`). Ephemeral state on the key-value store:
+ * Password reset links the helpdesk sends (`poort user reset-password`), or people send themselves from the sign-in
+ * page ("Forgot your password?", when passwords.reset.self_service is on). Ephemeral state on the key-value store:
  * the link's id names the record, which holds the user and an argon2id hash of the link's secret, and expires
  * with the link. A user has at most one live link: a new one withdraws the earlier. A link works once.
  *
@@ -57,13 +63,18 @@ export class PasswordResets {
     return `password-reset:user:${userId}`;
   }
 
-  async issue(userId: string, lifetimeSeconds: number = RESET_LINK_LIFETIME_SECONDS): Promise<IssuedReset> {
+  async issue(
+    userId: string,
+    lifetimeSeconds: number = RESET_LINK_LIFETIME_SECONDS,
+    origin: ResetOrigin = 'helpdesk',
+  ): Promise<IssuedReset> {
     if (!Number.isInteger(lifetimeSeconds) || lifetimeSeconds <= 0)
       throw new RangeError('the lifetime must be a positive number of seconds');
     const id = crypto.randomBytes(16).toString('base64url');
     const secret = crypto.randomBytes(32).toString('base64url');
     const stored: StoredReset = {
       userId,
+      origin,
       hash: await this.hasher.hash(secret),
       expiresAt: new Date(Date.now() + lifetimeSeconds * 1000).toISOString(),
     };
@@ -91,12 +102,14 @@ export class PasswordResets {
   }
 
   /** The user a live link is for; undefined for a malformed, unknown, expired, used or withdrawn link. */
-  async check(token: string): Promise<{ userId: string } | undefined> {
+  async check(token: string): Promise<{ userId: string; origin: ResetOrigin } | undefined> {
     const parsed = TOKEN.exec(token);
     if (!parsed) return undefined;
     const stored = await this.kv.get<StoredReset>(this.linkKey(parsed[1]!));
     if (!stored || Date.parse(stored.expiresAt) <= Date.now()) return undefined;
-    return (await this.hasher.verify(stored.hash, parsed[2]!)) ? { userId: stored.userId } : undefined;
+    return (await this.hasher.verify(stored.hash, parsed[2]!))
+      ? { userId: stored.userId, origin: stored.origin ?? 'helpdesk' }
+      : undefined;
   }
 
   /**

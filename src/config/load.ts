@@ -138,6 +138,13 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       }
     }
   });
+  const reset = config.passwords.reset;
+  if (reset.self_service.enabled && !reset.email && !config.mfa.otp.email) {
+    throw new ConfigError(
+      `${file}: passwords.reset.self_service.enabled: the links are e-mailed, but no e-mail sender is ` +
+        'configured: set passwords.reset.email (or mfa.otp.email)',
+    );
+  }
   const issuer = new URL(config.server.issuer);
   if (issuer.search || issuer.hash) {
     throw new ConfigError(

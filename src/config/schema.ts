@@ -142,6 +142,27 @@ export const configSchema = z
           .object({
             link_lifetime: duration.default(24 * 3600),
             email: emailSenderSchema.optional(),
+            /** "Forgot your password?" on the sign-in page: people e-mail themselves a reset link */
+            self_service: z
+              .object({
+                enabled: z.boolean().default(false),
+                link_lifetime: duration.default(3600),
+                /** requests per name as typed (known or not), so that nobody fills someone's mailbox */
+                account: throttleRule.prefault({
+                  free_attempts: 3,
+                  base_delay: '15m',
+                  max_delay: '1h',
+                  window: '1h',
+                }),
+                ip: throttleRule.prefault({
+                  free_attempts: 50,
+                  base_delay: '1m',
+                  max_delay: '1h',
+                  window: '1h',
+                }),
+              })
+              .strict()
+              .prefault({}),
           })
           .strict()
           .prefault({}),

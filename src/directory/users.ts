@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import type { UserTable } from '../store/schema.js';
 import { isValidUsername, normaliseUsername, type Identity } from './identity.js';
@@ -126,6 +127,24 @@ export class UserRepository {
   async findByUsername(username: string): Promise<UserRecord | undefined> {
     const found = await this.withGroups('username', normaliseUsername(username));
     return found && toRecord(found, found.groups);
+  }
+
+  /**
+   * Users with this e-mail address, compared without regard to case; at most `limit` (enough to tell one from
+   * several). Their groups are not read.
+   */
+  async findByEmail(email: string, limit: number): Promise<Omit<UserRecord, 'groups'>[]> {
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where(sql<string>`lower(email)`, '=', email.trim().toLowerCase())
+      .orderBy('username')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => {
+      const { groups: _none, ...user } = toRecord(row, []);
+      return user;
+    });
   }
 
   async findById(id: string): Promise<UserRecord | undefined> {

@@ -11,6 +11,8 @@ import { secondFactors } from '../mfa/kinds.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import { SignInFlow } from '../signin/flow.js';
 import { signInRoutes } from '../signin/routes.js';
+import { FORGOT_PATH, passwordForgotRoutes } from '../account/password-forgot-routes.js';
+import { resetLinkSender } from '../account/password-reset-message.js';
 import { passwordResetRoutes } from '../account/password-reset-routes.js';
 import { PasswordResets } from '../account/password-reset.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
@@ -114,6 +116,10 @@ export function createApp(services: Services, provider: () => Provider, log: Log
 
   const policy = signInPolicy(services, log);
   const throttle = new Throttle(services.kv, config.throttle);
+  const resets = new PasswordResets(services.kv, services.hasher);
+  const selfService = config.passwords.reset.self_service;
+  // loadConfig refuses self-service without an e-mail sender
+  const forgotSender = selfService.enabled ? resetLinkSender(config, log) : undefined;
   const flow = new SignInFlow(
     services.directory,
     throttle,
@@ -152,6 +158,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       knownDevices: policy.knownDevices,
       serviceProviderName: async (entityId) =>
         (await services.serviceProviders.find(entityId))?.settings.name,
+      ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
     }),
   );
   const saml = samlRoutes({ services, provider, page, log });
@@ -159,7 +166,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   app.use('/account', noStore);
   app.use(
     passwordResetRoutes({
-      resets: new PasswordResets(services.kv, services.hasher),
+      resets,
       users: services.users,
       hasher: services.hasher,
       policy: config.passwords.policy,
@@ -168,8 +175,28 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       csrfKey: services.secrets.csrfKey,
       page,
       showError,
+      ...(forgotSender ? { forgotPath: FORGOT_PATH } : {}),
     }),
   );
+  if (forgotSender) {
+    app.use(
+      passwordForgotRoutes({
+        users: services.users,
+        resets,
+        sender: forgotSender,
+        audit: services.audit,
+        throttle: new Throttle(services.kv, selfService, 'reset-request'),
+        csrfKey: services.secrets.csrfKey,
+        issuer: config.server.issuer,
+        secureCookies: https,
+        lifetimeSeconds: selfService.link_lifetime,
+        organisation: config.organisation.name,
+        page,
+        showError,
+        log,
+      }),
+    );
+  }
   app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -43,6 +43,8 @@ export interface SignInRouteDeps {
   knownDevices: KnownDevices;
   /** the display name of a SAML service provider, for sign-ins Poort's SAML front-end began for it */
   serviceProviderName?: (entityId: string) => Promise<string | undefined>;
+  /** the "Forgot your password?" page, linked from the sign-in page when self-service resets are on */
+  forgotPassword?: string;
 }
 
 /** What the policy context reads of a request: Express has worked out the client address (`trust proxy`). */
@@ -110,6 +112,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           csrf: csrfToken(deps.csrfKey, interaction.uid),
           clientName: name,
           username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
+          forgotPassword: deps.forgotPassword,
           ...extra,
         }),
       );

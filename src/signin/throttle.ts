@@ -55,11 +55,15 @@ export interface ThrottleRules {
   ip: ThrottleRule;
 }
 
-/** Slows password (and later code) guessing per account — the name as typed, known or not — and per client IP. */
+/**
+ * Slows password (and later code) guessing per account — the name as typed, known or not — and per client IP.
+ * Another `prefix` keeps counters of their own, for another kind of attempt (self-service reset requests).
+ */
 export class Throttle {
   constructor(
     private readonly kv: KeyValueStore,
     private readonly rules: ThrottleRules,
+    private readonly prefix = 'throttle',
   ) {}
 
   private async reserve(key: string, rule: ThrottleRule): Promise<Reservation> {
@@ -75,28 +79,28 @@ export class Throttle {
 
   /** Reserves an attempt for both the account and the IP; refused when either is blocked. */
   async reserveFor(account: string, ip: string): Promise<Reservation> {
-    const byIp = await this.reserve(`throttle:ip:${ipThrottleKey(ip)}`, this.rules.ip);
+    const byIp = await this.reserve(`${this.prefix}:ip:${ipThrottleKey(ip)}`, this.rules.ip);
     if (!byIp.allowed) return byIp;
-    const byAccount = await this.reserve(`throttle:account:${account}`, this.rules.account);
-    if (!byAccount.allowed) await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
+    const byAccount = await this.reserve(`${this.prefix}:account:${account}`, this.rules.account);
+    if (!byAccount.allowed) await this.refund(`${this.prefix}:ip:${ipThrottleKey(ip)}`);
     return byAccount;
   }
 
   /** After a success: the account starts afresh, and the IP gets back the attempt it was charged in advance. */
   async succeeded(account: string, ip: string): Promise<void> {
-    await this.kv.delete(`throttle:account:${account}`);
-    await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
+    await this.kv.delete(`${this.prefix}:account:${account}`);
+    await this.refund(`${this.prefix}:ip:${ipThrottleKey(ip)}`);
   }
 
   /** The account's password was just reset by its owner: earlier failures no longer slow them down. */
   async accountReset(account: string): Promise<void> {
-    await this.kv.delete(`throttle:account:${account}`);
+    await this.kv.delete(`${this.prefix}:account:${account}`);
   }
 
   /** The reserved attempt turned out not to be a guess (a request to send a new code): give it back to both. */
   async release(account: string, ip: string): Promise<void> {
-    await this.refund(`throttle:account:${account}`);
-    await this.refund(`throttle:ip:${ipThrottleKey(ip)}`);
+    await this.refund(`${this.prefix}:account:${account}`);
+    await this.refund(`${this.prefix}:ip:${ipThrottleKey(ip)}`);
   }
 
   private async refund(key: string): Promise<void> {

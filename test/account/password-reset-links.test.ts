@@ -32,7 +32,7 @@ describe('password reset links', () => {
     expect(stored!.hash).toMatch(/^\$argon2id\$/);
     expect(JSON.stringify(stored)).not.toContain(secret);
 
-    expect(await resets.check(issued.token)).toEqual({ userId: 'u-1' });
+    expect(await resets.check(issued.token)).toEqual({ userId: 'u-1', origin: 'helpdesk' });
     expect(await resets.consume(issued.token, 'u-2')).toBe(false); // another user's: untouched
     expect(await resets.consume(issued.token, 'u-1')).toBe(true);
     expect(await resets.check(issued.token)).toBeUndefined();
@@ -52,7 +52,7 @@ describe('password reset links', () => {
     expect(await resets.check(`${'B'.repeat(22)}.${token.split('.')[1]}`)).toBeUndefined();
     for (const bad of ['', 'x', `${token}x`, `${id}`, `${token}.${id}`, '../../etc/passwd'])
       expect(await resets.check(bad)).toBeUndefined();
-    expect(await resets.check(token)).toEqual({ userId: 'u-3' });
+    expect(await resets.check(token)).toEqual({ userId: 'u-3', origin: 'helpdesk' });
   });
 
   it('withdraws the earlier link of a user when it issues a new one', async () => {
@@ -60,10 +60,24 @@ describe('password reset links', () => {
     const second = await resets.issue('u-4', 3600);
     expect(second.withdrew).toBe(true);
     expect(await resets.check(first.token)).toBeUndefined();
-    expect(await resets.check(second.token)).toEqual({ userId: 'u-4' });
+    expect(await resets.check(second.token)).toEqual({ userId: 'u-4', origin: 'helpdesk' });
     // using the newer one leaves nothing behind to withdraw
     expect(await resets.consume(second.token, 'u-4')).toBe(true);
     expect((await resets.issue('u-4', 3600)).withdrew).toBe(false);
+  });
+
+  it('remembers who asked for it: the helpdesk, or the user on the sign-in page', async () => {
+    const own = await resets.issue('u-8', 3600, 'self');
+    expect(await resets.check(own.token)).toEqual({ userId: 'u-8', origin: 'self' });
+    // a link kept from before links said who asked came from the helpdesk
+    const [id] = own.token.split('.') as [string];
+    const stored = (await kv.get<Record<string, unknown>>(`password-reset:link:${id}`))!;
+    await kv.set(
+      `password-reset:link:${id}`,
+      { userId: stored.userId, hash: stored.hash, expiresAt: stored.expiresAt },
+      3600,
+    );
+    expect(await resets.check(own.token)).toEqual({ userId: 'u-8', origin: 'helpdesk' });
   });
 
   it('stops working when it expires, or when withdrawn', async () => {

@@ -129,6 +129,28 @@ describe('loading the configuration file', () => {
     );
   });
 
+  it('refuses self-service password reset without an e-mail sender for its links', () => {
+    const { message, file: f } = configError('passwords: { reset: { self_service: { enabled: true } } }\n');
+    expect(message).toBe(
+      `${f}: passwords.reset.self_service.enabled: the links are e-mailed, but no e-mail sender is configured: ` +
+        'set passwords.reset.email (or mfa.otp.email)',
+    );
+    const withSender = loadConfig({
+      file: file(`passwords:
+  reset:
+    email: { type: outbox }
+    self_service: { enabled: true, account: { free_attempts: 2, base_delay: 1m, max_delay: 1h, window: 1h } }
+`),
+      env: {},
+    }).config.passwords.reset.self_service;
+    expect(withSender).toEqual({
+      enabled: true,
+      link_lifetime: 3600,
+      account: { free_attempts: 2, base_delay: 60, max_delay: 3600, window: 3600 },
+      ip: { free_attempts: 50, base_delay: 60, max_delay: 3600, window: 3600 },
+    });
+  });
+
   it('refuses an issuer with a query or a fragment', () => {
     expect(configError("server: { issuer: 'https://id.example.org/?x=1' }\n").message).toMatch(
       /server\.issuer: must not have a query/,

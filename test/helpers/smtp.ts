@@ -24,6 +24,11 @@ export interface TestSmtpServer {
   to(to: string): ReceivedMail[];
   /** failed AUTH attempts */
   authFailures: number;
+  /**
+   * Holds the server's answer to each message it receives from now on (a slow mail server): the message is in
+   * `received`, but the sender waits, until the returned function is called.
+   */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -83,6 +88,7 @@ export async function startSmtpServer(
   const taken = new Set<ReceivedMail>();
   const waiters = new Set<() => void>();
   let authFailures = 0;
+  let held: Promise<void> = Promise.resolve();
   const requireAuth = options.user !== undefined;
   const server = new SMTPServer({
     secure: false,
@@ -114,7 +120,7 @@ export async function startSmtpServer(
           ...(typeof session.user === 'string' ? { user: session.user } : {}),
         });
         for (const wake of waiters) wake();
-        callback();
+        void held.then(() => callback());
       });
     },
   });
@@ -133,6 +139,14 @@ export async function startSmtpServer(
       return authFailures;
     },
     to: forRecipient,
+    hold() {
+      let release!: () => void;
+      held = new Promise<void>((resolve) => (release = resolve));
+      return () => {
+        release();
+        held = Promise.resolve();
+      };
+    },
     waitFor(to, timeoutMs = 5000) {
       return new Promise<ReceivedMail>((resolve, reject) => {
         const check = () => {

@@ -2,7 +2,7 @@ import { generate } from 'otplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { Browser, readForm } from '../helpers/browser.js';
-import { FAST_ARGON2, relyingParty, startAuthorization } from '../helpers/oidc.js';
+import { relyingParty, startAuthorization } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -40,6 +40,7 @@ const POSTS = [
   '/signin/UID/enrol/webauthn/begin',
   '/signin/UID/enrol/nonsense',
   '/account/password/reset/abc',
+  '/account/password/forgot',
   '/account/security/recovery',
   '/account/security/add/totp',
   '/account/security/add/totp/begin',
@@ -69,6 +70,8 @@ const GETS = [
   '/account/callback?error=x&error_description[]=y',
   '/account/security',
   '/account/password/reset/%ff',
+  '/account/password/forgot?username[]=a&username[]=b',
+  '/account/password/forgot?username=%ff&lang[]=nl',
   '/saml/sso?SAMLRequest[]=1',
   '/saml/sso?SAMLRequest=%%%',
   '/saml/init?sp[]=x',
@@ -93,7 +96,11 @@ describe('malformed requests to every route', () => {
   let secret: string;
 
   beforeAll(async () => {
-    poort = await startPoort(`${FAST_ARGON2}mfa: { required: always }\n`);
+    poort = await startPoort(`mfa: { required: always }
+passwords:
+  argon2: { memory_kib: 8192, iterations: 1 }
+  reset: { email: { type: outbox }, self_service: { enabled: true } }
+`);
     const id = await poort.addUser({ username: 'anna', password: PASSWORD, email: 'anna@example.org' });
     secret = newTotpSecret();
     await poort.services.factors.add({ userId: id, kind: 'totp', name: 'Phone', secret });
@@ -145,6 +152,17 @@ describe('malformed requests to every route', () => {
       `csrf=${csrf}&username=${'a'.repeat(100_000)}&password=x`,
     ])
       await send('POST', '/signin/UID/login', 'application/x-www-form-urlencoded', body);
+    // the same on "Forgot your password?", with the token of this browser's cookie
+    const forgot = readForm(await browser.navigate(`${poort.issuer}/account/password/forgot`), 'forgot-form');
+    const forgotCsrf = encodeURIComponent(forgot.fields.csrf!);
+    for (const body of [
+      `csrf=${forgotCsrf}&username[]=a&username[]=b`,
+      `csrf=${forgotCsrf}&username[__proto__]=x`,
+      `csrf=${forgotCsrf}&username=%00anna`,
+      `csrf=${forgotCsrf}&username=${'a'.repeat(10_000)}`,
+      `csrf=${forgotCsrf}&username=${'ä'.repeat(300)}`,
+    ])
+      await send('POST', '/account/password/forgot', 'application/x-www-form-urlencoded', body);
 
     const code = await browser.navigate(
       login.action,
@@ -180,6 +198,8 @@ describe('malformed requests to every route', () => {
     expect(answers).toContain('POST /signin/UID/login 400');
     expect(answers).toContain('POST /signin/UID/mfa 401');
     expect(answers).toContain('POST /signin/UID/login 413');
+    expect(answers).toContain('POST /account/password/forgot 200');
+    expect(answers).toContain('POST /account/password/forgot 400');
     expect(answers).toContain('POST /token 400');
   });
 });
