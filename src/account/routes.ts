@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';
-import { correlationId, type AuditAction } from '../audit/event.js';
+import { correlationId, type AuditAction, type AuditEventInput } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Config } from '../config/schema.js';
 import type { Directory, Identity } from '../directory/identity.js';
+import type { PasswordHasher } from '../directory/password-hash.js';
 import type { UserRepository } from '../directory/users.js';
 import { csrfToken, verifyCsrfToken } from '../http/csrf.js';
 import { renderPage, type PageContext } from '../http/render.js';
@@ -17,8 +18,10 @@ import { describeSource } from '../policy/source.js';
 import { predatesSignOut, signInsCountAgain } from '../oidc/signed-out.js';
 import type { Services } from '../server/services.js';
 import { enrolError } from '../signin/enrolment-routes.js';
+import { Throttle } from '../signin/throttle.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { ACCOUNT_CLIENT_ID, accountClientSecret, accountKey } from './client.js';
+import { changePassword, type PasswordChangeResult } from './password-change.js';
 import {
   authorizationUrl,
   loopbackTokenEndpoint,
@@ -45,8 +48,11 @@ export interface AccountRouteDeps {
   secrets: Pick<Secrets, 'csrfKey' | 'encryptionKey'>;
   directory: Directory;
   factors: FactorRepository;
-  /** ends every session and token of a user (sign out everywhere) */
-  users: Pick<UserRepository, 'endSessions'>;
+  /** ends every session and token of a user (sign out everywhere); changes their password */
+  users: Pick<UserRepository, 'endSessions' | 'findCredentials' | 'setPasswordHash'>;
+  hasher: PasswordHasher;
+  /** the sign-in's throttle, for the current password asked on the password page */
+  throttle: Throttle;
   audit: AuditLog;
   /** the second-factor kinds available here, by kind */
   handler: (kind: FactorKind) => SecondFactor | undefined;
@@ -60,7 +66,8 @@ export interface AccountRouteDeps {
 }
 
 const SECURITY = '/account/security';
-const DONE_MESSAGES = new Set(['added', 'renamed', 'removed']);
+const PASSWORD = `${SECURITY}/password`;
+const DONE_MESSAGES = new Set(['added', 'renamed', 'removed', 'password']);
 const form = express.urlencoded({ extended: false, limit: '64kb', parameterLimit: 20 });
 
 function field(body: unknown, name: string): string {
@@ -132,10 +139,16 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     return { session, identity };
   }
 
-  async function record(req: Request, v: Visit, action: AuditAction, details: Record<string, unknown>) {
+  async function record(
+    req: Request,
+    v: Visit,
+    action: AuditAction,
+    details: Record<string, unknown>,
+    outcome: Pick<AuditEventInput, 'outcome' | 'reason'> = { outcome: 'success' },
+  ) {
     await audit.append({
       action,
-      outcome: 'success',
+      ...outcome,
       actor: { type: 'user', id: v.identity.id, name: v.identity.username },
       subject: { id: v.identity.id, username: v.identity.username, known: true },
       application: { id: ACCOUNT_CLIENT_ID, protocol: 'oidc' },
@@ -154,6 +167,11 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     return config.mfa.kinds
       .map((kind) => deps.handler(kind))
       .filter((handler): handler is SecondFactor => handler?.enrolment !== undefined);
+  }
+
+  /** Whether the user has a password (a user with passkeys only has none). */
+  async function hasPassword(v: Visit): Promise<boolean> {
+    return Boolean((await deps.users.findCredentials(v.identity.username))?.password_hash);
   }
 
   async function ownFactor(v: Visit, id: string | undefined): Promise<FactorRecord | undefined> {
@@ -219,6 +237,8 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
         recovery: deps.recovery
           ? { remaining: await deps.recovery.remaining(v.identity.id), href: `${SECURITY}/recovery` }
           : undefined,
+        password: PASSWORD,
+        hasPassword: await hasPassword(v),
         signout: { action: '/account/signout', csrf: csrf(v.session) },
         everywhere: { action: `${SECURITY}/signout-everywhere`, csrf: csrf(v.session) },
       }),
@@ -463,6 +483,94 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     );
   });
 
+  // Changing the password: the current one, the new one twice; by default signing out everywhere.
+
+  async function passwordPage(
+    req: Request,
+    res: Response,
+    v: Visit,
+    status: number,
+    failed?: Exclude<PasswordChangeResult, { ok: true }>,
+    signOutEverywhere = true,
+  ) {
+    const page = deps.page(req, res, PASSWORD);
+    const { t } = page;
+    const policy = config.passwords.policy;
+    const error = failed && {
+      message:
+        failed.error === 'throttled'
+          ? t('signin.error.throttled', { seconds: failed.retryAfterSeconds })
+          : failed.error === 'password_policy'
+            ? t('password.reset.error.policy')
+            : t(`account.password.error.${failed.error}`),
+      violations:
+        failed.error === 'password_policy'
+          ? failed.violations.map((v) =>
+              t(`password.reset.violation.${v.code}`, { min: policy.min_length, max: policy.max_length }),
+            )
+          : [],
+      /** which field the message is about */
+      field: failed.error === 'wrong_password' || failed.error === 'throttled' ? 'current' : 'password',
+    };
+    if (failed?.error === 'throttled') res.set('Retry-After', String(failed.retryAfterSeconds));
+    send(
+      res,
+      status,
+      renderPage('account/password', page, {
+        action: PASSWORD,
+        csrf: csrf(v.session),
+        back: SECURITY,
+        username: v.identity.username,
+        // a user without a password (passkeys only) sets one, without a current one to type
+        hasPassword: await hasPassword(v),
+        minLength: policy.min_length,
+        maxLength: policy.max_length,
+        signOutEverywhere,
+        ...(error ? { error } : {}),
+      }),
+    );
+  }
+
+  router.get(PASSWORD, async (req, res) => {
+    const v = await visit(req, res, false);
+    if (v) await passwordPage(req, res, v, 200);
+  });
+
+  router.post(PASSWORD, form, async (req, res) => {
+    const v = await visit(req, res, true);
+    if (!v) return;
+    const signOutEverywhere = field(req.body, 'signout_everywhere') === 'yes';
+    const result = await changePassword(
+      {
+        users: deps.users,
+        hasher: deps.hasher,
+        throttle: deps.throttle,
+        policy: config.passwords.policy,
+        record: (e) => record(req, v, 'password.changed', e.details ?? {}, e),
+      },
+      v.identity,
+      {
+        current: field(req.body, 'current'),
+        password: field(req.body, 'password'),
+        repeat: field(req.body, 'repeat'),
+        signOutEverywhere,
+      },
+      req.ip ?? '',
+    );
+    if (!result.ok)
+      return passwordPage(req, res, v, result.error === 'throttled' ? 429 : 400, result, signOutEverywhere);
+    if (!result.cut) return res.redirect(303, `${SECURITY}?done=password`);
+    // signed out everywhere, this visit included
+    await enrolments.clear(binding(v.session));
+    res.append('Set-Cookie', await sessions.end(v.session));
+    await signInsCountAgain(result.cut);
+    send(
+      res,
+      200,
+      renderPage('account/password-changed', deps.page(req, res, PASSWORD), { again: SECURITY }),
+    );
+  });
+
   /**
    * Signs the user out on every device and in every application (a lost phone, a borrowed computer): single sign-on
    * sessions, refresh and access tokens from sign-ins until now stop working on every node, this visit included.
@@ -506,6 +614,8 @@ export function accountPages(
     directory: services.directory,
     factors: services.factors,
     users: services.users,
+    hasher: services.hasher,
+    throttle: new Throttle(services.kv, config.throttle),
     audit: services.audit,
     recovery: new RecoveryCodes(services.db, services.hasher),
     tokenEndpoint: loopbackTokenEndpoint(config.server.host, config.server.port),

@@ -13,6 +13,7 @@ import {
   signIn,
   submitPassword,
 } from '../helpers/oidc.js';
+import { accountSignIn } from '../helpers/account.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const PASSWORD = 'a passphrase nobody guesses';
@@ -56,34 +57,8 @@ describe('the security page (/account/security)', () => {
   });
   afterAll(async () => poort?.stop());
 
-  /**
-   * Opens the security page and signs in (password, then the code of the user's app when given its secret: every
-   * sign-in asks for the factor of a user who has one); returns the page, and the callback that set the cookie.
-   */
-  async function signedIn(
-    username: string,
-    secret?: string,
-    browser = new Browser(),
-  ): Promise<{ page: Page; callback: Page }> {
-    const start = await browser.navigate(`${poort.issuer}${SECURITY}`);
-    expect(isPasswordForm(start)).toBe(true);
-    const callbackUrl = `${poort.issuer}/account/callback`;
-    let back = await submitPassword(browser, start, username, PASSWORD, callbackUrl);
-    if (secret) {
-      expect(back.url).toMatch(/\/mfa$/);
-      const form = readForm(back);
-      back = await browser.navigate(
-        form.action,
-        { form: { ...form.fields, code: await codeAt(secret) } },
-        callbackUrl,
-      );
-    }
-    expect(back.status).toBe(0);
-    const callback = await browser.request(back.url);
-    expect(callback.status).toBe(303);
-    const page = await browser.navigate(new URL(callback.headers.get('location')!, back.url).href);
-    return { page, callback };
-  }
+  const signedIn = (username: string, secret?: string, browser = new Browser()) =>
+    accountSignIn(poort, username, PASSWORD, { browser, ...(secret ? { totpSecret: secret } : {}) });
 
   it('sends a visitor without an account session to sign in, always with a fresh password', async () => {
     const first = await new Browser().request(`${poort.issuer}${SECURITY}`);
