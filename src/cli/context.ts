@@ -71,14 +71,31 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
+/** `seconds` as the CLI writes durations: whole days where it can. */
+function durationText(seconds: number): string {
+  return seconds % 86400 === 0 ? `${seconds / 86400}d` : `${seconds}s`;
+}
+
 /** An option parser for a lifetime of at most `maxSeconds`: `90s`, `15m`, `24h`, `7d`, or whole seconds. */
 export function lifetimeOption(maxSeconds: number): (value: string) => number {
-  const limit = maxSeconds % 86400 === 0 ? `${maxSeconds / 86400}d` : `${maxSeconds}s`;
+  return durationArgument({ max: maxSeconds, example: 'a lifetime such as 30m, 24h or 7d' });
+}
+
+/** A parser for a duration (`90s`, `15m`, `24h`, `7d`, or whole seconds) between `min` and `max` seconds. */
+export function durationArgument(limits: {
+  min?: number;
+  max: number;
+  example: string;
+}): (value: string) => number {
+  const min = limits.min ?? 1;
+  const range = min > 1 ? `at least ${durationText(min)}, ` : '';
   return (value) => {
     const match = /^(\d+)\s*([smhd]?)$/.exec(value.trim());
     const seconds = match ? Number(match[1]) * (UNITS[match[2] || 's'] ?? 1) : NaN;
-    if (!Number.isSafeInteger(seconds) || seconds <= 0 || seconds > maxSeconds)
-      throw new InvalidArgumentError(`expected a lifetime such as 30m, 24h or 7d (at most ${limit})`);
+    if (!Number.isSafeInteger(seconds) || seconds < min || seconds > limits.max)
+      throw new InvalidArgumentError(
+        `expected ${limits.example} (${range}at most ${durationText(limits.max)})`,
+      );
     return seconds;
   };
 }

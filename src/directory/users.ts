@@ -18,6 +18,8 @@ export interface UserRecord {
   updatedAt: string;
   /** ISO-8601: when the user was last signed out everywhere; null when never */
   sessionsNotBefore: string | null;
+  /** ISO-8601: the user's last completed sign-in; null when never */
+  lastSignInAt: string | null;
 }
 
 export class UserError extends Error {
@@ -46,6 +48,7 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     sessionsNotBefore: row.sessions_not_before ?? null,
+    lastSignInAt: row.last_signin_at ?? null,
   };
 }
 
@@ -108,6 +111,7 @@ export class UserRepository {
       created_at: now,
       updated_at: now,
       sessions_not_before: null,
+      last_signin_at: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -222,6 +226,27 @@ export class UserRepository {
       .set({ password_hash: passwordHash, updated_at: new Date().toISOString() })
       .where('id', '=', userId)
       .execute();
+  }
+
+  /** Notes a completed sign-in (`poort user list` shows it; dormant accounts are found by it). */
+  async recordSignIn(userId: string, at: Date = new Date()): Promise<void> {
+    await this.db
+      .updateTable('users')
+      .set({ last_signin_at: at.toISOString() })
+      .where('id', '=', userId)
+      .execute();
+  }
+
+  /**
+   * Enabled users who have not signed in since `cutoff`: their last sign-in is older, or they never signed in and
+   * were added before it (someone added since has had less time). Oldest activity first.
+   */
+  async inactiveSince(cutoff: Date): Promise<UserRecord[]> {
+    const before = cutoff.toISOString();
+    const inactive = (await this.list()).filter((u) => u.enabled && (u.lastSignInAt ?? u.createdAt) < before);
+    return inactive.sort((a, b) =>
+      (a.lastSignInAt ?? a.createdAt).localeCompare(b.lastSignInAt ?? b.createdAt),
+    );
   }
 
   /**

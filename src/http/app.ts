@@ -139,6 +139,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       recovery: new RecoveryCodes(services.db, services.hasher),
     },
     policy.history,
+    services.users,
   );
   app.use('/signin', noStore);
   app.use(

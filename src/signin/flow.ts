@@ -1,5 +1,6 @@
 import type { AuditEventInput } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
+import type { UserRepository } from '../directory/users.js';
 import type { Directory, FailureReason, Identity } from '../directory/identity.js';
 import { normaliseUsername } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
@@ -108,6 +109,8 @@ export class SignInFlow {
     private readonly mfa: MfaDeps,
     /** what contextual policies remember of sign-ins: the last successful one, recent failures */
     private readonly history?: Pick<SignInHistory, 'succeeded' | 'failed'>,
+    /** the durable "last sign-in" of each user, for access reviews and dormant accounts */
+    private readonly signIns?: Pick<UserRepository, 'recordSignIn'>,
   ) {}
 
   private event(
@@ -244,6 +247,10 @@ export class SignInFlow {
         details: { amr: authentication.amr, acr: authentication.acr },
       }),
     );
+    // The trail has the sign-in; the user's row only a convenience copy, not worth failing the sign-in over.
+    await this.signIns
+      ?.recordSignIn(identity.id)
+      .catch((err: unknown) => this.log.warn({ err, user: identity.id }, 'could not note the last sign-in'));
     if (this.history) {
       const location = locationOf(ctx.source.ip);
       await this.history.succeeded(identity.id, {

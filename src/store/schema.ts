@@ -12,6 +12,8 @@ export interface UserTable {
   updated_at: string;
   /** ISO-8601: sign-ins before it no longer count (signed out everywhere); null when never */
   sessions_not_before: string | null;
+  /** ISO-8601: the last completed sign-in; null when never */
+  last_signin_at: string | null;
 }
 
 export interface GroupTable {

@@ -129,7 +129,7 @@ describe('poort user', { timeout: 60_000 }, () => {
     const result = await box.run(['user', 'list']);
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
-    expect(lines[0]).toMatch(/^USERNAME\s+EMAIL\s+NAME\s+ENABLED\s+PASSWORD\s+GROUPS$/);
+    expect(lines[0]).toMatch(/^USERNAME\s+EMAIL\s+NAME\s+ENABLED\s+PASSWORD\s+GROUPS\s+LAST SIGN-IN$/);
     expect(lines).toHaveLength(4);
     const column = lines[0]!.indexOf('EMAIL');
     for (const line of lines.slice(1)) expect(line.slice(column)).toMatch(/^\S+@example\.org/);

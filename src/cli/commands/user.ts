@@ -18,7 +18,14 @@ import {
 import { PasswordResets } from '../../account/password-reset.js';
 import { errorMessage, type MessageSender } from '../../notify/sender.js';
 import { signInsCountAgain } from '../../oidc/signed-out.js';
-import { CliError, commaList, lifetimeOption, usageError, withServices } from '../context.js';
+import {
+  CliError,
+  commaList,
+  durationArgument,
+  lifetimeOption,
+  usageError,
+  withServices,
+} from '../context.js';
 import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
 import { record, recorded, subject, type Change } from '../record.js';
 
@@ -71,7 +78,20 @@ function showUser(user: UserRecord): void {
     ['created', user.createdAt],
     ['updated', user.updatedAt],
     ['signed out everywhere', user.sessionsNotBefore ?? '-'],
+    ['last sign-in', user.lastSignInAt ?? 'never'],
   ]);
+}
+
+/** How long without a sign-in makes an account dormant: a day at least (a typo must not disable everyone). */
+const inactivePeriod = durationArgument({
+  min: 86400,
+  max: 100 * 365 * 86400,
+  example: 'a period such as 90d',
+});
+
+/** Whole days since `iso`, for people reading a list. */
+function daysSince(iso: string, now: number): number {
+  return Math.floor((now - Date.parse(iso)) / 86400_000);
 }
 
 export function registerUserCommands(program: Command): void {
@@ -166,14 +186,22 @@ export function registerUserCommands(program: Command): void {
 
   user
     .command('list')
-    .description('list users')
+    .description('list users, with their last sign-in')
+    .option(
+      '--inactive <period>',
+      'only enabled users without a sign-in for this long (never signed in: added before it), e.g. 90d',
+      inactivePeriod,
+    )
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
+    .action(async (opts: { json?: boolean; inactive?: number }, cmd: Command) => {
       await withServices(cmd, async (services) => {
-        const users = await services.users.list();
+        const users =
+          opts.inactive === undefined
+            ? await services.users.list()
+            : await services.users.inactiveSince(new Date(Date.now() - opts.inactive * 1000));
         if (opts.json) return printJson(users);
         printTable(
-          ['USERNAME', 'EMAIL', 'NAME', 'ENABLED', 'PASSWORD', 'GROUPS'],
+          ['USERNAME', 'EMAIL', 'NAME', 'ENABLED', 'PASSWORD', 'GROUPS', 'LAST SIGN-IN'],
           users.map((u) => [
             u.username,
             u.email,
@@ -181,8 +209,63 @@ export function registerUserCommands(program: Command): void {
             yesNo(u.enabled),
             u.hasPassword ? 'set' : 'not set',
             list(u.groups),
+            u.lastSignInAt ?? 'never',
           ]),
-          'No users. Add one with "poort user add".',
+          opts.inactive === undefined
+            ? 'No users. Add one with "poort user add".'
+            : 'No enabled user has been without a sign-in that long.',
+        );
+      });
+    });
+
+  user
+    .command('disable-inactive')
+    .description(
+      'disable every enabled user without a sign-in for <period> (dormant accounts; never signed in: added before it), e.g. 90d',
+    )
+    .argument('<period>', 'e.g. 90d', inactivePeriod)
+    .option('--dry-run', 'list who would be disabled, and change nothing')
+    .option('--json', 'print JSON: the users disabled (or that would be)')
+    .action(async (period: number, opts: { dryRun?: boolean; json?: boolean }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        const now = Date.now();
+        const cutoff = new Date(now - period * 1000);
+        // found and disabled in one transaction: someone who signs in meanwhile is not caught
+        const dormant = opts.dryRun
+          ? await services.users.inactiveSince(cutoff)
+          : await recorded(services, async (db) => {
+              const users = new UserRepository(db);
+              const found = await users.inactiveSince(cutoff);
+              for (const u of found) await users.setEnabled(u.username, false);
+              return {
+                result: found,
+                changes: found.map((u) => ({
+                  action: 'user.disabled' as const,
+                  subject: subject(u),
+                  details: {
+                    reason: 'inactive',
+                    inactive_days: daysSince(u.lastSignInAt ?? u.createdAt, now),
+                    last_signin_at: u.lastSignInAt,
+                  },
+                })),
+              };
+            });
+        if (opts.json) return printJson(dormant.map((u) => ({ ...u, enabled: !!opts.dryRun })));
+        if (dormant.length === 0) return print('No enabled user has been without a sign-in that long.');
+        printTable(
+          ['USERNAME', 'EMAIL', 'LAST SIGN-IN', 'DAYS'],
+          dormant.map((u) => [
+            u.username,
+            u.email,
+            u.lastSignInAt ?? `never (added ${u.createdAt.slice(0, 10)})`,
+            String(daysSince(u.lastSignInAt ?? u.createdAt, now)),
+          ]),
+          '',
+        );
+        print(
+          opts.dryRun
+            ? `Would disable ${dormant.length} user${dormant.length === 1 ? '' : 's'}; nothing was changed (--dry-run).`
+            : `Disabled ${dormant.length} user${dormant.length === 1 ? '' : 's'}; "poort user enable <username>" lets one sign in again.`,
         );
       });
     });

@@ -7,6 +7,7 @@ import * as devices from './005_devices.js';
 import * as saml from './006_saml.js';
 import * as auditAppend from './007_audit_append.js';
 import * as sessionsNotBefore from './008_sessions_not_before.js';
+import * as lastSignIn from './009_last_signin.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -18,6 +19,7 @@ export const migrations: Record<string, Migration> = {
   '006_saml': saml,
   '007_audit_append': auditAppend,
   '008_sessions_not_before': sessionsNotBefore,
+  '009_last_signin': lastSignIn,
 };
 
 export const migrationProvider: MigrationProvider = {
