@@ -22,6 +22,13 @@ const VISITOR_COOKIE = 'poort_forgot';
 const VISITOR_SECONDS = 3600;
 /** Longer than any username (128) or e-mail address (254): answered as unknown without a lookup. */
 const MAX_INPUT = 256;
+/** The sign-in a visitor came from (`?from=`, then a hidden field), for the way back: an interaction uid. */
+const FROM = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The sign-in page to go back to, when the visitor came from one; only ever a path of this Poort. */
+function backTo(from: unknown): string | undefined {
+  return typeof from === 'string' && FROM.test(from) ? `/signin/${from}` : undefined;
+}
 
 export interface PasswordForgotRouteDeps {
   users: UserRepository;
@@ -73,6 +80,7 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
     visitor: string,
     status: number,
     typed: string,
+    from: string | undefined,
     error?: string,
   ): void {
     res
@@ -83,6 +91,7 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
           action: FORGOT_PATH,
           csrf: csrfToken(deps.csrfKey, binding(visitor)),
           username: typed,
+          ...(backTo(from) ? { from, back: backTo(from) } : {}),
           ...(error ? { error: { message: error } } : {}),
         }),
       );
@@ -95,7 +104,7 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       res.append('Set-Cookie', visitorCookie(visitor));
     }
     const hint = typeof req.query.username === 'string' ? req.query.username.slice(0, MAX_INPUT) : '';
-    showForm(req, res, visitor, 200, hint);
+    showForm(req, res, visitor, 200, hint, req.query.from as string | undefined);
   });
 
   router.post(FORGOT_PATH, form, async (req, res) => {
@@ -104,7 +113,8 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       return deps.showError(req, res, 403, 'csrf');
     const { t, lang } = deps.page(req, res);
     const typed = field(req.body, 'username').trim();
-    if (!typed) return showForm(req, res, visitor, 400, '', t('password.forgot.error.missing'));
+    const from = field(req.body, 'from') || undefined;
+    if (!typed) return showForm(req, res, visitor, 400, '', from, t('password.forgot.error.missing'));
     // what is longer than any name is counted and recorded by its start, and not looked up
     const tooLong = typed.length > MAX_INPUT;
     const name = normaliseUsername(tooLong ? typed.slice(0, 64) : typed);
@@ -127,13 +137,14 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
         visitor,
         429,
         typed,
+        from,
         t('password.forgot.error.throttled', { minutes: Math.ceil(reservation.retryAfterSeconds / 60) }),
       );
     }
     res
       .status(200)
       .type('html')
-      .send(renderPage('password/forgot-sent', deps.page(req, res)));
+      .send(renderPage('password/forgot-sent', deps.page(req, res), { back: backTo(from) }));
     // After the answer: nothing in it, nor its timing, depends on whether the account exists.
     void deliver(name, !tooLong, source, lang).catch((err: unknown) =>
       deps.log.error({ err, event: 'password.forgot' }, 'a self-service reset request failed'),

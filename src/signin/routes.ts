@@ -112,7 +112,9 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           csrf: csrfToken(deps.csrfKey, interaction.uid),
           clientName: name,
           username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
-          forgotPassword: deps.forgotPassword,
+          // with the way back to this sign-in
+          forgotPassword:
+            deps.forgotPassword && `${deps.forgotPassword}?from=${encodeURIComponent(interaction.uid)}`,
           ...extra,
         }),
       );

@@ -93,7 +93,23 @@ passwords:
     const dutch = new Browser({ 'accept-language': 'nl-NL,nl;q=0.9' });
     const pending = await startAuthorization(app, { redirectUri: REDIRECT });
     const signin = await dutch.navigate(pending.url.href, {}, REDIRECT);
-    expect(signin.body).toContain(`<a href="${FORGOT}">Wachtwoord vergeten?</a>`);
+    const uid = /\/signin\/([\w-]+)\/login/.exec(signin.body)![1]!;
+    expect(signin.body).toContain(`<a href="${FORGOT}?from=${uid}">Wachtwoord vergeten?</a>`);
+    // the page, and the answer after it, lead back to this sign-in
+    const forgot = await dutch.navigate(`${poort.issuer}${FORGOT}?from=${uid}`);
+    expect(forgot.body).toContain(`<a href="/signin/${uid}">Terug naar inloggen</a>`);
+    const form = readForm(forgot, 'forgot-form');
+    expect(form.fields.from).toBe(uid);
+    const sent = await dutch.navigate(form.action, { form: { ...form.fields, username: 'nobody-at-all' } });
+    expect(sent.body).toContain(`<a href="/signin/${uid}">Terug naar inloggen</a>`);
+    const back = await dutch.navigate(`${poort.issuer}/signin/${uid}`);
+    expect(back.status).toBe(200);
+    expect(back.body).toContain('<label for="password">Wachtwoord</label>');
+    // only ever to a sign-in of this Poort
+    for (const from of ['//evil.example/x', '../account', 'https:evil', 'a b'])
+      expect(
+        (await dutch.navigate(`${poort.issuer}${FORGOT}?from=${encodeURIComponent(from)}`)).body,
+      ).not.toContain('Terug naar inloggen');
 
     const res = await fetch(`${poort.issuer}${FORGOT}`, { headers: { 'accept-language': 'nl' } });
     const body = await res.text();
