@@ -310,8 +310,17 @@ export function createAuditShipper(
   audit: AuditLog,
   sinks: SinkConfig[],
   logger: Logger,
-  options: Omit<AuditShipperOptions, 'audit' | 'sinks' | 'logger'> & CreateSinkOptions = {},
+  options: Omit<AuditShipperOptions, 'audit' | 'sinks' | 'logger'> &
+    CreateSinkOptions & {
+      /** sinks of Poort's own beside the configured ones (security notices) */
+      own?: Sink[];
+    } = {},
 ): AuditShipper {
-  const { env, ...rest } = options;
-  return new AuditShipper({ audit, sinks: sinks.map((c) => createSink(c, { env })), logger, ...rest });
+  const { env, own = [], ...rest } = options;
+  return new AuditShipper({
+    audit,
+    sinks: [...sinks.map((c) => createSink(c, { env })), ...own],
+    logger,
+    ...rest,
+  });
 }

@@ -250,6 +250,16 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    notifications: z
+      .object({
+        /**
+         * e-mail users when their password, second factors or recovery codes change, whoever changed them (through
+         * passwords.reset.email, else mfa.otp.email)
+         */
+        security_changes: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
     audit: auditConfigSchema.prefault({}),
     saml: samlConfigSchema.prefault({}),
     policies: z

@@ -13,6 +13,8 @@ import { PolicyError } from '../policy/schema.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
+import { resetLinkSender } from '../account/password-reset-message.js';
+import { SECURITY_NOTICES_SINK, SecurityNoticeSink } from '../notify/security-notices.js';
 import { warmSchemaValidator } from '../saml/inbound.js';
 
 export interface RunningServer {
@@ -90,6 +92,8 @@ export async function startServer(
   }, KEY_POLL_MS);
   keyWatch.unref();
 
+  // Poort's own sinks (security notices), beside the configured ones
+  const own = config.notifications.security_changes ? [await securityNotices(services, config, log)] : [];
   const maintenance = new AuditMaintenance(
     services.audit,
     services.db,
@@ -98,14 +102,17 @@ export async function startServer(
       checkpointInterval: config.audit.checkpoint_interval,
       retention: config.audit.retention,
       archiveDir: path.join(config.storage.data_dir, 'audit-archive'),
-      sinkNames: config.audit.sinks.map((s) => s.name),
+      sinkNames: [
+        ...config.audit.sinks.map((s) => s.name),
+        ...(config.notifications.security_changes ? [SECURITY_NOTICES_SINK] : []),
+      ],
     },
     log,
   );
   maintenance.start();
   let shipper: AuditShipper;
   try {
-    shipper = createAuditShipper(services.audit, config.audit.sinks, log);
+    shipper = createAuditShipper(services.audit, config.audit.sinks, log, { own });
   } catch (err) {
     await maintenance.stop();
     await services.close();
@@ -154,4 +161,29 @@ export async function startServer(
       return closing;
     },
   };
+}
+
+/**
+ * The security notices' sink (notifications.security_changes). Turned on for the first time, it begins at the head
+ * of the trail: nobody is told about changes from before.
+ */
+async function securityNotices(
+  services: Services,
+  config: Services['config'],
+  log: Logger,
+): Promise<SecurityNoticeSink> {
+  const sender = resetLinkSender(config, log);
+  if (!sender) throw new Error('notifications.security_changes needs an e-mail sender');
+  if ((await services.audit.cursor(SECURITY_NOTICES_SINK)) === 0) {
+    const head = (await services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
+    if (head > 0) await services.audit.setCursor(SECURITY_NOTICES_SINK, head);
+  }
+  return new SecurityNoticeSink({
+    users: services.users,
+    sender,
+    kv: services.kv,
+    language: config.organisation.default_language,
+    organisation: config.organisation.name,
+    log,
+  });
 }

@@ -151,6 +151,16 @@ describe('loading the configuration file', () => {
     });
   });
 
+  it('refuses security notices without an e-mail sender', () => {
+    const { message, file: f } = configError('notifications: { security_changes: true }\n');
+    expect(message).toBe(
+      `${f}: notifications.security_changes: the notices are e-mailed, but no e-mail sender is configured: ` +
+        'set passwords.reset.email (or mfa.otp.email)',
+    );
+    const otp = 'mfa: { otp: { email: { type: outbox } } }\nnotifications: { security_changes: true }\n';
+    expect(loadConfig({ file: file(otp), env: {} }).config.notifications).toEqual({ security_changes: true });
+  });
+
   it('refuses an issuer with a query or a fragment', () => {
     expect(configError("server: { issuer: 'https://id.example.org/?x=1' }\n").message).toMatch(
       /server\.issuer: must not have a query/,
