@@ -1,18 +1,11 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../src/audit/event.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { accountSignIn } from '../helpers/account.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
-import {
-  authorizeInBrowser,
-  expectSignedOut,
-  FAST_ARGON2,
-  relyingParty,
-  signIn,
-  startAuthorization,
-} from '../helpers/oidc.js';
+import { expectSignedOut, FAST_ARGON2, passwordSignsIn, relyingParty, signIn } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
+import { eventsSince, lastSeq as trailHead } from '../helpers/trail.js';
 
 const OLD = 'the old passphrase nobody guesses';
 const NEW = 'seven purple hedgehogs in Leiden';
@@ -34,20 +27,12 @@ describe('changing one’s own password (/account/security/password)', { timeout
   });
   afterAll(async () => poort?.stop());
 
-  async function lastSeq(): Promise<number> {
-    return (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
-  }
+  const lastSeq = () => trailHead(poort);
+  const changes = async (since: number) =>
+    (await eventsSince(poort, since)).filter((e) => e.action === 'password.changed');
 
-  async function changes(since: number): Promise<AuditEvent[]> {
-    return (await poort.services.audit.readAfter(since, 500))
-      .map((e) => e.event)
-      .filter((e) => e.action === 'password.changed');
-  }
-
-  async function canSignIn(username: string, password: string): Promise<boolean> {
-    const pending = await startAuthorization(app, { redirectUri: REDIRECT });
-    return (await authorizeInBrowser(new Browser(), pending, { username, password })).status === 0;
-  }
+  const canSignIn = (username: string, password: string) =>
+    passwordSignsIn(app, REDIRECT, { username, password });
 
   /** The password page, reached from the security page's link. */
   async function passwordPage(browser: Browser, security: Page): Promise<Page> {

@@ -3,14 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import {
-  authorizeInBrowser,
   expectSignedOut,
+  passwordSignsIn,
   relyingParty,
   signIn,
   startAuthorization,
 } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
-import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { mailedLink as mailedLinkTo, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { eventsSince as trailSince, lastSeq as trailHead } from '../helpers/trail.js';
 
 const REDIRECT = 'http://127.0.0.1:7906/cb';
 const SECRET = 'app-secret-0123456789';
@@ -45,13 +46,8 @@ passwords:
     await smtp?.close();
   });
 
-  async function lastSeq(): Promise<number> {
-    return (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
-  }
-
-  async function eventsSince(seq: number): Promise<AuditEvent[]> {
-    return (await poort.services.audit.readAfter(seq, 500)).map((e) => e.event);
-  }
+  const lastSeq = () => trailHead(poort);
+  const eventsSince = (seq: number) => trailSince(poort, seq);
 
   /** The `password.reset.requested` events after `seq`, once there are `n` of them (they follow the answer). */
   async function requestsSince(seq: number, n: number): Promise<AuditEvent[]> {
@@ -72,22 +68,15 @@ passwords:
     return browser.navigate(form.action, { form: { ...form.fields, username: name } });
   }
 
-  async function mailedLink(to: string): Promise<{ subject: string; link: string; text: string }> {
-    const mail = await smtp.waitFor(to);
-    const link = /https?:\/\/\S+/.exec(mail.text)?.[0];
-    if (!link) throw new Error(`no link in the e-mail:\n${mail.text}`);
-    return { subject: mail.subject, link, text: mail.text };
-  }
+  const mailedLink = (to: string) => mailedLinkTo(smtp, to);
 
   async function choose(browser: Browser, page: Page, password: string): Promise<Page> {
     const form = readForm(page);
     return browser.navigate(form.action, { form: { ...form.fields, password, repeat: password } });
   }
 
-  async function canSignIn(username: string, password: string): Promise<boolean> {
-    const pending = await startAuthorization(app, { redirectUri: REDIRECT });
-    return (await authorizeInBrowser(new Browser(), pending, { username, password })).status === 0;
-  }
+  const canSignIn = (username: string, password: string) =>
+    passwordSignsIn(app, REDIRECT, { username, password });
 
   it('is linked from the sign-in page, in the visitor’s language, with a labelled field and a SameSite cookie', async () => {
     const dutch = new Browser({ 'accept-language': 'nl-NL,nl;q=0.9' });

@@ -3,18 +3,19 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AuditEvent } from '../../src/audit/event.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import { runCliOn, type CliResult } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
   expectSignedOut as expectSignedOutAt,
+  passwordSignsIn,
   relyingParty,
   signIn,
   startAuthorization,
 } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
-import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { mailedLink as mailedLinkTo, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { eventsSince as trailSince, lastSeq as trailHead } from '../helpers/trail.js';
 
 const REDIRECT = 'http://127.0.0.1:7905/cb';
 const SECRET = 'app-secret-0123456789';
@@ -46,33 +47,21 @@ passwords:
     await smtp?.close();
   });
 
-  async function lastSeq(): Promise<number> {
-    return (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
-  }
-
-  async function eventsSince(seq: number): Promise<AuditEvent[]> {
-    return (await poort.services.audit.readAfter(seq, 500)).map((e) => e.event);
-  }
+  const lastSeq = () => trailHead(poort);
+  const eventsSince = (seq: number) => trailSince(poort, seq);
 
   async function choose(browser: Browser, page: Page, password: string, repeat = password): Promise<Page> {
     const form = readForm(page);
     return browser.navigate(form.action, { form: { ...form.fields, password, repeat } });
   }
 
-  async function canSignIn(username: string, password: string): Promise<boolean> {
-    const pending = await startAuthorization(app, { redirectUri: REDIRECT });
-    return (await authorizeInBrowser(new Browser(), pending, { username, password })).status === 0;
-  }
+  const canSignIn = (username: string, password: string) =>
+    passwordSignsIn(app, REDIRECT, { username, password });
 
   const expectSignedOut = (browser: Browser, before: oidc.TokenEndpointResponse, userId: string) =>
     expectSignedOutAt(app, REDIRECT, browser, before, userId);
 
-  async function mailedLink(to: string): Promise<{ subject: string; link: string; text: string }> {
-    const mail = await smtp.waitFor(to);
-    const link = /https?:\/\/\S+/.exec(mail.text)?.[0];
-    if (!link) throw new Error(`no link in the e-mail:\n${mail.text}`);
-    return { subject: mail.subject, link, text: mail.text };
-  }
+  const mailedLink = (to: string) => mailedLinkTo(smtp, to);
 
   it('e-mails a link where the user chooses a new password under the policy, once, and signs in with it', async () => {
     const aliceId = await poort.addUser({

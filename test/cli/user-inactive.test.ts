@@ -7,6 +7,7 @@ import { runCliOn } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
   FAST_ARGON2,
+  passwordSignsIn,
   relyingParty,
   signIn,
   startAuthorization,
@@ -44,10 +45,7 @@ describe('last sign-in and dormant accounts', { timeout: 90_000 }, () => {
       .where('username', '=', username)
       .execute();
   }
-  async function canSignIn(username: string): Promise<boolean> {
-    const pending = await startAuthorization(app, { redirectUri: REDIRECT });
-    return (await authorizeInBrowser(new Browser(), pending, { username, password: PASSWORD })).status === 0;
-  }
+  const canSignIn = (username: string) => passwordSignsIn(app, REDIRECT, { username, password: PASSWORD });
 
   it('notes each completed sign-in, and shows it in user list and user show', async () => {
     await poort.addUser({ username: 'anna', password: PASSWORD });

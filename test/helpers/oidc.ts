@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
-import { readForm, type Browser, type Page } from './browser.js';
+import { Browser, readForm, type Page } from './browser.js';
 import type { TestPoort } from './poort.js';
 
 /** Cheap argon2 for tests that are not about argon2: the sign-in walks stay fast. */
@@ -116,6 +116,16 @@ export async function authorizeInBrowser(
   const first = await browser.navigate(pending.url.href, {}, pending.redirectUri);
   if (!credentials || !isPasswordForm(first)) return first;
   return submitPassword(browser, first, credentials.username, credentials.password, pending.redirectUri);
+}
+
+/** Whether `credentials` sign in (password alone) to the application at `redirectUri`, in a browser of its own. */
+export async function passwordSignsIn(
+  config: oidc.Configuration,
+  redirectUri: string,
+  credentials: { username: string; password: string },
+): Promise<boolean> {
+  const pending = await startAuthorization(config, { redirectUri });
+  return (await authorizeInBrowser(new Browser(), pending, credentials)).status === 0;
 }
 
 /** The application's half of the callback: checks state (and nonce) and redeems the code with the PKCE verifier. */

@@ -175,3 +175,14 @@ export function codeIn(text: string): string {
   if (!match) throw new Error(`no code in: ${text}`);
   return match[1]!;
 }
+
+/** The next message to `to` and the one link in it (a reset link), or an error showing the message. */
+export async function mailedLink(
+  smtp: TestSmtpServer,
+  to: string,
+): Promise<{ subject: string; link: string; text: string }> {
+  const mail = await smtp.waitFor(to);
+  const link = /https?:\/\/\S+/.exec(mail.text)?.[0];
+  if (!link) throw new Error(`no link in the e-mail:\n${mail.text}`);
+  return { subject: mail.subject, link, text: mail.text };
+}

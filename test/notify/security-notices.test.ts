@@ -11,6 +11,7 @@ import { runCliOn } from '../helpers/cli.js';
 import { relyingParty, signIn } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
+import { lastSeq } from '../helpers/trail.js';
 
 const PASSWORD = 'a passphrase nobody guesses';
 const NEW = 'seven purple hedgehogs in Leiden';
@@ -41,7 +42,7 @@ notifications: { security_changes: true }
   });
 
   const run = (args: string[]) => runCliOn(poort, args);
-  const seq = async () => (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
+  const seq = () => lastSeq(poort);
   const noticeSink = (overrides: Partial<ConstructorParameters<typeof SecurityNoticeSink>[0]> = {}) =>
     new SecurityNoticeSink({
       users: poort.services.users,

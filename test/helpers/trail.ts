@@ -1,0 +1,12 @@
+import type { AuditEvent } from '../../src/audit/event.js';
+import type { TestPoort } from './poort.js';
+
+/** The newest event's place in the audit trail (0 when empty): what a test reads after. */
+export async function lastSeq(poort: TestPoort): Promise<number> {
+  return (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
+}
+
+/** The events appended after `seq`, oldest first. */
+export async function eventsSince(poort: TestPoort, seq: number): Promise<AuditEvent[]> {
+  return (await poort.services.audit.readAfter(seq, 500)).map((e) => e.event);
+}
