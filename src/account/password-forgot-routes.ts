@@ -208,7 +208,7 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       );
     } catch (err) {
       if (!(err instanceof ResetNotSent)) throw err;
-      // the reason names the address: it is in the audit event (not_sent), not in the log
+      // the error names the address: the log gets the user, the audit trail the failure (not_sent)
       deps.log.warn({ event: 'password.forgot', user: found.user.id }, 'a reset link could not be sent');
     }
   }
