@@ -25,6 +25,8 @@ export interface PasswordChangeDeps {
   /** the sign-in's throttle: guesses of the current password count with those on the sign-in page */
   throttle: Throttle;
   policy: PasswordPolicy;
+  /** the user's recent failures, which policies' `failed_attempts` conditions count (as the sign-in page's) */
+  failed?: (userId: string) => Promise<void>;
   /** records `password.changed` with this outcome; the caller adds who, where and how */
   record: (event: Pick<AuditEventInput, 'outcome' | 'reason' | 'details'>) => Promise<void>;
 }
@@ -56,6 +58,7 @@ export async function changePassword(
     }
     if (!(await deps.hasher.verify(row.password_hash, input.current))) {
       await deps.record({ outcome: 'failure', reason: 'wrong_password' });
+      await deps.failed?.(user.id);
       return { ok: false, error: 'wrong_password' };
     }
     await deps.throttle.succeeded(user.username, ip);

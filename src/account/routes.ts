@@ -19,6 +19,7 @@ import { predatesSignOut, signInsCountAgain } from '../oidc/signed-out.js';
 import type { Services } from '../server/services.js';
 import { enrolError } from '../signin/enrolment-routes.js';
 import { Throttle } from '../signin/throttle.js';
+import type { SignInHistory } from '../policy/history.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { ACCOUNT_CLIENT_ID, accountClientSecret, accountKey } from './client.js';
 import { changePassword, type PasswordChangeResult } from './password-change.js';
@@ -53,6 +54,8 @@ export interface AccountRouteDeps {
   hasher: PasswordHasher;
   /** the sign-in's throttle, for the current password asked on the password page */
   throttle: Throttle;
+  /** what policies remember of failed attempts: a wrong current password counts as one */
+  history?: Pick<SignInHistory, 'failed'>;
   audit: AuditLog;
   /** the second-factor kinds available here, by kind */
   handler: (kind: FactorKind) => SecondFactor | undefined;
@@ -546,6 +549,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
         hasher: deps.hasher,
         throttle: deps.throttle,
         policy: config.passwords.policy,
+        ...(deps.history ? { failed: (userId: string) => deps.history!.failed(userId) } : {}),
         record: (e) => record(req, v, 'password.changed', e.details ?? {}, e),
       },
       v.identity,
@@ -603,7 +607,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
 /** The account pages over Poort's services, with the sign-in's factor kinds. */
 export function accountPages(
   services: Services,
-  options: Pick<AccountRouteDeps, 'handler' | 'page' | 'showError' | 'log'>,
+  options: Pick<AccountRouteDeps, 'handler' | 'page' | 'showError' | 'log' | 'history'>,
 ): Router {
   const { config } = services;
   return accountRoutes({

@@ -198,7 +198,15 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       }),
     );
   }
-  app.use(accountPages(services, { handler: (kind) => flow.handler(kind), page, showError, log }));
+  app.use(
+    accountPages(services, {
+      handler: (kind) => flow.handler(kind),
+      page,
+      showError,
+      log,
+      history: policy.history,
+    }),
+  );
 
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const unavailable = isStoreUnavailable(err);

@@ -1,10 +1,20 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { accountSignIn } from '../helpers/account.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
-import { expectSignedOut, FAST_ARGON2, passwordSignsIn, relyingParty, signIn } from '../helpers/oidc.js';
-import { startPoort, type TestPoort } from '../helpers/poort.js';
+import {
+  authorizeInBrowser,
+  expectSignedOut,
+  FAST_ARGON2,
+  passwordSignsIn,
+  relyingParty,
+  signIn,
+  startAuthorization,
+} from '../helpers/oidc.js';
+import { startPoort, tempDir, type TestPoort } from '../helpers/poort.js';
 import { eventsSince, lastSeq as trailHead } from '../helpers/trail.js';
 
 const OLD = 'the old passphrase nobody guesses';
@@ -19,8 +29,16 @@ describe('changing one’s own password (/account/security/password)', { timeout
   let app: oidc.Configuration;
 
   beforeAll(async () => {
+    // recent failures, wherever they happened, make the organisation refuse a sign-in
+    const policies = path.join(tempDir('poort-policies-'), 'policies.yaml');
+    fs.writeFileSync(
+      policies,
+      'rules:\n  - id: recent-failures\n    when: { failed_attempts: { at_least: 2 } }\n    then: deny\n',
+    );
     poort = await startPoort(
-      `${FAST_ARGON2}throttle: { account: { free_attempts: 3, base_delay: 10m, max_delay: 1h, window: 1h } }\n`,
+      `${FAST_ARGON2}throttle: { account: { free_attempts: 3, base_delay: 10m, max_delay: 1h, window: 1h } }
+policies: { file: '${policies}' }
+`,
     );
     await poort.addClient({ clientId: 'mail', secret: SECRET, redirectUris: [REDIRECT] });
     app = await relyingParty(poort, 'mail', SECRET);
@@ -198,6 +216,19 @@ describe('changing one’s own password (/account/security/password)', { timeout
       ['denied', 'throttled'],
     ]);
     expect(await poort.services.directory.authenticate('nina', OLD)).toMatchObject({ ok: true });
+  });
+
+  it('counts a wrong current password as a failed attempt for the policies, as the sign-in page does', async () => {
+    await poort.addUser({ username: 'pia', password: OLD, email: 'pia@acme.example' });
+    const browser = new Browser();
+    let page = await passwordPage(browser, (await accountSignIn(poort, 'pia', OLD, { browser })).page);
+    for (let i = 0; i < 2; i++)
+      page = await submit(browser, page, { current: `wrong guess ${i}`, password: NEW });
+    // the right password now: the policy's recent-failures rule refuses the sign-in
+    const pending = await startAuthorization(app, { redirectUri: REDIRECT });
+    const denied = await authorizeInBrowser(new Browser(), pending, { username: 'pia', password: OLD });
+    expect(denied.status).toBe(403);
+    expect(denied.body).toContain('Sign-in not allowed');
   });
 
   it('lets a user without a password set one, in Dutch', async () => {
