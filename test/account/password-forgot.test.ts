@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
+import { chooseNewPassword } from '../helpers/account.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import {
   expectSignedOut,
@@ -70,10 +71,7 @@ passwords:
 
   const mailedLink = (to: string) => mailedLinkTo(smtp, to);
 
-  async function choose(browser: Browser, page: Page, password: string): Promise<Page> {
-    const form = readForm(page);
-    return browser.navigate(form.action, { form: { ...form.fields, password, repeat: password } });
-  }
+  const choose = chooseNewPassword;
 
   const canSignIn = (username: string, password: string) =>
     passwordSignsIn(app, REDIRECT, { username, password });

@@ -3,7 +3,8 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Browser, readForm, type Page } from '../helpers/browser.js';
+import { chooseNewPassword } from '../helpers/account.js';
+import { Browser, readForm } from '../helpers/browser.js';
 import { runCliOn, type CliResult } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
@@ -50,10 +51,7 @@ passwords:
   const lastSeq = () => trailHead(poort);
   const eventsSince = (seq: number) => trailSince(poort, seq);
 
-  async function choose(browser: Browser, page: Page, password: string, repeat = password): Promise<Page> {
-    const form = readForm(page);
-    return browser.navigate(form.action, { form: { ...form.fields, password, repeat } });
-  }
+  const choose = chooseNewPassword;
 
   const canSignIn = (username: string, password: string) =>
     passwordSignsIn(app, REDIRECT, { username, password });

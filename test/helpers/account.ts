@@ -35,3 +35,14 @@ export async function accountSignIn(
   const page = await browser.navigate(new URL(callback.headers.get('location')!, back.url).href);
   return { page, callback };
 }
+
+/** Fills in the reset link's page: the new password, and again (`repeat`, the same unless given). */
+export async function chooseNewPassword(
+  browser: Browser,
+  page: Page,
+  password: string,
+  repeat = password,
+): Promise<Page> {
+  const form = readForm(page);
+  return browser.navigate(form.action, { form: { ...form.fields, password, repeat } });
+}

@@ -5,7 +5,7 @@ import type { StoredAuditEvent } from '../../src/audit/event.js';
 import { RecoveryCodes } from '../../src/mfa/recovery.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { SecurityNoticeSink } from '../../src/notify/security-notices.js';
-import { accountSignIn } from '../helpers/account.js';
+import { accountSignIn, chooseNewPassword } from '../helpers/account.js';
 import { Browser, readForm } from '../helpers/browser.js';
 import { runCliOn } from '../helpers/cli.js';
 import { relyingParty, signIn } from '../helpers/oidc.js';
@@ -107,11 +107,7 @@ notifications: { security_changes: true }
     const printed = await run(['user', 'reset-password', 'jet', '--print-link']);
     const link = /https?:\/\/\S+/.exec(printed.stdout)![0];
     const browser = new Browser();
-    const page = await browser.navigate(link);
-    const form = readForm(page);
-    const done = await browser.navigate(form.action, {
-      form: { ...form.fields, password: NEW, repeat: NEW },
-    });
+    const done = await chooseNewPassword(browser, await browser.navigate(link), NEW);
     expect(done.body).toContain('Your password has been changed');
     const mail = await smtp.waitFor('jet@acme.example', 10_000);
     expect(mail.text).toMatch(/: a new password was chosen with a password reset link\.$/m);
