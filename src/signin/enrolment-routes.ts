@@ -11,7 +11,7 @@ import { acrFor, satisfies, type Requirement } from '../mfa/strength.js';
 import type { Services } from '../server/services.js';
 import type { KeyValueStore } from '../store/kv.js';
 import type { PendingSecondFactor, SignInFlow } from './flow.js';
-import { field, type Interaction } from './request.js';
+import { field, rememberAsked, type Interaction } from './request.js';
 import type { StepRouteDeps } from './routes.js';
 import { Throttle } from './throttle.js';
 
@@ -245,6 +245,10 @@ export function enrolmentRoutes(deps: StepRouteDeps): Router {
           csrf: ctx.csrf,
           ...(failed.name !== undefined ? { name: failed.name } : {}),
           error: failed.error ? { message: enrolError(page, failed.error) } : undefined,
+          // "Remember this device": the enrolment signs the user in with the new factor (finishLogin)
+          remember: deps.knownDevices.enabled
+            ? { days: deps.knownDevices.days, checked: rememberAsked(req) }
+            : undefined,
           kinds: enrolment
             .kindsFor(a.pending.requirement)
             .filter((h) => h.kind !== pending.kind)

@@ -123,6 +123,7 @@ describe('the security page (/account/security)', () => {
 
     const setup = await browser.navigate(link(page, /\/account\/security\/add\/totp$/));
     expect(setup.status).toBe(200);
+    expect(setup.body).not.toContain('remember_device'); // no sign-in here: nothing to remember
     const key = shownKey(setup);
     const form = readForm(setup);
     const wrong = await browser.request(form.action, { form: { ...form.fields, code: '000000' } });

@@ -3,6 +3,7 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
+import { KNOWN_DEVICE_COOKIE } from '../../src/policy/known-device.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
 import {
   authorizeInBrowser,
@@ -97,13 +98,27 @@ describe('enrolment during sign-in', () => {
     expect(wrong.body).toContain('role="alert"');
     expect(shownKey(wrong)).toBe(key);
 
+    // "Remember this device" is offered here too, unticked, and keeps its state after a wrong code
+    expect(setup.body).toMatch(
+      /<input id="remember-device" name="remember_device" type="checkbox" value="yes" aria-describedby/,
+    );
+    const ticked = await browser.request(form.action, {
+      form: { ...form.fields, code: '000000', remember_device: 'yes' },
+    });
+    expect(ticked.body).toMatch(
+      /<input id="remember-device" name="remember_device" type="checkbox" value="yes" checked/,
+    );
+    expect(shownKey(ticked)).toBe(key);
+
     const code = await generate({ secret: key });
     const done = await browser.navigate(
       form.action,
-      { form: { ...readForm(wrong).fields, name: 'My phone', code } },
+      { form: { ...readForm(ticked).fields, name: 'My phone', code } },
       REDIRECT,
     );
     expect(done.status).toBe(0);
+    // ticked: the browser is remembered, as after a second-factor page
+    expect([...browser.cookies.values()].some((c) => c.name === KNOWN_DEVICE_COOKIE)).toBe(true);
     const claims = (await redeemCode(rp, done, pending)).claims()!;
     expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
     expect(claims.acr).toBe(ACR_MFA);
@@ -212,6 +227,8 @@ describe('enrolment during sign-in', () => {
       REDIRECT,
     );
     expect(done.status).toBe(0);
+    // the box left unticked: the browser is not remembered
+    expect([...first.browser.cookies.values()].some((c) => c.name === KNOWN_DEVICE_COOKIE)).toBe(false);
     expect((await redeemCode(rp, done, first.pending)).claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
     const enrolled = await auditOf(poort, 'mfa.enrolled');
     expect(enrolled.find((e) => e.subject?.id === userId)).toMatchObject({
