@@ -57,7 +57,8 @@ const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit
  * after the answer has gone out, so an existing account does not answer slower. Requests are throttled per name as
  * typed (known or not, so the limit says nothing about existence) and per client IP, so that nobody can fill a
  * mailbox. Every request is recorded as `password.reset.requested` (`details.via: self_service`), with why nothing
- * was sent when nothing was: `unknown_user`, `ambiguous_email`, `disabled`, `throttled`, `not_sent`.
+ * was sent when nothing was: `unknown_user`, `ambiguous_email`, `disabled`, `directory_password` (an LDAP user),
+ * `throttled`, `not_sent`.
  */
 export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
   const router = express.Router();
@@ -173,12 +174,13 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       actor: { type: 'user' },
       source,
     };
-    if ('reason' in found || !found.user.enabled) {
+    // an LDAP user's password is the directory's: no link could change it
+    if ('reason' in found || !found.user.enabled || found.user.directory === 'ldap') {
       const user = 'user' in found ? found.user : undefined;
       await deps.audit.append({
         ...base,
         outcome: 'failure',
-        reason: 'reason' in found ? found.reason : 'disabled',
+        reason: 'reason' in found ? found.reason : !found.user.enabled ? 'disabled' : 'directory_password',
         subject: user
           ? { id: user.id, username: user.username, known: true }
           : { username: name, known: false },

@@ -172,9 +172,14 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
       .filter((handler): handler is SecondFactor => handler?.enrolment !== undefined);
   }
 
-  /** Whether the user has a password (a user with passkeys only has none). */
-  async function hasPassword(v: Visit): Promise<boolean> {
-    return Boolean((await deps.users.findCredentials(v.identity.username))?.password_hash);
+  /**
+   * The user's password: set, none (a user with passkeys only), or kept by the LDAP directory, which Poort does not
+   * change (people change it where they sign in to their computer).
+   */
+  async function passwordKind(v: Visit): Promise<'set' | 'none' | 'directory'> {
+    const row = await deps.users.findCredentials(v.identity.username);
+    if (row?.directory === 'ldap') return 'directory';
+    return row?.password_hash ? 'set' : 'none';
   }
 
   async function ownFactor(v: Visit, id: string | undefined): Promise<FactorRecord | undefined> {
@@ -241,7 +246,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
           ? { remaining: await deps.recovery.remaining(v.identity.id), href: `${SECURITY}/recovery` }
           : undefined,
         password: PASSWORD,
-        hasPassword: await hasPassword(v),
+        passwordKind: await passwordKind(v),
         signout: { action: '/account/signout', csrf: csrf(v.session) },
         everywhere: { action: `${SECURITY}/signout-everywhere`, csrf: csrf(v.session) },
       }),
@@ -525,7 +530,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
         back: SECURITY,
         username: v.identity.username,
         // a user without a password (passkeys only) sets one, without a current one to type
-        hasPassword: await hasPassword(v),
+        hasPassword: (await passwordKind(v)) === 'set',
         minLength: policy.min_length,
         maxLength: policy.max_length,
         signOutEverywhere,
@@ -536,12 +541,15 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
 
   router.get(PASSWORD, async (req, res) => {
     const v = await visit(req, res, false);
-    if (v) await passwordPage(req, res, v, 200);
+    if (!v) return;
+    if ((await passwordKind(v)) === 'directory') return deps.showError(req, res, 409, 'password_directory');
+    await passwordPage(req, res, v, 200);
   });
 
   router.post(PASSWORD, form, async (req, res) => {
     const v = await visit(req, res, true);
     if (!v) return;
+    if ((await passwordKind(v)) === 'directory') return deps.showError(req, res, 409, 'password_directory');
     const signOutEverywhere = field(req.body, 'signout_everywhere') === 'yes';
     const result = await changePassword(
       {

@@ -99,3 +99,20 @@ export function durationArgument(limits: {
     return seconds;
   };
 }
+
+/**
+ * Refuses a change the LDAP directory owns for its users: the password (never stored by Poort), the name and
+ * address, and the groups (each sign-in and sync copies them from the directory again).
+ */
+export function requireLocalUser(
+  user: { username: string; directory: 'local' | 'ldap' },
+  what: 'password' | 'profile' | 'groups',
+): void {
+  if (user.directory === 'local') return;
+  const owned = {
+    password: 'its password is checked by the directory and never stored by Poort: change it there',
+    profile: 'its name and e-mail address come from the directory at each sign-in: change them there',
+    groups: 'its groups come from the directory at each sign-in: change the membership there',
+  }[what];
+  throw new CliError(`${user.username} is an LDAP user: ${owned}`);
+}

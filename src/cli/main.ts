@@ -9,6 +9,7 @@ import { registerDeviceCommands } from './commands/device.js';
 import { registerGroupCommands } from './commands/group.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerKeysCommands } from './commands/keys.js';
+import { registerLdapCommands } from './commands/ldap.js';
 import { registerMfaCommands } from './commands/mfa.js';
 import { registerMigrateCommand } from './commands/migrate.js';
 import { registerPolicyCommands } from './commands/policy.js';
@@ -57,6 +58,7 @@ function buildProgram(): Command {
   registerInitCommand(program);
   registerUserCommands(program);
   registerGroupCommands(program);
+  registerLdapCommands(program);
   registerClientCommands(program);
   registerSpCommands(program);
   registerKeysCommands(program);

@@ -63,8 +63,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     node =
       typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
   }
-  // A URL may carry a password: never repeat it.
-  const secret = /url$/.test(String(issue.path[issue.path.length - 1] ?? ''));
+  // A URL may carry a password: never repeat it, nor a password.
+  const secret = /url$|password$/.test(String(issue.path[issue.path.length - 1] ?? ''));
   if (node !== undefined && typeof node !== 'object' && !secret) received = ` (got ${JSON.stringify(node)})`;
   if (issue.code === 'unrecognized_keys')
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
@@ -109,6 +109,14 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     setPath(merged, o.path, o.parse(value));
     fromEnv.set(o.path.join('.'), o.env);
   }
+  // The LDAP service account's password from the environment replaces the file's, where there is an ldap section.
+  const ldap = merged.ldap;
+  if (env.POORT_LDAP_BIND_PASSWORD && typeof ldap === 'object' && ldap !== null && !Array.isArray(ldap)) {
+    const section = ldap as Record<string, unknown>;
+    delete section.bind_password_file;
+    section.bind_password = env.POORT_LDAP_BIND_PASSWORD;
+    fromEnv.set('ldap.bind_password', 'POORT_LDAP_BIND_PASSWORD');
+  }
   const result = configSchema.safeParse(merged);
   if (!result.success) {
     const lines = result.error.issues.map((issue) => {
@@ -138,6 +146,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
       }
     }
   });
+  if (config.ldap) resolveLdapFiles(config.ldap, file);
   const reset = config.passwords.reset;
   if (reset.self_service.enabled && !reset.email && !config.mfa.otp.email) {
     throw new ConfigError(
@@ -158,4 +167,31 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     );
   }
   return { config, file };
+}
+
+/** Reads the LDAP service account's password from its file, and checks the CA file. */
+function resolveLdapFiles(ldap: NonNullable<Config['ldap']>, file: string): void {
+  const read = (key: string, relative: string): string => {
+    const resolved = path.resolve(path.dirname(file), relative);
+    try {
+      return fs.readFileSync(resolved, 'utf8');
+    } catch (err) {
+      throw new ConfigError(
+        `${file}: ldap.${key}: cannot read ${resolved}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
+    }
+  };
+  if (ldap.bind_password_file) {
+    ldap.bind_password = read('bind_password_file', ldap.bind_password_file).replace(/\r?\n$/, '');
+    if (!ldap.bind_password) throw new ConfigError(`${file}: ldap.bind_password_file: the file is empty`);
+  }
+  if (ldap.tls.ca_file) {
+    const pem = read('tls.ca_file', ldap.tls.ca_file);
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new ConfigError(
+        `${file}: ldap.tls.ca_file: expected PEM certificates (-----BEGIN CERTIFICATE-----)`,
+      );
+    }
+    ldap.tls.ca_file = path.resolve(path.dirname(file), ldap.tls.ca_file);
+  }
 }

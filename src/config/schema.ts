@@ -5,6 +5,7 @@ import { otpConfigSchema } from '../mfa/otp/config.js';
 import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
+import { ldapConfigSchema } from '../directory/ldap/config.js';
 import { emailSenderSchema } from '../notify/config.js';
 import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
 
@@ -260,6 +261,8 @@ export const configSchema = z
       })
       .strict()
       .prefault({}),
+    /** an LDAP server or Active Directory whose users sign in with their directory password; absent: none */
+    ldap: ldapConfigSchema.optional(),
     audit: auditConfigSchema.prefault({}),
     saml: samlConfigSchema.prefault({}),
     policies: z

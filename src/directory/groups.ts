@@ -11,6 +11,10 @@ export interface GroupRecord {
 
 const GROUP_NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._:-]{0,127}$/u;
 
+export function isValidGroupName(name: string): boolean {
+  return GROUP_NAME.test(name);
+}
+
 export class GroupRepository {
   constructor(private readonly db: Db) {}
 

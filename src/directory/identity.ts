@@ -1,3 +1,8 @@
+import type { AuditEventInput } from '../audit/event.js';
+
+/** Where a sign-in attempt comes from, as its audit events say. */
+export type AttemptSource = Pick<AuditEventInput, 'source' | 'application' | 'correlation'>;
+
 /** A person as the sign-in flow and the protocols see them, whichever directory they come from. */
 export interface Identity {
   /** stable, opaque: the `sub` of tokens */
@@ -14,15 +19,27 @@ export interface Identity {
 }
 
 /** Why a first factor failed. Every reason is shown to the user as the same `invalid_credentials`. */
-export type FailureReason = 'unknown_user' | 'wrong_password' | 'disabled' | 'no_password';
+export type FailureReason =
+  | 'unknown_user'
+  | 'wrong_password'
+  | 'disabled'
+  | 'no_password'
+  /** the directory (Active Directory) says the account is locked out, or its password expired */
+  | 'locked'
+  | 'password_expired'
+  /** the directory's entry cannot be a Poort user: its name is a local user's or another entry's, or unusable */
+  | 'directory_conflict';
 
 export type AuthenticationResult =
   | { ok: true; identity: Identity; rehash?: () => Promise<void> }
-  | { ok: false; code: 'invalid_credentials'; reason: FailureReason; userId?: string };
+  | { ok: false; code: 'invalid_credentials'; reason: FailureReason; userId?: string }
+  /** the directory that holds the password could not be asked (LDAP server down, refused the service account) */
+  | { ok: false; code: 'directory_unavailable'; userId?: string };
 
-/** Where users live: the local store now; LDAP/AD and upstream OpenID providers plug in here. */
+/** Where users live: the local store, or an LDAP server / Active Directory (the router picks per user). */
 export interface Directory {
-  authenticate(username: string, password: string): Promise<AuthenticationResult>;
+  /** `ctx` says where the attempt comes from, for the events of what a directory changes on the way */
+  authenticate(username: string, password: string, ctx?: AttemptSource): Promise<AuthenticationResult>;
   lookup(username: string): Promise<Identity | undefined>;
   findById(id: string): Promise<Identity | undefined>;
 }

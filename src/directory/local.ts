@@ -2,6 +2,8 @@ import type { AuthenticationResult, Directory, Identity } from './identity.js';
 import type { PasswordHasher } from './password-hash.js';
 import { toIdentity, type UserRepository } from './users.js';
 
+type Credentials = NonNullable<Awaited<ReturnType<UserRepository['findCredentials']>>>;
+
 /**
  * The local user store. Unknown, disabled and password-less users cost one argon2id verification like everyone
  * else, and all failures look the same to the caller's user; only the reason (for the audit trail) differs.
@@ -13,7 +15,11 @@ export class LocalDirectory implements Directory {
   ) {}
 
   async authenticate(username: string, password: string): Promise<AuthenticationResult> {
-    const row = await this.users.findCredentials(username);
+    return this.check(await this.users.findCredentials(username), password);
+  }
+
+  /** Checks a password against a row already read (undefined: nobody of that name). */
+  async check(row: Credentials | undefined, password: string): Promise<AuthenticationResult> {
     if (!row || row.password_hash === null || row.enabled !== 1) {
       await this.hasher.verifyDummy(password);
       const reason = !row ? 'unknown_user' : row.enabled !== 1 ? 'disabled' : 'no_password';

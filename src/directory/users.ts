@@ -20,6 +20,20 @@ export interface UserRecord {
   sessionsNotBefore: string | null;
   /** ISO-8601: the user's last completed sign-in; null when never */
   lastSignInAt: string | null;
+  /** where the password is checked: here (`local`) or by the LDAP server (`ldap`), which also owns name and groups */
+  directory: UserDirectory;
+}
+
+export type UserDirectory = 'local' | 'ldap';
+
+/** What an external directory says of a user: copied into their row at each sign-in and sync. */
+export interface ExternalProfile {
+  externalId: string;
+  username: string;
+  email: string;
+  name: string | null;
+  givenName: string | null;
+  familyName: string | null;
 }
 
 export class UserError extends Error {
@@ -49,6 +63,7 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
     updatedAt: row.updated_at,
     sessionsNotBefore: row.sessions_not_before ?? null,
     lastSignInAt: row.last_signin_at ?? null,
+    directory: row.directory === 'ldap' ? 'ldap' : 'local',
   };
 }
 
@@ -112,6 +127,8 @@ export class UserRepository {
       updated_at: now,
       sessions_not_before: null,
       last_signin_at: null,
+      directory: 'local',
+      external_id: null,
     };
     try {
       await this.db.insertInto('users').values(row).execute();
@@ -121,6 +138,91 @@ export class UserRepository {
       throw err;
     }
     return toRecord(row, []);
+  }
+
+  /**
+   * Adds the row of a user an external directory knows, under the id `id` (chosen beforehand, so that the audit
+   * event naming it can be stored first). Throws UserError `exists` when the username is taken.
+   */
+  async createExternal(id: string, directory: UserDirectory, profile: ExternalProfile): Promise<UserRecord> {
+    const now = new Date().toISOString();
+    const row: UserTable = {
+      id,
+      username: profile.username,
+      email: profile.email,
+      name: profile.name,
+      given_name: profile.givenName,
+      family_name: profile.familyName,
+      password_hash: null,
+      enabled: 1,
+      created_at: now,
+      updated_at: now,
+      sessions_not_before: null,
+      last_signin_at: null,
+      directory,
+      external_id: profile.externalId,
+    };
+    try {
+      await this.db.insertInto('users').values(row).execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err)))
+        throw new UserError('exists', `user ${profile.username} already exists`);
+      throw err;
+    }
+    return toRecord(row, []);
+  }
+
+  /** The user an external directory knows by `externalId`. */
+  async findExternal(
+    directory: UserDirectory,
+    externalId: string,
+  ): Promise<(UserRecord & { externalId: string }) | undefined> {
+    const row = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('directory', '=', directory)
+      .where('external_id', '=', externalId)
+      .executeTakeFirst();
+    const user = row && (await this.findById(row.id));
+    return user && { ...user, externalId };
+  }
+
+  /** Every user of an external directory, with the entry's id there. */
+  async listExternal(directory: UserDirectory): Promise<(UserRecord & { externalId: string })[]> {
+    const ids = new Map(
+      (
+        await this.db
+          .selectFrom('users')
+          .select(['id', 'external_id'])
+          .where('directory', '=', directory)
+          .execute()
+      ).map((r) => [r.id, r.external_id ?? '']),
+    );
+    return (await this.list())
+      .filter((u) => ids.has(u.id))
+      .map((u) => ({ ...u, externalId: ids.get(u.id)! }));
+  }
+
+  /** Copies what the directory says into an existing row; the username may change (a renamed entry). */
+  async applyProfile(userId: string, profile: ExternalProfile): Promise<void> {
+    try {
+      await this.db
+        .updateTable('users')
+        .set({
+          username: profile.username,
+          email: profile.email,
+          name: profile.name,
+          given_name: profile.givenName,
+          family_name: profile.familyName,
+          updated_at: new Date().toISOString(),
+        })
+        .where('id', '=', userId)
+        .execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err)))
+        throw new UserError('exists', `user ${profile.username} already exists`);
+      throw err;
+    }
   }
 
   /** The row with its password hash, for the first factor only. */

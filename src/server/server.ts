@@ -10,6 +10,7 @@ import { createApp } from '../http/app.js';
 import { preloadGeo } from '../policy/source.js';
 import { activePolicy } from '../policy/load.js';
 import { PolicyError } from '../policy/schema.js';
+import { LdapSyncSchedule } from '../directory/ldap/schedule.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
@@ -32,7 +33,7 @@ export async function startServer(
   options: { log?: Logger } = {},
 ): Promise<RunningServer> {
   const log = options.log ?? createLogger(loaded.config.log.level);
-  const services = await openServices(loaded);
+  const services = await openServices(loaded, { log });
   const { config } = services;
   // The policy in force must be usable before the first sign-in needs it: a broken policy file stops start-up like
   // any other bad configuration (a stored version was checked when `poort policy set` stored it).
@@ -119,6 +120,10 @@ export async function startServer(
     throw new ConfigError(`${loaded.file}: audit.sinks: ${(err as Error).message}`);
   }
   await shipper.start();
+  const ldapSync = services.ldap
+    ? new LdapSyncSchedule(services.ldap.sync, services.kv, services.ldap.settings.syncIntervalSeconds, log)
+    : undefined;
+  ldapSync?.start();
 
   const server = http.createServer(
     { requestTimeout: 30_000, headersTimeout: 20_000, maxHeaderSize: 16 * 1024 },
@@ -149,6 +154,7 @@ export async function startServer(
     close() {
       closing ??= (async () => {
         clearInterval(keyWatch);
+        await ldapSync?.stop();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeIdleConnections();

@@ -14,6 +14,9 @@ import { accountClient, ClientsWithAccount } from '../account/client.js';
 import { GroupRepository } from '../directory/groups.js';
 import type { Directory } from '../directory/identity.js';
 import { LocalDirectory } from '../directory/local.js';
+import { ldapServices, type LdapServices } from '../directory/ldap/services.js';
+import { DirectoryRouter } from '../directory/router.js';
+import { createLogger, type Logger } from '../log/logger.js';
 import { PasswordHasher } from '../directory/password-hash.js';
 import { UserRepository } from '../directory/users.js';
 import { KeyStore, type Secrets } from '../keys/keystore.js';
@@ -53,6 +56,8 @@ export interface Services {
   serviceProviders: ServiceProviderRegistry;
   hasher: PasswordHasher;
   directory: Directory;
+  /** the LDAP server or Active Directory, where one is configured and enabled */
+  ldap?: LdapServices;
   close(): Promise<void>;
 }
 
@@ -145,6 +150,8 @@ export interface OpenOptions {
    * unreachable, and a command that needs it fails with the same clear error as before.
    */
   lazyEphemeral?: boolean;
+  /** where the directories log what an operator must fix (an unreachable LDAP server, an unusable entry) */
+  log?: Logger;
 }
 
 export async function openServices(
@@ -179,7 +186,12 @@ export async function openServices(
     throw err;
   }
   const users = new UserRepository(db);
+  const groups = new GroupRepository(db);
   const hasher = new PasswordHasher(config.passwords.argon2);
+  const log = options.log ?? createLogger('silent');
+  const ldap = config.ldap?.enabled
+    ? ldapServices(config.ldap, { users, groups, audit: durable.audit, hasher, log })
+    : undefined;
   return {
     config,
     configFile: file,
@@ -188,7 +200,7 @@ export async function openServices(
     keys,
     secrets,
     users,
-    groups: new GroupRepository(db),
+    groups,
     clients: new ClientsWithAccount(
       [accountClient(config.server.issuer, secrets), samlClient(config.server.issuer, secrets)],
       db,
@@ -202,7 +214,8 @@ export async function openServices(
     samlCertificates,
     serviceProviders: new ServiceProviderRegistry(db, declaredSps, durable.changes),
     hasher,
-    directory: new LocalDirectory(users, hasher),
+    directory: new DirectoryRouter(users, new LocalDirectory(users, hasher), ldap?.directory),
+    ...(ldap ? { ldap } : {}),
     async close() {
       await kv.close();
       await db.destroy();

@@ -85,7 +85,9 @@ export type FirstFactorOutcome =
   | { kind: 'denied'; code: 'policy_denied'; identity: Identity; enforcement: Enforcement }
   | { kind: 'failed'; code: 'invalid_credentials'; reason: FailureReason }
   | { kind: 'throttled'; code: 'throttled'; retryAfterSeconds: number }
-  | { kind: 'missing'; code: 'missing_credentials' };
+  | { kind: 'missing'; code: 'missing_credentials' }
+  /** the directory that checks this user's password cannot be asked right now */
+  | { kind: 'unavailable'; code: 'directory_unavailable' };
 
 export interface FlowSettings {
   acr: AcrValues;
@@ -164,8 +166,29 @@ export class SignInFlow {
       throw err;
     };
     const result = await this.directory
-      .authenticate(tooLong ? '' : username, tooLong ? '' : password)
+      .authenticate(tooLong ? '' : username, tooLong ? '' : password, {
+        source: ctx.source,
+        application: ctx.application,
+        ...(ctx.correlation ? { correlation: ctx.correlation } : {}),
+      })
       .catch(unreserve);
+    if (!result.ok && result.code === 'directory_unavailable') {
+      // nobody guessed: the attempt is given back, and the person may try again in a moment
+      await this.throttle.release(account, ctx.source.ip).catch(() => undefined);
+      await this.audit.append(
+        this.event(ctx, {
+          action: 'signin.password',
+          outcome: 'failure',
+          reason: 'directory_unavailable',
+          subject: {
+            username: account,
+            known: result.userId !== undefined,
+            ...(result.userId ? { id: result.userId } : {}),
+          },
+        }),
+      );
+      return { kind: 'unavailable', code: 'directory_unavailable' };
+    }
     if (!result.ok) {
       await this.audit.append(
         this.event(ctx, {

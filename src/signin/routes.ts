@@ -222,6 +222,12 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           username,
           error: { message: page().t('signin.error.throttled', { seconds: outcome.retryAfterSeconds }) },
         });
+      case 'unavailable':
+        res.set('Retry-After', '30');
+        return signInPage(req, res, interaction, await clientName(interaction), 503, {
+          username,
+          error: { message: page().t('signin.error.directory_unavailable') },
+        });
       case 'failed':
         return signInPage(req, res, interaction, await clientName(interaction), 401, {
           username,

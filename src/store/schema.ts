@@ -14,6 +14,10 @@ export interface UserTable {
   sessions_not_before: string | null;
   /** ISO-8601: the last completed sign-in; null when never */
   last_signin_at: string | null;
+  /** where the password is checked: 'local' (password_hash) or 'ldap' */
+  directory: string;
+  /** the entry's stable id in that directory (entryUUID, objectGUID); null for local users */
+  external_id: string | null;
 }
 
 export interface GroupTable {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { GroupRepository } from '../../directory/groups.js';
-import { withServices } from '../context.js';
+import { requireLocalUser, withServices } from '../context.js';
 import { list, print, printJson, printTable } from '../io.js';
 import { recorded, subject } from '../record.js';
 
@@ -39,6 +39,7 @@ export function registerGroupCommands(program: Command): void {
         await withServices(cmd, async (services) => {
           const found = await services.groups.require(groupName);
           const user = await services.users.require(username);
+          requireLocalUser(user, 'groups');
           if (found.members.includes(user.username) === adding) {
             print(`${user.username} ${adding ? 'is already' : 'is not'} a member of ${found.name}`);
             return;

@@ -23,6 +23,7 @@ import {
   commaList,
   durationArgument,
   lifetimeOption,
+  requireLocalUser,
   usageError,
   withServices,
 } from '../context.js';
@@ -58,6 +59,12 @@ async function readPassword(
   return password;
 }
 
+/** Where a user's password is: set here, missing, or the LDAP directory's. */
+function passwordState(user: UserRecord, none: string): string {
+  if (user.directory === 'ldap') return 'in LDAP';
+  return user.hasPassword ? 'set' : none;
+}
+
 /** After giving a disabled user a password (or a way to choose one): how they may use it. */
 function printIfDisabled(user: UserRecord): void {
   if (!user.enabled)
@@ -73,7 +80,8 @@ function showUser(user: UserRecord): void {
     ['given name', user.givenName ?? '-'],
     ['family name', user.familyName ?? '-'],
     ['enabled', yesNo(user.enabled)],
-    ['password', user.hasPassword ? 'set' : 'not set (cannot sign in)'],
+    ['directory', user.directory],
+    ['password', passwordState(user, 'not set (cannot sign in)')],
     ['groups', list(user.groups)],
     ['created', user.createdAt],
     ['updated', user.updatedAt],
@@ -207,7 +215,7 @@ export function registerUserCommands(program: Command): void {
             u.email,
             u.name ?? '-',
             yesNo(u.enabled),
-            u.hasPassword ? 'set' : 'not set',
+            passwordState(u, 'not set'),
             list(u.groups),
             u.lastSignInAt ?? 'never',
           ]),
@@ -326,6 +334,7 @@ export function registerUserCommands(program: Command): void {
     .action(async (username: string, opts: { signOut?: boolean }, cmd: Command) => {
       await withServices(cmd, async (services) => {
         const user = await services.users.require(username);
+        requireLocalUser(user, 'password');
         let password: string;
         try {
           password = await readPassword(user, services.config.passwords.policy);
@@ -381,6 +390,7 @@ export function registerUserCommands(program: Command): void {
       await withServices(cmd, async (services) => {
         const { config } = services;
         const user = await services.users.require(username);
+        requireLocalUser(user, 'password');
         const log = pino({ level: 'warn', base: { service: 'poort' } }, pino.destination(2));
         let sender: MessageSender | undefined;
         if (!opts.printLink) {
@@ -513,6 +523,7 @@ export function registerUserCommands(program: Command): void {
         )
           usageError(cmd, 'nothing to change: give --email, --name, --given-name and/or --family-name');
         await withServices(cmd, async (services) => {
+          requireLocalUser(await services.users.require(username), 'profile');
           const fields = [
             ...(opts.email !== undefined ? ['email'] : []),
             ...(opts.name !== undefined ? ['name'] : []),

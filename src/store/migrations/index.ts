@@ -8,6 +8,7 @@ import * as saml from './006_saml.js';
 import * as auditAppend from './007_audit_append.js';
 import * as sessionsNotBefore from './008_sessions_not_before.js';
 import * as lastSignIn from './009_last_signin.js';
+import * as userDirectory from './010_user_directory.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '007_audit_append': auditAppend,
   '008_sessions_not_before': sessionsNotBefore,
   '009_last_signin': lastSignIn,
+  '010_user_directory': userDirectory,
 };
 
 export const migrationProvider: MigrationProvider = {
