@@ -196,15 +196,24 @@ passwords:
     expect(used.body).toContain(`<a href="${FORGOT}">Wachtwoord vergeten?</a>`);
   });
 
-  it('answers every name alike and sends only to an enabled account it names alone; the trail says why not', async () => {
+  it('answers every name alike and sends only to an enabled local account it names alone; the trail says why not', async () => {
     await poort.addUser({ username: 'bob', password: OLD, email: 'bob@acme.example' });
     await poort.services.users.setEnabled('bob', false);
     await poort.addUser({ username: 'carol', password: OLD, email: 'shared@acme.example' });
     await poort.addUser({ username: 'dave', password: OLD, email: 'Shared@acme.example' });
     const erinId = await poort.addUser({ username: 'erin', password: OLD, email: 'erin@acme.example' });
+    // a user of the LDAP directory: the password is the directory's, which no link could change
+    await poort.services.users.createExternal('00000000-0000-4000-8000-00000000000f', 'ldap', {
+      externalId: 'f-entry',
+      username: 'fleur',
+      email: 'fleur@acme.example',
+      name: null,
+      givenName: null,
+      familyName: null,
+    });
     const since = await lastSeq();
 
-    const names = ['nobody', 'bob', 'shared@acme.example', 'erin'];
+    const names = ['nobody', 'bob', 'shared@acme.example', 'fleur', 'erin'];
     const answers = [];
     for (const name of names) {
       const page = await ask(new Browser(), name);
@@ -214,20 +223,22 @@ passwords:
     expect(answers[0]!.status).toBe(200);
 
     // each request's work runs after its answer, so they may finish in any order: in the order of the names
-    const events = (await requestsSince(since, 4)).sort(
+    const events = (await requestsSince(since, 5)).sort(
       (a, b) => names.indexOf(a.subject!.username!) - names.indexOf(b.subject!.username!),
     );
     expect(events.map((e) => [e.subject?.username, e.outcome, e.reason ?? null, e.subject?.known])).toEqual([
       ['nobody', 'failure', 'unknown_user', false],
       ['bob', 'failure', 'disabled', true],
       ['shared@acme.example', 'failure', 'ambiguous_email', false],
+      ['fleur', 'failure', 'directory_password', true],
       ['erin', 'success', null, true],
     ]);
-    expect(events[3]!.subject?.id).toBe(erinId);
+    expect(events[4]!.subject?.id).toBe(erinId);
     for (const e of events) expect(e.details).toMatchObject({ via: 'self_service' });
     // the e-mail to erin went out before her event was recorded: nothing else was sent
     expect(smtp.to('erin@acme.example')).toHaveLength(1);
     expect(smtp.to('bob@acme.example')).toHaveLength(0);
+    expect(smtp.to('fleur@acme.example')).toHaveLength(0);
     expect(smtp.to('shared@acme.example')).toHaveLength(0);
     expect(smtp.to('Shared@acme.example')).toHaveLength(0);
   });

@@ -180,6 +180,72 @@ describe('loading the configuration file', () => {
   });
 });
 
+describe('the ldap section', () => {
+  const ldap = (extra: string) =>
+    `ldap:\n  url: ldap://dc1.example.org\n  users:\n    base_dn: "ou=people,dc=example,dc=org"\n${extra}`;
+
+  it('fills in the defaults of its type', () => {
+    const config = loadConfig({
+      file: file(ldap('  groups: { base_dn: "ou=groups,dc=example,dc=org" }\n')),
+      env: {},
+    }).config.ldap!;
+    expect(config).toMatchObject({
+      enabled: true,
+      type: 'openldap',
+      start_tls: false,
+      timeout: 5,
+      sync_interval: 900,
+    });
+    const ad = loadConfig({ file: file(ldap('  type: active_directory\n')), env: {} }).config.ldap!;
+    expect(ad.type).toBe('active_directory');
+  });
+
+  it('names what is missing or contradictory, by key', () => {
+    const f = file(
+      'ldap:\n  users: { base_dn: "ou=people,dc=example,dc=org" }\n  groups: { membership: none }\n',
+    );
+    expect(() => loadConfig({ file: f, env: {} })).toThrow(`${f}: ldap.url: required when enabled`);
+    expect(configError(ldap('')).message).toMatch(
+      /ldap\.groups\.base_dn: required where groups are searched for/,
+    );
+    expect(
+      configError(ldap('  bind_dn: "cn=poort,dc=example,dc=org"\n  groups: { membership: none }\n')).message,
+    ).toMatch(/ldap\.bind_password: bind_dn needs bind_password or bind_password_file/);
+    expect(
+      configError(
+        'ldap:\n  url: ldaps://dc1.example.org\n  start_tls: true\n  users: { base_dn: "o=x" }\n  groups: { membership: none }\n',
+      ).message,
+    ).toMatch(/ldap\.start_tls: StartTLS is for ldap:\/\/ URLs/);
+    const section = (url: string, filter: string) =>
+      `ldap:\n  url: ${url}\n  users: { base_dn: "o=x", filter: "${filter}" }\n  groups: { membership: none }\n`;
+    expect(configError(section('http://dc1.example.org', '(uid=*)')).message).toMatch(
+      /ldap\.url: .*expected ldap:\/\/host\[:port\] or ldaps:\/\/host\[:port\]/,
+    );
+    expect(configError(section('ldap://dc1', 'uid=x')).message).toMatch(
+      /ldap\.users\.filter: expected an LDAP filter in parentheses/,
+    );
+  });
+
+  it('reads the service password from a file or POORT_LDAP_BIND_PASSWORD, and never repeats a bad one', () => {
+    fs.writeFileSync(path.join(dir, 'ldap.secret'), 'from-a-file\n');
+    const base = ldap('  bind_dn: "cn=poort,dc=example,dc=org"\n  groups: { membership: none }\n');
+    const fromFile = loadConfig({ file: file(`${base}  bind_password_file: ldap.secret\n`), env: {} });
+    expect(fromFile.config.ldap!.bind_password).toBe('from-a-file');
+    const fromEnv = loadConfig({
+      file: file(`${base}  bind_password_file: ldap.secret\n`),
+      env: { POORT_LDAP_BIND_PASSWORD: 'from-the-environment' },
+    });
+    expect(fromEnv.config.ldap!.bind_password).toBe('from-the-environment');
+    expect(configError(`${base}  bind_password_file: nowhere.secret\n`).message).toMatch(
+      /ldap\.bind_password_file: cannot read .*nowhere\.secret: ENOENT/,
+    );
+    expect(configError(`${base}  bind_password: 42\n`).message).not.toContain('42');
+    expect(configError(`${base}  bind_password: x\n  tls: { ca_file: ldap.secret }\n`).message).toMatch(
+      /ldap\.tls\.ca_file: expected PEM certificates/,
+    );
+  });
+});
+
 describe('environment overrides', () => {
   it('apply POORT_PORT, POORT_ISSUER, POORT_TRUST_PROXY, POORT_DATA_DIR and POORT_KEYS_DIR over the file', () => {
     const { config } = loadConfig({

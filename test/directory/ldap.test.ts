@@ -1,6 +1,9 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import type { AuditEvent } from '../../src/audit/event.js';
+import { LdapSyncSchedule } from '../../src/directory/ldap/schedule.js';
+import type { LdapSync } from '../../src/directory/ldap/sync.js';
 import { accountSignIn } from '../helpers/account.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import { runCliOn } from '../helpers/cli.js';
@@ -252,6 +255,51 @@ describe('what changes in the directory reaches Poort', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('the directory returned no usable user entries');
     expect((await poort.services.users.findByUsername('jdevries'))!.enabled).toBe(true);
+  });
+});
+
+describe('the scheduled sync', () => {
+  it('runs by itself every sync_interval, on one node of several', async () => {
+    const node = await startPoort(`${FAST_ARGON2}${ldapYaml(slapd, '  sync_interval: 1s')}\n`);
+    try {
+      await node.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+      const nodeConfig = await relyingParty(node, 'app', SECRET);
+      const dn = await slapd.addPerson({
+        uid: 'temp',
+        password: 'temp-directory-password',
+        mail: 't@school.example',
+      });
+      expect(
+        await passwordSignsIn(nodeConfig, REDIRECT, {
+          username: 'temp',
+          password: 'temp-directory-password',
+        }),
+      ).toBe(true);
+      await slapd.remove(dn);
+      const deadline = Date.now() + 8000;
+      while ((await node.services.users.findByUsername('temp'))!.enabled) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await node.stop();
+    }
+  });
+
+  it('is run by one node of several sharing a key-value store', async () => {
+    let runs = 0;
+    const counted = {
+      run: async () => {
+        runs++;
+        return poort.services.ldap!.sync.run();
+      },
+    } as LdapSync;
+    const silent = pino({ level: 'silent' });
+    const a = new LdapSyncSchedule(counted, poort.services.kv, 3600, silent);
+    const b = new LdapSyncSchedule(counted, poort.services.kv, 3600, silent);
+    await poort.services.kv.delete('ldap-sync:turn');
+    await Promise.all([a.round(), b.round()]);
+    expect(runs).toBe(1);
   });
 });
 

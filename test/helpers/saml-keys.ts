@@ -15,8 +15,14 @@ export interface KeyAndCertificate {
 
 const RSA_SHA256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 
-/** A fresh 2048-bit RSA key and a self-signed certificate for it, valid from yesterday for a year. */
-export async function selfSignedCertificate(commonName: string): Promise<KeyAndCertificate> {
+/**
+ * A fresh 2048-bit RSA key and a self-signed certificate for it, valid from yesterday for a year; with
+ * `ipAddresses`, a TLS server's certificate for them (subjectAltName), which a client may trust as its own CA.
+ */
+export async function selfSignedCertificate(
+  commonName: string,
+  options: { ipAddresses?: string[] } = {},
+): Promise<KeyAndCertificate> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const privatePem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const keys = {
@@ -45,6 +51,16 @@ export async function selfSignedCertificate(commonName: string): Promise<KeyAndC
     notAfter: new Date(now + 365 * 86_400_000),
     signingAlgorithm: RSA_SHA256,
     keys: keys as unknown as CryptoKeyPairLike,
+    ...(options.ipAddresses
+      ? {
+          extensions: [
+            new x509.BasicConstraintsExtension(true, undefined, true),
+            new x509.SubjectAlternativeNameExtension(
+              options.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+            ),
+          ],
+        }
+      : {}),
   });
   return { privateKey: privatePem, certificate: cert.toString('pem') };
 }

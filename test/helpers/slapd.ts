@@ -5,6 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
 import { freePort, tempDir } from './poort.js';
+import { selfSignedCertificate } from './saml-keys.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const BASE_DN = 'dc=poort,dc=test';
@@ -23,6 +24,9 @@ const ADMIN_PASSWORD = 'admin-secret';
 export interface Slapd {
   url: string;
   port: number;
+  /** with `tls`: ldaps:// on a second port, and StartTLS on `url`; the certificate (PEM) names 127.0.0.1 */
+  ldapsUrl?: string;
+  certificate?: string;
   /** an OpenLDAP-style person (inetOrgPerson); returns its DN */
   addPerson(input: {
     uid: string;
@@ -83,7 +87,7 @@ function answers(port: number): Promise<boolean> {
   });
 }
 
-export async function startSlapd(): Promise<Slapd> {
+export async function startSlapd(options: { tls?: boolean } = {}): Promise<Slapd> {
   if (!fs.existsSync(SLAPD)) {
     throw new Error(`${SLAPD} is missing: install OpenLDAP with \`apt-get install -y slapd ldap-utils\``);
   }
@@ -91,6 +95,12 @@ export async function startSlapd(): Promise<Slapd> {
   fs.mkdirSync(path.join(dir, 'db'));
   const port = await freePort();
   const url = `ldap://127.0.0.1:${port}`;
+  const ldapsUrl = options.tls ? `ldaps://127.0.0.1:${await freePort()}` : undefined;
+  const tls = options.tls ? await serverCertificate() : undefined;
+  if (tls) {
+    fs.writeFileSync(path.join(dir, 'cert.pem'), tls.certificate);
+    fs.writeFileSync(path.join(dir, 'key.pem'), tls.privateKey, { mode: 0o600 });
+  }
   const conf = path.join(dir, 'slapd.conf');
   const adSchema = path.join(dir, 'ad.schema');
   fs.writeFileSync(adSchema, AD_SCHEMA);
@@ -100,6 +110,7 @@ export async function startSlapd(): Promise<Slapd> {
       ...['core', 'cosine', 'inetorgperson', 'nis'].map((s) => `include /etc/ldap/schema/${s}.schema`),
       `include ${adSchema}`,
       `pidfile ${dir}/slapd.pid`,
+      ...(tls ? [`TLSCertificateFile ${dir}/cert.pem`, `TLSCertificateKeyFile ${dir}/key.pem`] : []),
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
       'database mdb',
@@ -117,7 +128,8 @@ export async function startSlapd(): Promise<Slapd> {
   let output = '';
   const launch = async () => {
     output = '';
-    const proc = spawn(SLAPD, ['-d', '0', '-h', url, '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const listen = ldapsUrl ? `${url} ${ldapsUrl}` : url;
+    const proc = spawn(SLAPD, ['-d', '0', '-h', listen, '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr?.on('data', (d: Buffer) => (output += d.toString()));
@@ -172,6 +184,7 @@ export async function startSlapd(): Promise<Slapd> {
   return {
     url,
     port,
+    ...(ldapsUrl && tls ? { ldapsUrl, certificate: tls.certificate } : {}),
     async addPerson(p) {
       const dn = `uid=${p.uid},${PEOPLE}`;
       await admin((c) =>
@@ -233,6 +246,11 @@ export async function startSlapd(): Promise<Slapd> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 (its own CA: a client trusts it through `ca`). */
+function serverCertificate() {
+  return selfSignedCertificate('127.0.0.1', { ipAddresses: ['127.0.0.1'] });
 }
 
 /** The ldap section of a Poort configuration for this server, OpenLDAP-style; `extra` is YAML added under it. */
