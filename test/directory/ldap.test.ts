@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -53,6 +54,7 @@ beforeAll(async () => {
     grantTypes: ['authorization_code', 'refresh_token'],
   });
   config = await relyingParty(poort, 'app', SECRET);
+  fs.writeFileSync(`${poort.dir}/plain.yaml`, FAST_ARGON2);
 });
 afterAll(async () => {
   await poort?.stop();
@@ -250,7 +252,7 @@ describe('what changes in the directory reaches Poort', () => {
       .readFileSync(`${poort.dir}/poort.yaml`, 'utf8')
       .replace(`base_dn: "${PEOPLE}"`, 'base_dn: "ou=services,dc=poort,dc=test"');
     const file = `${poort.dir}/wrong-base.yaml`;
-    (await import('node:fs')).writeFileSync(file, wrongBase);
+    fs.writeFileSync(file, wrongBase);
     const run = await runCliOn(poort, ['ldap', 'sync'], { config: file });
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('the directory returned no usable user entries');
@@ -326,6 +328,26 @@ describe('an LDAP user’s password is the directory’s', () => {
     const show = await runCliOn(poort, ['user', 'show', 'jdevries']);
     expect(show.stdout).toMatch(/directory:\s+ldap/);
     expect(show.stdout).toMatch(/password:\s+in LDAP/);
+  });
+});
+
+describe('poort ldap check', () => {
+  it('binds the service account and counts the entries that can sign in, naming those that cannot', async () => {
+    const json = await runCliOn(poort, ['ldap', 'check', '--json']);
+    expect(json.code, json.stderr).toBe(0);
+    const result = JSON.parse(json.stdout) as { server: string; users: number; unusable: unknown[] };
+    expect(result.server).toBe(slapd.url);
+    expect(result.unusable).toEqual([
+      { dn: `uid=nomail,${PEOPLE}`, problem: 'invalid_email', attribute: 'mail' },
+    ]);
+    expect(result.users).toBeGreaterThanOrEqual(2);
+    const text = await runCliOn(poort, ['ldap', 'check']);
+    expect(text.stdout).toContain(`${slapd.url} answered; bound as cn=poort,ou=services,dc=poort,dc=test`);
+    expect(text.stdout).toMatch(/uid=nomail,ou=people,dc=poort,dc=test\s+invalid_email\s+mail/);
+
+    const without = await runCliOn(poort, ['ldap', 'check'], { config: `${poort.dir}/plain.yaml` });
+    expect(without.code).toBe(1);
+    expect(without.stderr).toContain('no LDAP directory is configured');
   });
 });
 
