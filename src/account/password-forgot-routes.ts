@@ -57,7 +57,7 @@ const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit
  * after the answer has gone out, so an existing account does not answer slower. Requests are throttled per name as
  * typed (known or not, so the limit says nothing about existence) and per client IP, so that nobody can fill a
  * mailbox. Every request is recorded as `password.reset.requested` (`details.via: self_service`), with why nothing
- * was sent when nothing was: `unknown_user`, `ambiguous_email`, `disabled`, `directory_password` (an LDAP user),
+ * was sent when nothing was: `unknown_user`, `ambiguous_email`, `disabled`, `directory_password` (an LDAP or upstream user),
  * `throttled`, `not_sent`.
  */
 export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
@@ -174,8 +174,8 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       actor: { type: 'user' },
       source,
     };
-    // an LDAP user's password is the directory's: no link could change it
-    if ('reason' in found || !found.user.enabled || found.user.directory === 'ldap') {
+    // an LDAP (or upstream) user's password is the directory's: no link could change it
+    if ('reason' in found || !found.user.enabled || found.user.directory !== 'local') {
       const user = 'user' in found ? found.user : undefined;
       await deps.audit.append({
         ...base,

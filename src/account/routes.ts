@@ -173,12 +173,12 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
   }
 
   /**
-   * The user's password: set, none (a user with passkeys only), or kept by the LDAP directory, which Poort does not
-   * change (people change it where they sign in to their computer).
+   * The user's password: set, none (a user with passkeys only), or kept by an external directory (LDAP, an upstream
+   * OpenID provider), which Poort does not change.
    */
   async function passwordKind(v: Visit): Promise<'set' | 'none' | 'directory'> {
     const row = await deps.users.findCredentials(v.identity.username);
-    if (row?.directory === 'ldap') return 'directory';
+    if (row && row.directory !== 'local') return 'directory';
     return row?.password_hash ? 'set' : 'none';
   }
 

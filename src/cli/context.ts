@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import type { UserDirectory } from '../directory/users.js';
 import type { Services } from '../server/services.js';
 
 /** An operational failure (no such user, a refused password, ...): `poort: <message>` on stderr, exit 1. */
@@ -101,11 +102,11 @@ export function durationArgument(limits: {
 }
 
 /**
- * Refuses a change the LDAP directory owns for its users: the password (never stored by Poort), the name and
- * address, and the groups (each sign-in and sync copies them from the directory again).
+ * Refuses a change an external directory owns for its users (the LDAP server, an upstream OpenID provider): the
+ * password (never stored by Poort), the name and address, and the groups (each sign-in copies them again).
  */
 export function requireLocalUser(
-  user: { username: string; directory: 'local' | 'ldap' },
+  user: { username: string; directory: UserDirectory },
   what: 'password' | 'profile' | 'groups',
 ): void {
   if (user.directory === 'local') return;
@@ -114,5 +115,12 @@ export function requireLocalUser(
     profile: 'its name and e-mail address come from the directory at each sign-in: change them there',
     groups: 'its groups come from the directory at each sign-in: change the membership there',
   }[what];
-  throw new CliError(`${user.username} is an LDAP user: ${owned}`);
+  throw new CliError(`${user.username} is a user of ${directoryName(user.directory)}: ${owned}`);
+}
+
+/** A directory as an operator reads it. */
+export function directoryName(directory: UserDirectory): string {
+  if (directory === 'ldap') return 'the LDAP directory';
+  if (directory === 'local') return 'Poort';
+  return `the upstream provider ${directory.slice('upstream:'.length)}`;
 }

@@ -20,11 +20,20 @@ export interface UserRecord {
   sessionsNotBefore: string | null;
   /** ISO-8601: the user's last completed sign-in; null when never */
   lastSignInAt: string | null;
-  /** where the password is checked: here (`local`) or by the LDAP server (`ldap`), which also owns name and groups */
+  /**
+   * where the password is checked: here (`local`), by the LDAP server (`ldap`) or an upstream OpenID provider
+   * (`upstream:<id>`), which then also own the name, the address and the groups
+   */
   directory: UserDirectory;
 }
 
-export type UserDirectory = 'local' | 'ldap';
+/** Where a user's password is checked: here, by the LDAP server, or by an upstream OpenID provider (by its id). */
+export type UserDirectory = 'local' | ExternalDirectory;
+export type ExternalDirectory = 'ldap' | `upstream:${string}`;
+
+function directoryOf(value: string): UserDirectory {
+  return value === 'ldap' || value.startsWith('upstream:') ? (value as ExternalDirectory) : 'local';
+}
 
 /** What an external directory says of a user: copied into their row at each sign-in and sync. */
 export interface ExternalProfile {
@@ -63,7 +72,7 @@ function toRecord(row: UserTable, groups: string[]): UserRecord {
     updatedAt: row.updated_at,
     sessionsNotBefore: row.sessions_not_before ?? null,
     lastSignInAt: row.last_signin_at ?? null,
-    directory: row.directory === 'ldap' ? 'ldap' : 'local',
+    directory: directoryOf(row.directory),
   };
 }
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACCOUNT_CLIENT_ID, accountClientSecret } from '../../src/account/client.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
-import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
+import { Browser, cookieKey, decodeEntities, readForm, type Page } from '../helpers/browser.js';
 import {
   expectSignedOut,
   FAST_ARGON2,
@@ -96,7 +96,7 @@ describe('the security page (/account/security)', () => {
     // Without the account cookie the same browser, still signed in to Poort, is asked for the password again.
     const again = await browser.navigate(`${poort.issuer}${SECURITY}`);
     expect(again.status).toBe(200);
-    browser.cookies.delete('poort_account|/account');
+    browser.cookies.delete(cookieKey('localhost', 'poort_account', '/account'));
     expect(isPasswordForm(await browser.navigate(`${poort.issuer}${SECURITY}`))).toBe(true);
   });
 
@@ -105,10 +105,11 @@ describe('the security page (/account/security)', () => {
     const forged = await browser.request(`${poort.issuer}/account/callback?code=abc&state=someone-elses`);
     expect(forged.status).toBe(303);
     expect(forged.headers.get('location')).toBe(SECURITY);
-    browser.cookies.set('poort_account|/account', {
+    browser.cookies.set(cookieKey('localhost', 'poort_account', '/account'), {
       name: 'poort_account',
       value: 'abc.def',
       path: '/account',
+      host: 'localhost',
     });
     const tampered = await browser.request(`${poort.issuer}${SECURITY}`);
     expect(tampered.status).toBe(303);

@@ -319,7 +319,9 @@ describe('an LDAP user’s password is the directory’s', () => {
       input: 'a new local password for jan\n',
     });
     expect(set.code).toBe(1);
-    expect(set.stderr).toContain('jdevries is an LDAP user: its password is checked by the directory');
+    expect(set.stderr).toContain(
+      'jdevries is a user of the LDAP directory: its password is checked by the directory',
+    );
     const reset = await runCliOn(poort, ['user', 'reset-password', 'jdevries', '--print-link']);
     expect(reset.code).toBe(1);
     const member = await runCliOn(poort, ['group', 'add-member', 'Staff', 'jdevries']);

@@ -1,5 +1,5 @@
 /**
- * A small browser over fetch: a cookie jar per origin path, manual redirects, and form reading, enough to walk
+ * A small browser over fetch: a cookie jar per host and path (as browsers keep them: not per port), manual redirects, and form reading, enough to walk
  * the sign-in pages as a person would, without JavaScript (the pages need none).
  */
 export interface Page {
@@ -13,6 +13,13 @@ interface Cookie {
   name: string;
   value: string;
   path: string;
+  /** the host that set it; it goes back to that host only */
+  host: string;
+}
+
+/** The jar's key of a cookie: one per host, name and path. */
+export function cookieKey(host: string, name: string, path: string): string {
+  return `${host}|${name}|${path}`;
 }
 
 export class Browser {
@@ -21,12 +28,12 @@ export class Browser {
 
   private cookieHeader(url: URL): string {
     return [...this.cookies.values()]
-      .filter((c) => url.pathname.startsWith(c.path))
+      .filter((c) => c.host === url.hostname && url.pathname.startsWith(c.path))
       .map((c) => `${c.name}=${c.value}`)
       .join('; ');
   }
 
-  private store(res: Response): void {
+  private store(res: Response, host: string): void {
     for (const line of res.headers.getSetCookie()) {
       const [pair = '', ...attrs] = line.split(';');
       const eq = pair.indexOf('=');
@@ -37,9 +44,9 @@ export class Browser {
       const expired = attrs.some(
         (a) => /max-age=0\b/i.test(a.trim()) || /expires=thu, 01 jan 1970/i.test(a.trim()),
       );
-      const key = `${name}|${cookiePath}`;
+      const key = cookieKey(host, name, cookiePath);
       if (expired || value === '') this.cookies.delete(key);
-      else this.cookies.set(key, { name, value, path: cookiePath });
+      else this.cookies.set(key, { name, value, path: cookiePath, host });
     }
   }
 
@@ -67,7 +74,7 @@ export class Browser {
       body,
       redirect: 'manual',
     });
-    this.store(res);
+    this.store(res, target.hostname);
     return { url: target.href, status: res.status, headers: res.headers, body: await res.text() };
   }
 

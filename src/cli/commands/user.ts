@@ -59,9 +59,10 @@ async function readPassword(
   return password;
 }
 
-/** Where a user's password is: set here, missing, or the LDAP directory's. */
+/** Where a user's password is: set here, missing, or an external directory's. */
 function passwordState(user: UserRecord, none: string): string {
   if (user.directory === 'ldap') return 'in LDAP';
+  if (user.directory !== 'local') return `at ${user.directory.slice('upstream:'.length)}`;
   return user.hasPassword ? 'set' : none;
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from '../../log/logger.js';
 import type { AttemptSource, AuthenticationResult } from '../identity.js';
 import type { PasswordHasher } from '../password-hash.js';
 import { toIdentity, type UserRepository } from '../users.js';
-import type { LdapAccounts } from './accounts.js';
+import type { ExternalAccounts } from '../external-accounts.js';
 import { DirectoryUnavailableError, type LdapGateway, type PasswordCheck } from './gateway.js';
 
 /**
@@ -13,7 +13,7 @@ import { DirectoryUnavailableError, type LdapGateway, type PasswordCheck } from 
 export class LdapDirectory {
   constructor(
     private readonly gateway: LdapGateway,
-    private readonly accounts: LdapAccounts,
+    private readonly accounts: ExternalAccounts,
     private readonly users: UserRepository,
     private readonly hasher: PasswordHasher,
     private readonly log: Logger,
@@ -71,7 +71,9 @@ export class LdapDirectory {
         };
       }
       case 'ok': {
-        const account = await this.accounts.upsert(check.profile, check.groups, ctx);
+        const account = await this.accounts.upsert(check.profile, check.groups, ctx, {
+          dn: check.profile.dn,
+        });
         if (!account.ok) return failed('directory_conflict');
         // Poort's own "disabled" (by an administrator, or by the sync when the entry went) wins over the directory
         if (!account.user.enabled)

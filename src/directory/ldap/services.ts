@@ -3,7 +3,7 @@ import type { Logger } from '../../log/logger.js';
 import type { GroupRepository } from '../groups.js';
 import type { PasswordHasher } from '../password-hash.js';
 import type { UserRepository } from '../users.js';
-import { LdapAccounts } from './accounts.js';
+import { ExternalAccounts } from '../external-accounts.js';
 import type { LdapConfig } from './config.js';
 import { LdapDirectory } from './directory.js';
 import { LdapGateway } from './gateway.js';
@@ -30,7 +30,8 @@ export function ldapServices(
 ): LdapServices {
   const settings = ldapSettings(config);
   const gateway = new LdapGateway(settings);
-  const accounts = new LdapAccounts({
+  const accounts = new ExternalAccounts({
+    directory: 'ldap',
     users: deps.users,
     groups: deps.groups,
     audit: deps.audit,

@@ -1,6 +1,6 @@
 import type { AuditLog } from '../../audit/log.js';
 import type { UserRepository } from '../users.js';
-import { changedFields, type LdapAccounts } from './accounts.js';
+import { changedFields, type ExternalAccounts } from '../external-accounts.js';
 import type { ProfileProblem } from './entry.js';
 import type { LdapGateway } from './gateway.js';
 
@@ -33,7 +33,7 @@ export class SyncRefusedError extends Error {
 export class LdapSync {
   constructor(
     private readonly gateway: LdapGateway,
-    private readonly accounts: LdapAccounts,
+    private readonly accounts: ExternalAccounts,
     private readonly users: UserRepository,
     private readonly audit: AuditLog,
   ) {}

@@ -1,13 +1,18 @@
 import crypto from 'node:crypto';
-import type { AuditEventInput } from '../../audit/event.js';
-import type { AuditLog } from '../../audit/log.js';
-import type { Logger } from '../../log/logger.js';
-import { isValidGroupName, type GroupRepository } from '../groups.js';
-import { UserError, type UserRecord, type UserRepository } from '../users.js';
-import type { DirectoryProfile } from './entry.js';
+import type { AuditEventInput } from '../audit/event.js';
+import type { AuditLog } from '../audit/log.js';
+import type { Logger } from '../log/logger.js';
+import { isValidGroupName, type GroupRepository } from './groups.js';
+import {
+  UserError,
+  type ExternalDirectory,
+  type ExternalProfile,
+  type UserRecord,
+  type UserRepository,
+} from './users.js';
 
 /** The fields of a user's row that differ from the directory's entry. */
-export function changedFields(user: UserRecord, profile: DirectoryProfile): string[] {
+export function changedFields(user: UserRecord, profile: ExternalProfile): string[] {
   return (
     [
       ['username', user.username, profile.username],
@@ -21,9 +26,6 @@ export function changedFields(user: UserRecord, profile: DirectoryProfile): stri
     .map(([field]) => field);
 }
 
-/** The trail's actor for what the directory changed: nobody at Poort did it. */
-const ACTOR = { type: 'system', name: 'ldap' } as const;
-
 export type AccountOutcome =
   | { ok: true; user: UserRecord; changed: boolean }
   /** the entry's username belongs to a local user, or to another entry's row: the entry cannot sign in */
@@ -32,26 +34,41 @@ export type AccountOutcome =
 type Context = Pick<AuditEventInput, 'source' | 'application' | 'correlation'>;
 
 /**
- * The rows of LDAP users in Poort's store: made at a user's first sign-in, brought in line with the entry at each
- * later one and at each sync. The directory owns the name, the address and the groups; Poort adds the second
- * factors, sessions and history. Every change is recorded in the trail (actor `system` "ldap") before it is made.
+ * The rows of an external directory's users in Poort's store (the LDAP server's, an upstream OpenID provider's):
+ * made at a user's first sign-in, brought in line with the directory at each later one (and, for LDAP, at each
+ * sync). The directory owns the name, the address and the groups; Poort adds the second factors, sessions and
+ * history. Every change is recorded in the trail (actor `system`, named after the directory) before it is made.
  */
-export class LdapAccounts {
+export class ExternalAccounts {
+  readonly #actor: AuditEventInput['actor'];
+
   constructor(
     private readonly deps: {
+      directory: ExternalDirectory;
       users: UserRepository;
       groups: GroupRepository;
       audit: AuditLog;
       log: Logger;
       createMissingGroups: boolean;
     },
-  ) {}
+  ) {
+    this.#actor = { type: 'system', name: deps.directory };
+  }
 
-  async upsert(profile: DirectoryProfile, groups: string[], ctx: Context = {}): Promise<AccountOutcome> {
-    const { users, audit } = this.deps;
+  /**
+   * Makes or updates the user `profile` describes, with exactly `groups`. `about` adds facts to the event of a new
+   * user (the entry's DN, the upstream issuer).
+   */
+  async upsert(
+    profile: ExternalProfile,
+    groups: string[],
+    ctx: Context = {},
+    about: Record<string, unknown> = {},
+  ): Promise<AccountOutcome> {
+    const { users, audit, directory } = this.deps;
     const event = (input: Omit<AuditEventInput, 'actor' | 'outcome'>): Promise<unknown> =>
-      audit.append({ outcome: 'success', actor: ACTOR, ...ctx, ...input });
-    let user: UserRecord | undefined = await users.findExternal('ldap', profile.externalId);
+      audit.append({ outcome: 'success', actor: this.#actor, ...ctx, ...input });
+    let user: UserRecord | undefined = await users.findExternal(directory, profile.externalId);
     let changed = false;
     if (!user) {
       const holder = await users.findByUsername(profile.username);
@@ -60,14 +77,14 @@ export class LdapAccounts {
       await event({
         action: 'user.created',
         subject: { id, username: profile.username },
-        details: { directory: 'ldap', dn: profile.dn, groups },
+        details: { directory, ...about, groups },
       });
       try {
-        user = await users.createExternal(id, 'ldap', profile);
+        user = await users.createExternal(id, directory, profile);
       } catch (err) {
         if (!(err instanceof UserError && err.code === 'exists')) throw err;
         // another node made the row for the same first sign-in a moment ago
-        user = await users.findExternal('ldap', profile.externalId);
+        user = await users.findExternal(directory, profile.externalId);
         if (!user) return this.conflict(profile, (await users.findByUsername(profile.username))!);
       }
       changed = true;
@@ -82,7 +99,7 @@ export class LdapAccounts {
           action: 'user.updated',
           subject: { id: user.id, username: profile.username },
           details: {
-            directory: 'ldap',
+            directory,
             changed: fields,
             ...(fields.includes('username') ? { previous_username: user.username } : {}),
           },
@@ -106,7 +123,11 @@ export class LdapAccounts {
     const wanted = new Set<string>();
     for (const name of names) {
       if (isValidGroupName(name)) wanted.add(name);
-      else log.warn({ group: name }, 'an LDAP group name is not a valid Poort group name: it is left out');
+      else
+        log.warn(
+          { group: name, directory: this.deps.directory },
+          'a group name from the directory is not a valid Poort group name: it is left out',
+        );
     }
     const subject = { id: user.id, username };
     let changed = false;
@@ -114,7 +135,10 @@ export class LdapAccounts {
       if (user.groups.includes(name)) continue;
       if (!(await groups.find(name))) {
         if (!this.deps.createMissingGroups) continue;
-        await event({ action: 'group.changed', details: { group: name, change: 'created', via: 'ldap' } });
+        await event({
+          action: 'group.changed',
+          details: { group: name, change: 'created', via: this.deps.directory },
+        });
         await groups.create(name).catch((err: unknown) => {
           // another node made it meanwhile
           if (!(err instanceof UserError && err.code === 'exists')) throw err;
@@ -133,7 +157,7 @@ export class LdapAccounts {
       await event({
         action: 'group.changed',
         subject,
-        details: { group: name, change: 'member_removed', via: 'ldap' },
+        details: { group: name, change: 'member_removed', via: this.deps.directory },
       });
       await groups.removeMember(name, user.id);
       changed = true;
@@ -141,10 +165,16 @@ export class LdapAccounts {
     return changed;
   }
 
-  private conflict(profile: DirectoryProfile, holder: UserRecord): AccountOutcome {
+  private conflict(profile: ExternalProfile, holder: UserRecord): AccountOutcome {
     this.deps.log.warn(
-      { dn: profile.dn, username: profile.username, holder: holder.id, holderDirectory: holder.directory },
-      'an LDAP entry has the username of another Poort user: it cannot sign in until one of them is renamed or removed',
+      {
+        directory: this.deps.directory,
+        externalId: profile.externalId,
+        username: profile.username,
+        holder: holder.id,
+        holderDirectory: holder.directory,
+      },
+      'a directory user has the username of another Poort user: they cannot sign in until one of them is renamed or removed',
     );
     return { ok: false, conflict: true, holder };
   }
