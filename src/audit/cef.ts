@@ -7,6 +7,7 @@ import type { AuditAction, AuditOutcome, StoredAuditEvent } from './event.js';
 /** The CEF "Name" of each action; an action missing here is named by itself. */
 const DESCRIPTIONS: Partial<Record<AuditAction, string>> = {
   'signin.password': 'Password verified',
+  'signin.upstream': 'Signed in at an upstream provider',
   'signin.mfa': 'Second factor verified',
   'signin.denied': 'Sign-in denied',
   'signin.completed': 'Sign-in completed',

@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 /** The stable action names; later features add theirs here. Documented in docs/audit-events.md. */
 export const AUDIT_ACTIONS = [
   'signin.password',
+  'signin.upstream',
   'signin.mfa',
   'signin.denied',
   'signin.completed',

@@ -64,7 +64,7 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
       typeof node === 'object' && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined;
   }
   // A URL may carry a password: never repeat it, nor a password.
-  const secret = /url$|password$/.test(String(issue.path[issue.path.length - 1] ?? ''));
+  const secret = /url$|password$|secret$/.test(String(issue.path[issue.path.length - 1] ?? ''));
   if (node !== undefined && typeof node !== 'object' && !secret) received = ` (got ${JSON.stringify(node)})`;
   if (issue.code === 'unrecognized_keys')
     return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
@@ -147,6 +147,19 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
     }
   });
   if (config.ldap) resolveLdapFiles(config.ldap, file);
+  config.upstream_providers.forEach((provider, i) => {
+    if (!provider.client_secret_file) return;
+    const secretFile = path.resolve(path.dirname(file), provider.client_secret_file);
+    try {
+      provider.client_secret = fs.readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new ConfigError(
+        `${file}: upstream_providers[${i}].client_secret_file: cannot read ${secretFile}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      );
+    }
+    if (!provider.client_secret)
+      throw new ConfigError(`${file}: upstream_providers[${i}].client_secret_file: the file is empty`);
+  });
   const reset = config.passwords.reset;
   if (reset.self_service.enabled && !reset.email && !config.mfa.otp.email) {
     throw new ConfigError(

@@ -6,6 +6,7 @@ import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
 import { ldapConfigSchema } from '../directory/ldap/config.js';
+import { upstreamProvidersSchema } from '../directory/upstream/config.js';
 import { emailSenderSchema } from '../notify/config.js';
 import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
 
@@ -263,6 +264,8 @@ export const configSchema = z
       .prefault({}),
     /** an LDAP server or Active Directory whose users sign in with their directory password; absent: none */
     ldap: ldapConfigSchema.optional(),
+    /** OpenID providers (Entra ID, …) whose users sign in there: a button each on the sign-in page */
+    upstream_providers: upstreamProvidersSchema.default([]),
     audit: auditConfigSchema.prefault({}),
     saml: samlConfigSchema.prefault({}),
     policies: z

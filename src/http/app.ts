@@ -160,6 +160,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       serviceProviderName: async (entityId) =>
         (await services.serviceProviders.find(entityId))?.settings.name,
       ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
+      ...(services.upstream ? { upstream: services.upstream } : {}),
+      kv: services.kv,
     }),
   );
   const saml = samlRoutes({ services, provider, page, log });

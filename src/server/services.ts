@@ -16,6 +16,7 @@ import type { Directory } from '../directory/identity.js';
 import { LocalDirectory } from '../directory/local.js';
 import { ldapServices, type LdapServices } from '../directory/ldap/services.js';
 import { DirectoryRouter } from '../directory/router.js';
+import { UpstreamDirectory } from '../directory/upstream/directory.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { PasswordHasher } from '../directory/password-hash.js';
 import { UserRepository } from '../directory/users.js';
@@ -58,6 +59,8 @@ export interface Services {
   directory: Directory;
   /** the LDAP server or Active Directory, where one is configured and enabled */
   ldap?: LdapServices;
+  /** upstream OpenID providers, where any are configured */
+  upstream?: UpstreamDirectory;
   close(): Promise<void>;
 }
 
@@ -216,6 +219,16 @@ export async function openServices(
     hasher,
     directory: new DirectoryRouter(users, new LocalDirectory(users, hasher), ldap?.directory),
     ...(ldap ? { ldap } : {}),
+    ...(config.upstream_providers.length > 0
+      ? {
+          upstream: new UpstreamDirectory(config.upstream_providers, config.server.issuer, {
+            users,
+            groups,
+            audit: durable.audit,
+            log,
+          }),
+        }
+      : {}),
     async close() {
       await kv.close();
       await db.destroy();

@@ -2,6 +2,7 @@ import type { AuditEventInput } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
 import type { UserRepository } from '../directory/users.js';
 import type { Directory, FailureReason, Identity } from '../directory/identity.js';
+import type { UpstreamResult } from '../directory/upstream/directory.js';
 import { normaliseUsername } from '../directory/identity.js';
 import type { Logger } from '../log/logger.js';
 import type { Source } from '../policy/source.js';
@@ -88,6 +89,13 @@ export type FirstFactorOutcome =
   | { kind: 'missing'; code: 'missing_credentials' }
   /** the directory that checks this user's password cannot be asked right now */
   | { kind: 'unavailable'; code: 'directory_unavailable' };
+
+export type UpstreamOutcome =
+  | { kind: 'authenticated'; authentication: Authentication; enforcement: Enforcement }
+  | { kind: 'denied'; identity: Identity; enforcement: Enforcement }
+  /** the provider said no, its answer did not hold up, or its user cannot be one here (`failure` says which) */
+  | { kind: 'failed'; failure: string }
+  | { kind: 'unavailable' };
 
 export interface FlowSettings {
   acr: AcrValues;
@@ -237,6 +245,68 @@ export class SignInFlow {
         ...(enforcement ? { policy: enforcement.audit } : {}),
       },
       ...(enforcement ? { enforcement } : {}),
+    };
+  }
+
+  /**
+   * A sign-in at an upstream OpenID provider came back (`result`: what the upstream directory made of the answer;
+   * `unavailable`: the provider did not answer). The provider's sign-in is the first factor (amr `fed`); the policy
+   * is asked, and a second factor demanded, as after a password.
+   */
+  async upstreamStep(
+    provider: string,
+    result: UpstreamResult | 'unavailable',
+    ctx: AttemptContext,
+    decide: (identity: Identity) => Promise<Enforcement>,
+  ): Promise<UpstreamOutcome> {
+    const base = { action: 'signin.upstream' as const };
+    if (result === 'unavailable' || !result.ok) {
+      const userId = result === 'unavailable' ? undefined : result.userId;
+      const failure =
+        result === 'unavailable'
+          ? 'upstream_unavailable'
+          : result.code === 'upstream_failed'
+            ? result.failure
+            : result.code === 'invalid_credentials'
+              ? result.reason
+              : result.code;
+      await this.audit.append(
+        this.event(ctx, {
+          ...base,
+          outcome: 'failure',
+          reason: result === 'unavailable' ? 'upstream_unavailable' : 'upstream_failed',
+          ...(userId ? { subject: { id: userId, known: true } } : {}),
+          details: { provider, failure },
+        }),
+      );
+      return result === 'unavailable' ? { kind: 'unavailable' } : { kind: 'failed', failure };
+    }
+    const { identity } = result;
+    const enforcement = await decide(identity);
+    await this.audit.append(
+      this.event(ctx, {
+        ...base,
+        outcome: 'success',
+        actor: { type: 'user', id: identity.id, name: identity.username },
+        subject: { id: identity.id, username: identity.username, known: true },
+        policy: enforcement.audit,
+        details: { provider },
+      }),
+    );
+    if (enforcement.denied) {
+      await this.denied(identity, enforcement, ctx);
+      return { kind: 'denied', identity, enforcement };
+    }
+    return {
+      kind: 'authenticated',
+      authentication: {
+        identity,
+        amr: ['fed'],
+        acr: this.settings.acr.password,
+        authTime: Math.floor(Date.now() / 1000),
+        policy: enforcement.audit,
+      },
+      enforcement,
     };
   }
 

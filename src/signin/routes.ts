@@ -18,6 +18,9 @@ import type { KnownDevices } from '../policy/known-device.js';
 import { secondFactorRoutes } from './second-factor-routes.js';
 import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
+import { upstreamRoutes } from './upstream-routes.js';
+import type { UpstreamDirectory } from '../directory/upstream/directory.js';
+import type { KeyValueStore } from '../store/kv.js';
 import { attemptContext, field, form, rememberAsked, type Interaction } from './request.js';
 import { applicationOf, requestedRequirement } from '../saml/client.js';
 import type { LoginResult } from '../oidc/session-strength.js';
@@ -45,6 +48,10 @@ export interface SignInRouteDeps {
   serviceProviderName?: (entityId: string) => Promise<string | undefined>;
   /** the "Forgot your password?" page, linked from the sign-in page when self-service resets are on */
   forgotPassword?: string;
+  /** upstream OpenID providers: a button each on the sign-in page */
+  upstream?: UpstreamDirectory;
+  /** where a sign-in at an upstream provider waits for the browser to come back */
+  kv: KeyValueStore;
 }
 
 /** What the policy context reads of a request: Express has worked out the client address (`trust proxy`). */
@@ -115,6 +122,10 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
           // with the way back to this sign-in
           forgotPassword:
             deps.forgotPassword && `${deps.forgotPassword}?from=${encodeURIComponent(interaction.uid)}`,
+          upstream: (deps.upstream?.list() ?? []).map((p) => ({
+            ...p,
+            action: `/signin/${interaction.uid}/upstream/${p.id}`,
+          })),
           ...extra,
         }),
       );
@@ -235,27 +246,40 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
         });
       case 'denied':
         return showDenied(req, res, outcome.enforcement);
-      case 'authenticated': {
-        const { authentication } = outcome;
-        const requirement = await flow.requirementFor(
-          authentication.identity,
-          requestedStrength(interaction),
-          outcome.enforcement,
-        );
-        if (requirement !== 'none') {
-          await flow.startSecondFactor(interaction.uid, {
-            userId: authentication.identity.id,
-            username: authentication.identity.username,
-            requirement,
-            amr: authentication.amr,
-            ...(authentication.policy ? { policy: authentication.policy } : {}),
-          });
-          return res.redirect(303, `/signin/${interaction.uid}/mfa`);
-        }
-        return finishLogin(req, res, authentication, attempt);
-      }
+      case 'authenticated':
+        return afterFirstFactor(req, res, interaction, outcome.authentication, outcome.enforcement, attempt);
     }
   });
+
+  /**
+   * The first factor is done (a password, a sign-in at an upstream provider): on to the second factor the policy
+   * or the application asks for, or finish.
+   */
+  async function afterFirstFactor(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    authentication: Authentication,
+    enforcement: Enforcement | undefined,
+    attempt: AttemptContext,
+  ) {
+    const requirement = await flow.requirementFor(
+      authentication.identity,
+      requestedStrength(interaction),
+      enforcement,
+    );
+    if (requirement !== 'none') {
+      await flow.startSecondFactor(interaction.uid, {
+        userId: authentication.identity.id,
+        username: authentication.identity.username,
+        requirement,
+        amr: authentication.amr,
+        ...(authentication.policy ? { policy: authentication.policy } : {}),
+      });
+      return res.redirect(303, `/signin/${interaction.uid}/mfa`);
+    }
+    return finishLogin(req, res, authentication, attempt);
+  }
 
   /**
    * The sign-in is done: audit it and hand it back to the protocol, which answers the application. A sign-in that
@@ -319,6 +343,21 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     }),
   );
   router.use(passkeyRoutes({ ...deps, load, attemptContext, finishLogin }));
+  if (deps.upstream)
+    router.use(
+      upstreamRoutes({
+        ...deps,
+        upstream: deps.upstream,
+        load,
+        attemptContext,
+        finishLogin,
+        afterFirstFactor,
+        signInPage: async (req, res, interaction, status, extra) =>
+          signInPage(req, res, interaction, await clientName(interaction), status, extra),
+        showDenied,
+        decide,
+      }),
+    );
   router.use(enrolmentRoutes({ ...deps, load, attemptContext, finishLogin }));
 
   router.post('/signin/:uid/consent', form, async (req, res) => {

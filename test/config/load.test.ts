@@ -246,6 +246,51 @@ describe('the ldap section', () => {
   });
 });
 
+describe('upstream_providers', () => {
+  const provider = (extra: string) =>
+    `upstream_providers:\n  - id: entra\n    name: Microsoft\n    issuer: https://login.microsoftonline.com/tenant/v2.0\n    client_id: poort\n${extra}`;
+
+  it('reads a provider with the default claims, its secret from a file next to the configuration', () => {
+    fs.writeFileSync(path.join(dir, 'entra.secret'), 'entra-secret\n');
+    const [entra] = loadConfig({ file: file(provider('    client_secret_file: entra.secret\n')), env: {} })
+      .config.upstream_providers;
+    expect(entra).toMatchObject({
+      id: 'entra',
+      client_secret: 'entra-secret',
+      scopes: ['openid', 'profile', 'email'],
+      claims: { id: 'sub', username: 'preferred_username', email: 'email', groups: 'groups' },
+      userinfo: true,
+    });
+    expect(configError(provider('    client_secret_file: nowhere.secret\n')).message).toMatch(
+      /upstream_providers\[0\]\.client_secret_file: cannot read .*nowhere\.secret: ENOENT/,
+    );
+  });
+
+  it('names what is wrong, by key, and never repeats a secret', () => {
+    expect(configError(provider('')).message).toMatch(
+      /upstream_providers\[0\]\.client_secret: give client_secret or client_secret_file/,
+    );
+    expect(
+      configError(
+        provider('    client_secret: x\n').replace(
+          'https://login.microsoftonline.com/tenant/v2.0',
+          'http://idp.example.org',
+        ),
+      ).message,
+    ).toMatch(/upstream_providers\[0\]\.issuer: expected an https URL \(http only on localhost\)/);
+    expect(configError(provider('    client_secret: x\n    scopes: [profile]\n')).message).toMatch(
+      /upstream_providers\[0\]\.scopes: must include openid/,
+    );
+    const twice =
+      provider('    client_secret: x\n') +
+      '  - { id: entra, name: Other, issuer: "https://idp.example.org", client_id: y, client_secret: z }\n';
+    expect(configError(twice).message).toMatch(
+      /upstream_providers\[1\]\.id: another provider has the id entra/,
+    );
+    expect(configError(provider('    client_secret: 12345\n')).message).not.toContain('12345');
+  });
+});
+
 describe('environment overrides', () => {
   it('apply POORT_PORT, POORT_ISSUER, POORT_TRUST_PROXY, POORT_DATA_DIR and POORT_KEYS_DIR over the file', () => {
     const { config } = loadConfig({

@@ -54,16 +54,20 @@ export interface TestPoort extends RunningServer {
 
 /**
  * Starts a real Poort on a free loopback port with its own data and keys folders. `yaml` is extra configuration
- * written to the test's own poort.yaml; the issuer is http://localhost:<port>. `options.log` replaces the silent
- * logger, for tests that read what is logged.
+ * written to the test's own poort.yaml; the issuer is http://localhost:<port> (`options.host`: 127.0.0.1, for a
+ * second Poort whose cookies a browser must keep apart). `options.log` replaces the silent logger, for tests that
+ * read what is logged.
  *
  * With POORT_TEST_BACKEND=scaled the server gets a PostgreSQL database and a Redis key prefix of its own, written
  * into its poort.yaml (unless `yaml` chooses a store itself), so that the CLI run with that file uses them too.
  */
-export async function startPoort(yaml = '', options: { log?: Logger } = {}): Promise<TestPoort> {
+export async function startPoort(
+  yaml = '',
+  options: { log?: Logger; host?: 'localhost' | '127.0.0.1' } = {},
+): Promise<TestPoort> {
   const dir = tempDir();
   const port = await freePort();
-  const issuer = `http://localhost:${port}`;
+  const issuer = `http://${options.host ?? 'localhost'}:${port}`;
   const file = path.join(dir, 'poort.yaml');
   const backend = await provisionBackend();
   let server: RunningServer;

@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+const claimName = z
+  .string()
+  .regex(/^[A-Za-z0-9_:./-]{1,128}$/, { message: 'expected a claim name such as preferred_username' });
+
+/** http only for the machine itself (a test or a provider beside Poort); anything else must be https. */
+const issuerUrl = z
+  .url({ message: 'expected the provider’s issuer URL' })
+  .refine(
+    (u) => {
+      const url = new URL(u);
+      if (url.protocol === 'https:') return true;
+      return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+    },
+    { message: 'expected an https URL (http only on localhost)' },
+  )
+  .refine((u) => !new URL(u).search && !new URL(u).hash, { message: 'an issuer has no query or fragment' });
+
+/**
+ * An upstream OpenID provider (Microsoft Entra ID, Google Workspace, another Poort…) whose users sign in there and
+ * come back: Poort is its relying party (authorization code with PKCE, a confidential client). The user Poort keeps
+ * for them is made at their first sign-in and follows the provider's claims at every later one.
+ */
+export const upstreamProviderSchema = z
+  .object({
+    /** in URLs and in the trail: the redirect URI to register at the provider is <issuer>/signin/upstream/<id>/callback */
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,31}$/, {
+      message: 'expected lower-case letters, digits and -, such as entra',
+    }),
+    /** on the button: "Sign in with <name>" */
+    name: z.string().min(1).max(64),
+    /** e.g. https://login.microsoftonline.com/<tenant id>/v2.0 (discovery: <issuer>/.well-known/openid-configuration) */
+    issuer: issuerUrl,
+    client_id: z.string().min(1).max(256),
+    client_secret: z.string().min(1).optional(),
+    client_secret_file: z.string().min(1).optional(),
+    scopes: z.array(z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/)).default(['openid', 'profile', 'email']),
+    /** which claims (of the ID token, then of userinfo) say what Poort keeps of the user */
+    claims: z
+      .object({
+        /** stable and never reassigned (Entra: oid) */
+        id: claimName.default('sub'),
+        username: claimName.default('preferred_username'),
+        /** without it, a username that is an e-mail address is used */
+        email: claimName.default('email'),
+        name: claimName.default('name'),
+        given_name: claimName.default('given_name'),
+        family_name: claimName.default('family_name'),
+        /** a list of group names (Entra: configure group claims to carry names, or map its object ids in policies) */
+        groups: claimName.default('groups'),
+      })
+      .strict()
+      .prefault({}),
+    /** ask the userinfo endpoint too, for claims the ID token does not carry */
+    userinfo: z.boolean().default(true),
+    /** make Poort groups for the provider's groups it does not have yet; else only existing ones are filled */
+    create_missing_groups: z.boolean().default(true),
+  })
+  .strict()
+  .superRefine((p, ctx) => {
+    if (!p.scopes.includes('openid'))
+      ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include openid' });
+    if ((p.client_secret === undefined) === (p.client_secret_file === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['client_secret'],
+        message: 'give client_secret or client_secret_file (one of them)',
+      });
+    }
+  });
+
+export const upstreamProvidersSchema = z.array(upstreamProviderSchema).superRefine((providers, ctx) => {
+  const seen = new Set<string>();
+  providers.forEach((p, i) => {
+    if (seen.has(p.id))
+      ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `another provider has the id ${p.id}` });
+    seen.add(p.id);
+  });
+});
+
+export type UpstreamProviderConfig = z.infer<typeof upstreamProviderSchema>;

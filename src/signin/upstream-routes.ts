@@ -1,0 +1,182 @@
+import express, { type Request, type Response, type Router } from 'express';
+import * as oidc from 'openid-client';
+import { verifyCsrfToken } from '../http/csrf.js';
+import type { Identity } from '../directory/identity.js';
+import { UpstreamUnavailableError, type UpstreamAnswer } from '../directory/upstream/client.js';
+import { upstreamCallbackPath, type UpstreamDirectory } from '../directory/upstream/directory.js';
+import type { Enforcement } from '../policy/enforce.js';
+import type { AttemptContext, Authentication } from './flow.js';
+import { field, form, type Interaction } from './request.js';
+import type { StepRouteDeps } from './routes.js';
+
+/** How long the provider may take to send the browser back. */
+const PENDING_SECONDS = 600;
+/** How long the answer waits for the browser to reach the sign-in again (one redirect). */
+const ANSWER_SECONDS = 120;
+
+interface Pending {
+  uid: string;
+  provider: string;
+  nonce: string;
+  verifier: string;
+}
+
+interface Answer {
+  provider: string;
+  answer: UpstreamAnswer | 'unavailable';
+}
+
+export interface UpstreamRouteDeps extends StepRouteDeps {
+  upstream: UpstreamDirectory;
+  afterFirstFactor(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    authentication: Authentication,
+    enforcement: Enforcement | undefined,
+    attempt: AttemptContext,
+  ): Promise<void>;
+  signInPage(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    status: number,
+    extra: Record<string, unknown>,
+  ): Promise<void>;
+  showDenied(req: Request, res: Response, enforcement: Enforcement): void;
+  decide(req: Request, identity: Identity, attempt: AttemptContext): Promise<Enforcement>;
+}
+
+/**
+ * Sign-in at an upstream OpenID provider, in three steps:
+ * 1. POST /signin/:uid/upstream/:provider (the button; CSRF as the password form): the browser goes to the provider
+ *    with PKCE, state and nonce, kept here under the state;
+ * 2. GET /signin/upstream/:provider/callback (the redirect URI registered there): the code is redeemed and the
+ *    answer kept for the pending sign-in the state names;
+ * 3. GET /signin/:uid/upstream/finish: with the pending sign-in's own cookie, which only the browser that began it
+ *    has, the answer becomes a user and the sign-in goes on. A code or state planted in someone else's browser
+ *    (login CSRF) therefore signs nobody in there.
+ */
+export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
+  const router = express.Router();
+  const { upstream, kv, flow } = deps;
+  const pendingKey = (state: string) => `upstream-pending:${state}`;
+  const answerKey = (uid: string) => `upstream-answer:${uid}`;
+
+  /** Takes a stored value once: the second reader finds nothing. */
+  function take<T>(key: string): Promise<T | undefined> {
+    return kv.update<T, T | undefined>(key, (current) => ({ value: undefined, result: current }));
+  }
+
+  async function unavailable(req: Request, res: Response, interaction: Interaction, provider: string) {
+    await flow.upstreamStep(provider, 'unavailable', deps.attemptContext(req, interaction), (identity) =>
+      deps.decide(req, identity, deps.attemptContext(req, interaction)),
+    );
+    res.set('Retry-After', '30');
+    const { t } = deps.page(req, res, `/signin/${interaction.uid}`);
+    return deps.signInPage(req, res, interaction, 503, {
+      error: { message: t('signin.error.upstream_unavailable', { provider: nameOf(provider) }) },
+    });
+  }
+
+  const nameOf = (id: string) => upstream.list().find((p) => p.id === id)?.name ?? id;
+
+  router.post('/signin/:uid/upstream/:provider', form, async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
+    const provider = String(req.params.provider);
+    if (interaction.prompt.name !== 'login' || !upstream.has(provider))
+      return deps.showError(req, res, 400, 'invalid_request');
+    const pending: Pending = {
+      uid: interaction.uid,
+      provider,
+      nonce: oidc.randomNonce(),
+      verifier: oidc.randomPKCECodeVerifier(),
+    };
+    const state = oidc.randomState();
+    // An application that asks for a fresh sign-in here asks the provider for one too.
+    const prompt = String(interaction.params.prompt ?? '').split(' ');
+    const extra: Record<string, string> = {
+      ...(prompt.includes('login') ? { prompt: 'login' } : {}),
+      ...(interaction.params.max_age !== undefined ? { max_age: String(interaction.params.max_age) } : {}),
+    };
+    let url: URL;
+    try {
+      url = await upstream.authorizationUrl(provider, { state, ...pending }, extra);
+    } catch (err) {
+      if (!(err instanceof UpstreamUnavailableError)) throw err;
+      deps.log.error({ err, provider }, 'an upstream provider cannot be reached');
+      return unavailable(req, res, interaction, provider);
+    }
+    await kv.set(pendingKey(state), pending, PENDING_SECONDS);
+    res.redirect(303, url.href);
+  });
+
+  router.get(upstreamCallbackPath(':provider'), async (req, res) => {
+    const provider = String(req.params.provider);
+    const query = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
+    const state = query.get('state');
+    const pending =
+      state && /^[A-Za-z0-9_-]{1,128}$/.test(state) ? await take<Pending>(pendingKey(state)) : undefined;
+    // unknown, used or expired state, or one begun for another provider: nothing to go on with
+    if (!pending || pending.provider !== provider || !upstream.has(provider))
+      return deps.showError(req, res, 400, 'session_expired');
+    let answer: Answer['answer'];
+    try {
+      answer = await upstream.answer(provider, query, {
+        state: state!,
+        nonce: pending.nonce,
+        verifier: pending.verifier,
+      });
+    } catch (err) {
+      if (!(err instanceof UpstreamUnavailableError)) throw err;
+      deps.log.error({ err, provider }, 'an upstream provider cannot be reached');
+      answer = 'unavailable';
+    }
+    await kv.set(answerKey(pending.uid), { provider, answer } satisfies Answer, ANSWER_SECONDS);
+    res.redirect(303, `/signin/${pending.uid}/upstream/finish`);
+  });
+
+  router.get('/signin/:uid/upstream/finish', async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    const stored = await take<Answer>(answerKey(interaction.uid));
+    if (!stored || interaction.prompt.name !== 'login')
+      return deps.showError(req, res, 400, 'session_expired');
+    const { provider, answer } = stored;
+    if (answer === 'unavailable') return unavailable(req, res, interaction, provider);
+    const attempt = deps.attemptContext(req, interaction);
+    const result = await upstream.complete(provider, answer, {
+      source: attempt.source,
+      application: attempt.application,
+      ...(attempt.correlation ? { correlation: attempt.correlation } : {}),
+    });
+    const outcome = await flow.upstreamStep(provider, result, attempt, (identity) =>
+      deps.decide(req, identity, attempt),
+    );
+    const { t } = deps.page(req, res, `/signin/${interaction.uid}`);
+    switch (outcome.kind) {
+      case 'unavailable':
+        return unavailable(req, res, interaction, provider);
+      case 'failed':
+        return deps.signInPage(req, res, interaction, 401, {
+          error: { message: t('signin.error.upstream_failed', { provider: nameOf(provider) }) },
+        });
+      case 'denied':
+        return deps.showDenied(req, res, outcome.enforcement);
+      case 'authenticated':
+        return deps.afterFirstFactor(
+          req,
+          res,
+          interaction,
+          outcome.authentication,
+          outcome.enforcement,
+          attempt,
+        );
+    }
+  });
+
+  return router;
+}

@@ -1,0 +1,234 @@
+import * as oidc from 'openid-client';
+import { generate } from 'otplib';
+import { newTotpSecret } from '../../src/mfa/totp.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../src/audit/event.js';
+import { Browser, readForm, type Page } from '../helpers/browser.js';
+import { runCliOn } from '../helpers/cli.js';
+import {
+  answerConsent,
+  FAST_ARGON2,
+  isPasswordForm,
+  redeemCode,
+  relyingParty,
+  startAuthorization,
+  submitPassword,
+} from '../helpers/oidc.js';
+import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
+import { eventsSince, lastSeq } from '../helpers/trail.js';
+
+const REDIRECT = 'http://127.0.0.1:7812/cb';
+const SECRET = 'app-secret-0123456789';
+const UPSTREAM_SECRET = 'downstream-secret-0123456789';
+const PASSWORD = 'ulla at the hospital directory';
+const SCOPE = 'openid profile email groups';
+
+// A second, real Poort plays the upstream provider (as Entra ID would be): the downstream Poort is its relying party.
+let upstream: TestPoort;
+let poort: TestPoort;
+let app: oidc.Configuration;
+let ullaUpstreamId: string;
+
+beforeAll(async () => {
+  upstream = await startPoort(FAST_ARGON2, { host: '127.0.0.1' });
+  ullaUpstreamId = await upstream.addUser({
+    username: 'ulla',
+    password: PASSWORD,
+    email: 'ulla@hospital.example',
+    name: 'Ulla Vos',
+    groups: ['Nurses'],
+  });
+  const provider = (id: string, name: string, issuer: string) =>
+    `  - id: ${id}\n    name: ${name}\n    issuer: ${issuer}\n    client_id: ${id}-client\n    client_secret: ${UPSTREAM_SECRET}\n    scopes: [openid, profile, email, groups]\n`;
+  poort = await startPoort(
+    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer)}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}`,
+  );
+  for (const [id, firstParty] of [
+    ['hospital', true],
+    ['clinic', false],
+  ] as const) {
+    await upstream.addClient({
+      clientId: `${id}-client`,
+      secret: UPSTREAM_SECRET,
+      redirectUris: [`${poort.issuer}/signin/upstream/${id}/callback`],
+      firstParty,
+    });
+  }
+  await poort.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+  app = await relyingParty(poort, 'app', SECRET);
+});
+afterAll(async () => {
+  await poort?.stop();
+  await upstream?.stop();
+});
+
+const byAction = (events: AuditEvent[], action: string) => events.filter((e) => e.action === action);
+
+/** A browser on the downstream sign-in page of a fresh authorization request, pressing the provider's button. */
+async function pressButton(provider: string, stopAt = REDIRECT) {
+  const browser = new Browser();
+  const pending = await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE });
+  const page = await browser.navigate(pending.url.href);
+  expect(isPasswordForm(page)).toBe(true);
+  const button = readForm(page, `upstream-${provider}`);
+  const next = await browser.navigate(button.action, { form: button.fields }, stopAt);
+  return { browser, pending, page, next };
+}
+
+describe('signing in at an upstream OpenID provider', () => {
+  it('offers a button per provider, and brings the user back signed in, with claims from the provider', async () => {
+    const seq = await lastSeq(poort);
+    const { browser, pending, page, next } = await pressButton('hospital');
+    expect(page.body).toContain('Sign in with Hospital');
+    expect(page.body).toContain('Sign in with Clinic');
+    // at the provider: its own password form
+    expect(next.url.startsWith(`${upstream.issuer}/signin/`)).toBe(true);
+    const callback = await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT);
+    expect(callback.status).toBe(0);
+    const tokens = await redeemCode(app, callback, pending);
+
+    const user = (await poort.services.users.findExternal('upstream:hospital', ullaUpstreamId))!;
+    expect(user).toMatchObject({
+      username: 'ulla',
+      email: 'ulla@hospital.example',
+      name: 'Ulla Vos',
+      groups: ['Nurses'],
+      directory: 'upstream:hospital',
+      hasPassword: false,
+    });
+    expect(tokens.claims()).toMatchObject({ sub: user.id, amr: ['fed'] });
+    expect(await oidc.fetchUserInfo(app, tokens.access_token, user.id)).toMatchObject({
+      preferred_username: 'ulla',
+      email: 'ulla@hospital.example',
+      groups: ['Nurses'],
+    });
+
+    const events = await eventsSince(poort, seq);
+    expect(byAction(events, 'user.created')).toEqual([
+      expect.objectContaining({
+        actor: { type: 'system', name: 'upstream:hospital' },
+        details: { directory: 'upstream:hospital', issuer: upstream.issuer, groups: ['Nurses'] },
+      }),
+    ]);
+    expect(byAction(events, 'signin.upstream')).toEqual([
+      expect.objectContaining({
+        outcome: 'success',
+        subject: { id: user.id, username: 'ulla', known: true },
+        details: { provider: 'hospital' },
+        application: { id: 'app', protocol: 'oidc' },
+      }),
+    ]);
+    expect(byAction(events, 'signin.completed')[0]!.details).toMatchObject({ amr: ['fed'] });
+  });
+
+  it('keeps the same user at the next sign-in, following what the provider says now', async () => {
+    await upstream.services.users.update('ulla', { name: 'Ulla de Vos' });
+    const { browser, pending, next } = await pressButton('hospital');
+    const tokens = await redeemCode(
+      app,
+      await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT),
+      pending,
+    );
+    const user = (await poort.services.users.findExternal('upstream:hospital', ullaUpstreamId))!;
+    expect(tokens.claims()!.sub).toBe(user.id);
+    expect(user.name).toBe('Ulla de Vos');
+  });
+
+  it('asks for the second factor the user has here, as after a password: the provider is the first factor', async () => {
+    const user = (await poort.services.users.findExternal('upstream:hospital', ullaUpstreamId))!;
+    const secret = newTotpSecret();
+    await poort.services.factors.add({ userId: user.id, kind: 'totp', name: 'Phone', secret });
+    try {
+      const { browser, pending, next } = await pressButton('hospital');
+      const mfa = await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT);
+      expect(mfa.url).toMatch(/\/mfa$/);
+      const form = readForm(mfa);
+      const callback = await browser.navigate(
+        form.action,
+        { form: { ...form.fields, code: await generate({ secret }) } },
+        REDIRECT,
+      );
+      const tokens = await redeemCode(app, callback, pending);
+      expect(tokens.claims()!.amr).toEqual(expect.arrayContaining(['fed', 'otp', 'mfa']));
+    } finally {
+      await poort.services.factors.removeAll(user.id);
+    }
+  });
+
+  it('says so when the person declines at the provider, and records why', async () => {
+    const seq = await lastSeq(poort);
+    const { browser, next } = await pressButton('clinic');
+    const consent = await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT);
+    const back: Page = await answerConsent(browser, consent, 'deny', REDIRECT);
+    expect(back.status).toBe(401);
+    expect(back.body).toContain('Signing in with Clinic did not succeed');
+    // the sign-in page again, to try another way
+    expect(back.body).toContain('autocomplete="current-password"');
+    expect(byAction(await eventsSince(poort, seq), 'signin.upstream')).toEqual([
+      expect.objectContaining({
+        outcome: 'failure',
+        reason: 'upstream_failed',
+        details: { provider: 'clinic', failure: 'access_denied' },
+      }),
+    ]);
+  });
+
+  it('refuses a button press without the form’s CSRF token, and a provider it does not know', async () => {
+    const browser = new Browser();
+    const page = await browser.navigate(
+      (await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE })).url.href,
+    );
+    const button = readForm(page, 'upstream-hospital');
+    expect((await browser.request(button.action, { form: { csrf: 'forged' } })).status).toBe(403);
+    const unknown = button.action.replace('/upstream/hospital', '/upstream/nobody');
+    expect((await browser.request(unknown, { form: button.fields })).status).toBe(400);
+    expect((await browser.request(`${poort.issuer}/signin/upstream/nobody/callback?state=abc`)).status).toBe(
+      400,
+    );
+  });
+
+  it('refuses a callback it did not send: unknown, replayed, or carried to another browser', async () => {
+    const unknown = await new Browser().request(
+      `${poort.issuer}/signin/upstream/hospital/callback?code=x&state=forged`,
+    );
+    expect(unknown.status).toBe(400);
+    expect(unknown.body).not.toMatch(/at .*\.js:\d+/);
+
+    // the real answer, stopped before the browser brings it back
+    const calledBack = `${poort.issuer}/signin/upstream/hospital/callback`;
+    const { browser, next } = await pressButton('hospital', calledBack);
+    const atCallback = await submitPassword(browser, next, 'ulla', PASSWORD, calledBack);
+    expect(atCallback.status).toBe(0);
+    // another browser (the victim of a login CSRF) gets no sign-in from it
+    const victim = new Browser();
+    const planted = await victim.navigate(atCallback.url, {}, REDIRECT);
+    expect(planted.status).toBe(400);
+    expect(planted.url).toMatch(/\/upstream\/finish$/);
+    // and the state was used up
+    expect((await browser.request(atCallback.url)).status).toBe(400);
+  });
+
+  it('says so when the provider cannot be reached, and records it', async () => {
+    const seq = await lastSeq(poort);
+    const { next } = await pressButton('gone');
+    expect(next.status).toBe(503);
+    expect(next.body).toContain('Gone cannot be reached right now');
+    expect(byAction(await eventsSince(poort, seq), 'signin.upstream')).toEqual([
+      expect.objectContaining({
+        outcome: 'failure',
+        reason: 'upstream_unavailable',
+        details: { provider: 'gone', failure: 'upstream_unavailable' },
+      }),
+    ]);
+  });
+
+  it('leaves the user’s password and groups to the provider', async () => {
+    const set = await runCliOn(poort, ['user', 'set-password', 'ulla', '--password-stdin'], {
+      input: 'a local password for ulla\n',
+    });
+    expect(set.code).toBe(1);
+    expect(set.stderr).toContain('ulla is a user of the upstream provider hospital');
+    const show = await runCliOn(poort, ['user', 'show', 'ulla']);
+    expect(show.stdout).toMatch(/directory:\s+upstream:hospital/);
+  });
+});
