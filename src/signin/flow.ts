@@ -174,11 +174,7 @@ export class SignInFlow {
       throw err;
     };
     const result = await this.directory
-      .authenticate(tooLong ? '' : username, tooLong ? '' : password, {
-        source: ctx.source,
-        application: ctx.application,
-        ...(ctx.correlation ? { correlation: ctx.correlation } : {}),
-      })
+      .authenticate(tooLong ? '' : username, tooLong ? '' : password, ctx)
       .catch(unreserve);
     if (!result.ok && result.code === 'directory_unavailable') {
       // nobody guessed: the attempt is given back, and the person may try again in a moment

@@ -68,10 +68,8 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     return kv.update<T, T | undefined>(key, (current) => ({ value: undefined, result: current }));
   }
 
-  async function unavailable(req: Request, res: Response, interaction: Interaction, provider: string) {
-    await flow.upstreamStep(provider, 'unavailable', deps.attemptContext(req, interaction), (identity) =>
-      deps.decide(req, identity, deps.attemptContext(req, interaction)),
-    );
+  /** The sign-in page again, saying the provider could not be reached (the attempt is recorded by then). */
+  function unavailablePage(req: Request, res: Response, interaction: Interaction, provider: string) {
     res.set('Retry-After', '30');
     const { t } = deps.page(req, res, `/signin/${interaction.uid}`);
     return deps.signInPage(req, res, interaction, 503, {
@@ -108,7 +106,11 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     } catch (err) {
       if (!(err instanceof UpstreamUnavailableError)) throw err;
       deps.log.error({ err, provider }, 'an upstream provider cannot be reached');
-      return unavailable(req, res, interaction, provider);
+      const attempt = deps.attemptContext(req, interaction);
+      await flow.upstreamStep(provider, 'unavailable', attempt, (identity) =>
+        deps.decide(req, identity, attempt),
+      );
+      return unavailablePage(req, res, interaction, provider);
     }
     await kv.set(pendingKey(state), pending, PENDING_SECONDS);
     res.redirect(303, url.href);
@@ -116,7 +118,7 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
 
   router.get(upstreamCallbackPath(':provider'), async (req, res) => {
     const provider = String(req.params.provider);
-    const query = new URLSearchParams(req.url.slice(req.url.indexOf('?') + 1 || req.url.length));
+    const query = new URL(req.originalUrl, 'http://callback').searchParams;
     const state = query.get('state');
     const pending =
       state && /^[A-Za-z0-9_-]{1,128}$/.test(state) ? await take<Pending>(pendingKey(state)) : undefined;
@@ -146,20 +148,16 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     if (!stored || interaction.prompt.name !== 'login')
       return deps.showError(req, res, 400, 'session_expired');
     const { provider, answer } = stored;
-    if (answer === 'unavailable') return unavailable(req, res, interaction, provider);
     const attempt = deps.attemptContext(req, interaction);
-    const result = await upstream.complete(provider, answer, {
-      source: attempt.source,
-      application: attempt.application,
-      ...(attempt.correlation ? { correlation: attempt.correlation } : {}),
-    });
+    const result =
+      answer === 'unavailable' ? 'unavailable' : await upstream.complete(provider, answer, attempt);
     const outcome = await flow.upstreamStep(provider, result, attempt, (identity) =>
       deps.decide(req, identity, attempt),
     );
     const { t } = deps.page(req, res, `/signin/${interaction.uid}`);
     switch (outcome.kind) {
       case 'unavailable':
-        return unavailable(req, res, interaction, provider);
+        return unavailablePage(req, res, interaction, provider);
       case 'failed':
         return deps.signInPage(req, res, interaction, 401, {
           error: { message: t('signin.error.upstream_failed', { provider: nameOf(provider) }) },
