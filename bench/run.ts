@@ -7,7 +7,7 @@
  *
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
- *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|healthz|discovery|steps]...
+ *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|signin-ldap|healthz|discovery|steps]...
  *     [--backend embedded|scaled|two-nodes|two-apart]...
  */
 import os from 'node:os';
@@ -33,6 +33,7 @@ import {
   type SinkComparison,
   type SinkKind,
 } from './scenarios/signin-sink.js';
+import { signInLdapComparison, type LdapComparison } from './scenarios/signin-ldap.js';
 import { measureSteps, type StepsResult } from './scenarios/steps.js';
 import { createScaledStore } from './scaled.js';
 import {
@@ -56,6 +57,7 @@ const SCENARIOS = [
   'audit',
   'policy',
   'signin-sink',
+  'signin-ldap',
   'healthz',
   'discovery',
   'steps',
@@ -70,6 +72,7 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
   'audit',
   'policy',
   'signin-sink',
+  'signin-ldap',
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
 /**
@@ -85,7 +88,10 @@ const BACKEND_LABELS: Record<Backend, string> = {
   'two-nodes': 'two nodes',
   'two-apart': 'two apart',
 };
-type LoadScenario = Exclude<ScenarioName, 'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink'>;
+type LoadScenario = Exclude<
+  ScenarioName,
+  'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink' | 'signin-ldap'
+>;
 const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'saml', 'healthz', 'discovery'];
 
 const DEFAULTS = {
@@ -99,11 +105,21 @@ const DEFAULTS = {
     audit: 3000,
     policy: 2000,
     'signin-sink': 8000,
+    'signin-ldap': 8000,
     healthz: 3000,
     discovery: 3000,
     steps: 5000,
   } satisfies Record<ScenarioName, number>,
-  concurrency: { signin: 4, cc: 8, refresh: 8, saml: 4, 'signin-sink': 4, healthz: 8, discovery: 8 },
+  concurrency: {
+    signin: 4,
+    cc: 8,
+    refresh: 8,
+    saml: 4,
+    'signin-sink': 4,
+    'signin-ldap': 4,
+    healthz: 8,
+    discovery: 8,
+  },
 };
 
 /**
@@ -132,10 +148,11 @@ const TWO_NODE_CPU_LIMIT = 0.15;
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]... [--backend NAME]...
 
   --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
-                    per phase, policy 2, signin-sink 8 per server)
-  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4)
+                    per phase, policy 2, signin-sink 8 and signin-ldap 8 per server)
+  --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4,
+                    signin-ldap 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
-                    policy, signin-sink; default all eight). saml: SP-initiated SAML single sign-on round trips
+                    policy, signin-sink, signin-ldap; default all nine). saml: SP-initiated SAML single sign-on round trips
                     (HTTP-Redirect AuthnRequest → signed assertion) in a browser that already has a session.
                     signin also runs argon2, which it is compared
                     with, in four windows each, alternating (the same minutes for both). audit: appends
@@ -145,6 +162,8 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
                     process with a compiled 50-rule policy over eight varied attempts in turn.
                     signin-sink: signin against two fresh servers, without audit sinks and with a file
                     and a webhook sink, in alternating windows; checks the sinks received every event.
+                    signin-ldap: signin against two fresh servers, one with local users and one whose users
+                    are entries of a real OpenLDAP slapd (needs /usr/sbin/slapd), in alternating windows.
                     Reference points, only when named: healthz (Express alone) and discovery (Express +
                     oidc-provider), one GET each; and steps: one request at a time, the server's CPU per
                     request of a sign-in and of the other flows (exact, from schedstat; idle between
@@ -156,8 +175,8 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
                     taking turns between them) and two-apart (the control: two server processes each on a
                     store of its own, each virtual user staying with one; no audit scenario). Two nodes ÷ two
                     apart is the cost of sharing the store (coordination); two nodes ÷ one node adds what two
-                    processes cost on this machine anyway. steps runs on embedded only; policy and
-                    signin-sink do not depend on the backend.
+                    processes cost on this machine anyway. steps runs on embedded only; policy,
+                    signin-sink and signin-ldap do not depend on the backend.
 
   BENCH_NODE_ARGS   extra node arguments for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
                     summarise with: node dist/bench/profile.js FILE.cpuprofile [--match REGEX]
@@ -252,7 +271,10 @@ function parseArgs(argv: string[]): Options {
 }
 
 interface ScenarioReport extends LoadResult {
-  /** a load scenario, or signin-nosink / signin-sink: the two servers of the signin-sink scenario */
+  /**
+   * a load scenario; signin-nosink / signin-sink: the two servers of the signin-sink scenario; signin-local /
+   * signin-ldap: those of signin-ldap
+   */
   name: string;
   backend: Backend;
   concurrency: number;
@@ -329,6 +351,7 @@ async function main(): Promise<void> {
   let auditNodes: Awaited<ReturnType<typeof auditAppendsFromNodes>> | undefined;
   let policy: PolicyResult | undefined;
   let sink: SinkComparison | undefined;
+  let ldap: LdapComparison | undefined;
   let failed: string | undefined;
   try {
     bench = await prepareEnvironment();
@@ -594,6 +617,30 @@ async function main(): Promise<void> {
         failed ??= `signin-sink: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
       }
     }
+
+    if (options.scenarios.has('signin-ldap')) {
+      const concurrency = options.concurrency ?? DEFAULTS.concurrency['signin-ldap'];
+      try {
+        ldap = await signInLdapComparison({
+          concurrency,
+          durationMs: duration('signin-ldap'),
+          warmupMs: DEFAULTS.warmupMs,
+          users: concurrency,
+          log,
+          onCleanup: (fn) => extra.push(fn),
+        });
+        reports.push(toReport('signin-local', 'embedded', concurrency, ldap.local));
+        reports.push(toReport('signin-ldap', 'embedded', concurrency, ldap.ldap));
+        const errors = [ldap.local, ldap.ldap].find((r) => r.errors > 0);
+        if (errors) {
+          failed ??=
+            `signin-ldap: ${errors.errors} error(s); first: ${errors.firstError}\n` +
+            `--- server with local users (tail) ---\n${ldap.output.local}\n--- server with LDAP users (tail) ---\n${ldap.output.ldap}`;
+        }
+      } catch (err) {
+        failed ??= `signin-ldap: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+      }
+    }
   } finally {
     await cleanup();
     process.off('SIGINT', onSignal);
@@ -814,6 +861,22 @@ async function main(): Promise<void> {
         ].join(', ') +
         '; ' +
         `longest wait for the shipper after a window ${fmt(sink.maxCatchUpMs, 0)} ms`,
+    );
+  }
+
+  const localSignIn = reports.find((r) => r.name === 'signin-local');
+  const ldapSignIn = reports.find((r) => r.name === 'signin-ldap');
+  if (ldap && localSignIn && ldapSignIn && localSignIn.ops > 0 && ldapSignIn.ops > 0) {
+    out.push('');
+    out.push(
+      'Sign-ins of LDAP users (a slapd on loopback: search, bind as the entry, group search; the row kept in line) ' +
+        'vs local users, signin-local vs signin-ldap above, alternating windows:',
+    );
+    out.push(
+      `  ${fmt(localSignIn.rate)} /s local, ${fmt(ldapSignIn.rate)} /s LDAP; server CPU per sign-in ` +
+        `${fmt(localSignIn.serverCpuMsPerOp, 2)} vs ${fmt(ldapSignIn.serverCpuMsPerOp, 2)} ms ` +
+        `(${ldapSignIn.serverCpuMsPerOp >= localSignIn.serverCpuMsPerOp ? '+' : ''}${fmt((ldapSignIn.serverCpuMsPerOp / localSignIn.serverCpuMsPerOp - 1) * 100)}%); ` +
+        `slapd's own CPU ${fmt(ldap.slapdCpuMsPerOp, 2)} ms per LDAP sign-in`,
     );
   }
 

@@ -105,7 +105,9 @@ export async function seed(bench: BenchEnvironment, users: number): Promise<void
       });
     }
     await services.groups.create('staff');
-    await services.groups.addMember('staff', (await services.users.require(benchUsername(0))).id);
+    // (no users: they are an LDAP server's)
+    if (users > 0)
+      await services.groups.addMember('staff', (await services.users.require(benchUsername(0))).id);
     await services.clients.add({
       clientId: BENCH_CLIENT.clientId,
       name: 'Bench app',
