@@ -185,6 +185,22 @@ describe('signing in at an upstream OpenID provider', () => {
     expect((await browser.request(`${poort.issuer}/signin/upstream/nobody/callback?state=abc`)).status).toBe(
       400,
     );
+    // hostile callbacks get the same clean answer: no state, a repeated one, an overlong one, bad percent-encoding
+    for (const query of [
+      '',
+      '?code=x',
+      '?state=a&state=b',
+      `?state=${'a'.repeat(5000)}`,
+      '?state=%E0%A4%A',
+      '?state[]=x',
+    ]) {
+      const page = await browser.request(`${poort.issuer}/signin/upstream/hospital/callback${query}`);
+      expect(page.status, query).toBe(400);
+      expect(page.body).not.toMatch(/at .*\.js:\d+/);
+    }
+    // and the last step, reached without an answer waiting
+    const uid = /\/signin\/([^/]+)\/upstream\//.exec(button.action)![1]!;
+    expect((await browser.request(`${poort.issuer}/signin/${uid}/upstream/finish`)).status).toBe(400);
   });
 
   it('refuses a callback it did not send: unknown, replayed, or carried to another browser', async () => {
