@@ -15,6 +15,9 @@ import {
   submitPassword,
 } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
+import { readSamlPost } from '../helpers/saml-browser.js';
+import { startSamlPoort } from '../helpers/saml-poort.js';
+import { ServiceProvider } from '../helpers/saml-sp.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
 
 const REDIRECT = 'http://127.0.0.1:7812/cb';
@@ -38,8 +41,6 @@ beforeAll(async () => {
     name: 'Ulla Vos',
     groups: ['Nurses'],
   });
-  const provider = (id: string, name: string, issuer: string) =>
-    `  - id: ${id}\n    name: ${name}\n    issuer: ${issuer}\n    client_id: ${id}-client\n    client_secret: ${UPSTREAM_SECRET}\n    scopes: [openid, profile, email, groups]\n`;
   poort = await startPoort(
     `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer)}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}`,
   );
@@ -61,6 +62,10 @@ afterAll(async () => {
   await poort?.stop();
   await upstream?.stop();
 });
+
+/** An `upstream_providers` entry for a provider at `issuer`, whose client there is `<id>-client`. */
+const provider = (id: string, name: string, issuer: string) =>
+  `  - id: ${id}\n    name: ${name}\n    issuer: ${issuer}\n    client_id: ${id}-client\n    client_secret: ${UPSTREAM_SECRET}\n    scopes: [openid, profile, email, groups]\n`;
 
 const byAction = (events: AuditEvent[], action: string) => events.filter((e) => e.action === action);
 
@@ -246,5 +251,39 @@ describe('signing in at an upstream OpenID provider', () => {
     expect(set.stderr).toContain('ulla is a user of the upstream provider hospital');
     const show = await runCliOn(poort, ['user', 'show', 'ulla']);
     expect(show.stdout).toMatch(/directory:\s+upstream:hospital/);
+  });
+});
+
+describe('a SAML service provider’s sign-in', () => {
+  it('goes through the upstream provider too, and the assertion carries what the provider said', async () => {
+    const sp = await ServiceProvider.create({ entityId: 'https://ward.example.test/sp' });
+    const samlPoort = await startSamlPoort([{ sp }], {
+      yaml: `upstream_providers:\n${provider('ward', 'Ward', upstream.issuer)}`,
+    });
+    try {
+      await upstream.addClient({
+        clientId: 'ward-client',
+        secret: UPSTREAM_SECRET,
+        redirectUris: [`${samlPoort.issuer}/signin/upstream/ward/callback`],
+      });
+      const browser = new Browser();
+      const page = await browser.navigate((await sp.redirectRequest()).url);
+      const button = readForm(page, 'upstream-ward');
+      const atUpstream = await browser.navigate(button.action, { form: button.fields });
+      const back = await submitPassword(browser, atUpstream, 'ulla', PASSWORD, sp.acsUrl);
+      const post = readSamlPost(back);
+      expect(post?.action).toBe(sp.acsUrl);
+      const result = await sp.validateResponse(post!.fields as { SAMLResponse: string });
+      expect(result.attributes.email).toEqual(['ulla@hospital.example']);
+      expect(result.attributes.groups).toEqual(['Nurses']);
+      const [user] = await samlPoort.services.audit.query({ action: 'signin.upstream', limit: 1 });
+      expect(user?.event).toMatchObject({
+        outcome: 'success',
+        application: { id: sp.entityId, protocol: 'saml' },
+        details: { provider: 'ward' },
+      });
+    } finally {
+      await samlPoort.stop();
+    }
   });
 });
