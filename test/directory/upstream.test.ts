@@ -86,6 +86,10 @@ describe('signing in at an upstream OpenID provider', () => {
     const { browser, pending, page, next } = await pressButton('hospital');
     expect(page.body).toContain('Sign in with Hospital');
     expect(page.body).toContain('Sign in with Clinic');
+    const dutch = await new Browser({ 'accept-language': 'nl' }).navigate(
+      (await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE })).url.href,
+    );
+    expect(dutch.body).toContain('Aanmelden met Hospital');
     // at the provider: its own password form
     expect(next.url.startsWith(`${upstream.issuer}/signin/`)).toBe(true);
     const callback = await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT);
