@@ -3,6 +3,7 @@ import type { AuditEventInput } from '../audit/event.js';
 import type { AuditLog } from '../audit/log.js';
 import type { Logger } from '../log/logger.js';
 import { isValidGroupName, type GroupRepository } from './groups.js';
+import type { AttemptSource } from './identity.js';
 import {
   UserError,
   type ExternalDirectory,
@@ -30,8 +31,6 @@ export type AccountOutcome =
   | { ok: true; user: UserRecord; changed: boolean }
   /** the entry's username belongs to a local user, or to another entry's row: the entry cannot sign in */
   | { ok: false; conflict: true; holder: UserRecord };
-
-type Context = Pick<AuditEventInput, 'source' | 'application' | 'correlation'>;
 
 /**
  * The rows of an external directory's users in Poort's store (the LDAP server's, an upstream OpenID provider's):
@@ -62,7 +61,7 @@ export class ExternalAccounts {
   async upsert(
     profile: ExternalProfile,
     groups: string[],
-    ctx: Context = {},
+    ctx: AttemptSource = {},
     about: Record<string, unknown> = {},
   ): Promise<AccountOutcome> {
     const { users, audit, directory } = this.deps;

@@ -61,7 +61,8 @@ export class LdapSync {
       );
     }
     const byId = new Map(profiles.map((p) => [p.externalId, p]));
-    const present = profiles.filter((p) => known.some((u) => u.externalId === p.externalId));
+    const knownIds = new Set(known.map((u) => u.externalId));
+    const present = profiles.filter((p) => knownIds.has(p.externalId));
     const groups = await this.gateway.groupsOfAll(present);
     for (const user of known) {
       if (!user.enabled) continue;
