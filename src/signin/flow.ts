@@ -286,19 +286,22 @@ export class SignInFlow {
         actor: { type: 'user', id: identity.id, name: identity.username },
         subject: { id: identity.id, username: identity.username, known: true },
         policy: enforcement.audit,
-        details: { provider },
+        details: { provider, ...(result.mfa ? { mfa: true } : {}) },
       }),
     );
     if (enforcement.denied) {
       await this.denied(identity, enforcement, ctx);
       return { kind: 'denied', identity, enforcement };
     }
+    // a trusted provider's multi-factor sign-in counts as a second factor of the weakest strength
+    const strength = result.mfa ? ('otp' as const) : undefined;
     return {
       kind: 'authenticated',
       authentication: {
         identity,
-        amr: ['fed'],
-        acr: this.settings.acr.password,
+        amr: result.mfa ? ['fed', 'mfa'] : ['fed'],
+        acr: acrFor(strength, this.settings.acr),
+        ...(strength ? { strength } : {}),
         authTime: Math.floor(Date.now() / 1000),
         policy: enforcement.audit,
       },

@@ -10,7 +10,7 @@ import type { Throttle } from './throttle.js';
 import type { Logger } from '../log/logger.js';
 import { SCOPES } from '../oidc/claims.js';
 import type { AttemptContext, Authentication, SignInFlow } from './flow.js';
-import type { AcrValues, Requirement } from '../mfa/strength.js';
+import { satisfies, type AcrValues, type Requirement } from '../mfa/strength.js';
 import { STEP_UP_REASON } from '../oidc/step-up.js';
 import type { PolicyRequest } from '../policy/context.js';
 import type { Enforcement, PolicyEnforcement } from '../policy/enforce.js';
@@ -268,7 +268,8 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
       requestedStrength(interaction),
       enforcement,
     );
-    if (requirement !== 'none') {
+    // a trusted upstream provider's multi-factor sign-in may already be strong enough
+    if (!satisfies(authentication.strength, requirement)) {
       await flow.startSecondFactor(interaction.uid, {
         userId: authentication.identity.id,
         username: authentication.identity.username,

@@ -42,11 +42,12 @@ beforeAll(async () => {
     groups: ['Nurses'],
   });
   poort = await startPoort(
-    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer)}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}`,
+    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer)}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}${provider('trusted', 'Trusted', upstream.issuer, '    trust_mfa: true\n    claims: { username: email }\n')}`,
   );
   for (const [id, firstParty] of [
     ['hospital', true],
     ['clinic', false],
+    ['trusted', true],
   ] as const) {
     await upstream.addClient({
       clientId: `${id}-client`,
@@ -64,8 +65,8 @@ afterAll(async () => {
 });
 
 /** An `upstream_providers` entry for a provider at `issuer`, whose client there is `<id>-client`. */
-const provider = (id: string, name: string, issuer: string) =>
-  `  - id: ${id}\n    name: ${name}\n    issuer: ${issuer}\n    client_id: ${id}-client\n    client_secret: ${UPSTREAM_SECRET}\n    scopes: [openid, profile, email, groups]\n`;
+const provider = (id: string, name: string, issuer: string, extra = '') =>
+  `  - id: ${id}\n    name: ${name}\n    issuer: ${issuer}\n    client_id: ${id}-client\n    client_secret: ${UPSTREAM_SECRET}\n    scopes: [openid, profile, email, groups]\n${extra}`;
 
 const byAction = (events: AuditEvent[], action: string) => events.filter((e) => e.action === action);
 
@@ -245,6 +246,65 @@ describe('signing in at an upstream OpenID provider', () => {
         details: { provider: 'gone', failure: 'upstream_unavailable' },
       }),
     ]);
+  });
+
+  it('takes a trusted provider’s multi-factor sign-in for a second factor, where that is strong enough', async () => {
+    /**
+     * Signs in at the provider with password and code (a fresh authenticator each time: a code works once per time
+     * step); returns where the browser ended at Poort.
+     */
+    const viaTrusted = async (params: Record<string, string> = {}) => {
+      const atProvider = newTotpSecret();
+      await upstream.services.factors.removeAll(ullaUpstreamId);
+      await upstream.services.factors.add({
+        userId: ullaUpstreamId,
+        kind: 'totp',
+        name: 'Phone',
+        secret: atProvider,
+      });
+      const browser = new Browser();
+      const pending = await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE, params });
+      const page = await browser.navigate(pending.url.href);
+      const button = readForm(page, 'upstream-trusted');
+      const upstreamMfa = await submitPassword(
+        browser,
+        await browser.navigate(button.action, { form: button.fields }),
+        'ulla',
+        PASSWORD,
+        REDIRECT,
+      );
+      const form = readForm(upstreamMfa);
+      const back = await browser.navigate(
+        form.action,
+        { form: { ...form.fields, code: await generate({ secret: atProvider }) } },
+        REDIRECT,
+      );
+      return { back, pending };
+    };
+    try {
+      const first = await viaTrusted();
+      expect(first.back.status).toBe(0);
+      const tokens = await redeemCode(app, first.back, first.pending);
+      expect(tokens.claims()).toMatchObject({ amr: ['fed', 'mfa'], acr: 'urn:poort:acr:mfa' });
+      const user = (await poort.services.users.findExternal('upstream:trusted', ullaUpstreamId))!;
+      expect(user.username).toBe('ulla@hospital.example');
+
+      // with a factor of her own here, which the policy ('enrolled') then asks for: the provider's MFA is enough
+      await poort.services.factors.add({
+        userId: user.id,
+        kind: 'totp',
+        name: 'Phone',
+        secret: newTotpSecret(),
+      });
+      expect((await viaTrusted()).back.status).toBe(0);
+      // but not where the application asks for more than any second factor
+      const stricter = await viaTrusted({ acr_values: 'urn:poort:acr:phishing-resistant' });
+      expect(stricter.back.status).not.toBe(0);
+      expect(stricter.back.url.startsWith(`${poort.issuer}/signin/`)).toBe(true);
+      expect(stricter.back.url).toMatch(/\/signin\/[^/]+\/(mfa|enrol)/);
+    } finally {
+      await upstream.services.factors.removeAll(ullaUpstreamId);
+    }
   });
 
   it('leaves the user’s password and groups to the provider', async () => {

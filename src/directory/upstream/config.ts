@@ -52,6 +52,12 @@ export const upstreamProviderSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * take the provider's multi-factor sign-in (its ID token's `amr` holds `mfa`) for a second factor of strength
+     * `any` here, as Entra's and Okta's federation settings do; a policy or application that asks for TOTP or
+     * phishing-resistant strength still asks for Poort's own factor
+     */
+    trust_mfa: z.boolean().default(false),
     /** ask the userinfo endpoint too, for claims the ID token does not carry */
     userinfo: z.boolean().default(true),
     /** make Poort groups for the provider's groups it does not have yet; else only existing ones are filled */

@@ -2,7 +2,7 @@ import type { AuditLog } from '../../audit/log.js';
 import type { Logger } from '../../log/logger.js';
 import { ExternalAccounts } from '../external-accounts.js';
 import type { GroupRepository } from '../groups.js';
-import type { AttemptSource, AuthenticationResult } from '../identity.js';
+import type { AttemptSource, AuthenticationResult, Identity } from '../identity.js';
 import { toIdentity, type UserRepository } from '../users.js';
 import { UpstreamClient, type PendingChecks, type UpstreamAnswer } from './client.js';
 import type { UpstreamProviderConfig } from './config.js';
@@ -21,7 +21,9 @@ interface Provider {
 
 /** What the sign-in makes of a provider's answer: a user, or why not. */
 export type UpstreamResult =
-  | AuthenticationResult
+  | Exclude<AuthenticationResult, { ok: true }>
+  /** `mfa`: the provider's sign-in was multi-factor, and the provider is trusted for it (`trust_mfa`) */
+  | { ok: true; identity: Identity; mfa: boolean }
   /** the provider said no, or its answer did not hold up (`failure`: `access_denied`, `invalid_response`, …) */
   | { ok: false; code: 'upstream_failed'; failure: string; userId?: string };
 
@@ -102,7 +104,9 @@ export class UpstreamDirectory {
     if (!account.ok) return { ok: false, code: 'invalid_credentials', reason: 'directory_conflict' };
     if (!account.user.enabled)
       return { ok: false, code: 'invalid_credentials', reason: 'disabled', userId: account.user.id };
-    return { ok: true, identity: toIdentity(account.user) };
+    const amr = answer.claims.amr;
+    const mfa = provider.config.trust_mfa && Array.isArray(amr) && amr.includes('mfa');
+    return { ok: true, identity: toIdentity(account.user), mfa };
   }
 
   private provider(id: string): Provider {
