@@ -209,6 +209,22 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     deps.showError(req, res, 400, 'invalid_request');
   });
 
+  // Sign-in at upstream providers; built before the password form's handler, which sends their domains there.
+  const upstream =
+    deps.upstream &&
+    upstreamRoutes({
+      ...deps,
+      upstream: deps.upstream,
+      load,
+      attemptContext,
+      finishLogin,
+      afterFirstFactor,
+      signInPage: async (req, res, interaction, status, extra) =>
+        signInPage(req, res, interaction, await clientName(interaction), status, extra),
+      showDenied,
+      decide,
+    });
+
   router.post('/signin/:uid/login', form, async (req, res) => {
     const interaction = await load(req, res);
     if (!interaction) return;
@@ -216,6 +232,9 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
       return deps.showError(req, res, 403, 'csrf');
     if (interaction.prompt.name !== 'login') return deps.showError(req, res, 400, 'invalid_request');
     const username = field(req.body, 'username');
+    // home realm discovery: an address in a provider's domain signs in there (the password typed is not used)
+    const home = upstream && deps.upstream?.providerForUsername(username);
+    if (upstream && home) return upstream.start(req, res, interaction, home, username.trim());
     const attempt = attemptContext(req, interaction);
     const outcome = await flow.passwordStep(username, field(req.body, 'password'), attempt, (identity) =>
       decide(req, identity, attempt),
@@ -344,21 +363,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     }),
   );
   router.use(passkeyRoutes({ ...deps, load, attemptContext, finishLogin }));
-  if (deps.upstream)
-    router.use(
-      upstreamRoutes({
-        ...deps,
-        upstream: deps.upstream,
-        load,
-        attemptContext,
-        finishLogin,
-        afterFirstFactor,
-        signInPage: async (req, res, interaction, status, extra) =>
-          signInPage(req, res, interaction, await clientName(interaction), status, extra),
-        showDenied,
-        decide,
-      }),
-    );
+  if (upstream) router.use(upstream.router);
   router.use(enrolmentRoutes({ ...deps, load, attemptContext, finishLogin }));
 
   router.post('/signin/:uid/consent', form, async (req, res) => {

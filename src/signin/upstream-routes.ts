@@ -57,7 +57,16 @@ export interface UpstreamRouteDeps extends StepRouteDeps {
  *    has, the answer becomes a user and the sign-in goes on. A code or state planted in someone else's browser
  *    (login CSRF) therefore signs nobody in there.
  */
-export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
+export function upstreamRoutes(deps: UpstreamRouteDeps): {
+  router: Router;
+  start(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    provider: string,
+    loginHint?: string,
+  ): Promise<void>;
+} {
   const router = express.Router();
   const { upstream, kv, flow } = deps;
   const pendingKey = (state: string) => `upstream-pending:${state}`;
@@ -79,14 +88,14 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
 
   const nameOf = (id: string) => upstream.list().find((p) => p.id === id)?.name ?? id;
 
-  router.post('/signin/:uid/upstream/:provider', form, async (req, res) => {
-    const interaction = await deps.load(req, res);
-    if (!interaction) return;
-    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
-      return deps.showError(req, res, 403, 'csrf');
-    const provider = String(req.params.provider);
-    if (interaction.prompt.name !== 'login' || !upstream.has(provider))
-      return deps.showError(req, res, 400, 'invalid_request');
+  /** Sends the browser to `provider` for the pending sign-in `interaction`; `loginHint`: the name typed here. */
+  async function start(
+    req: Request,
+    res: Response,
+    interaction: Interaction,
+    provider: string,
+    loginHint?: string,
+  ): Promise<void> {
     const pending: Pending = {
       uid: interaction.uid,
       provider,
@@ -99,6 +108,7 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     const extra: Record<string, string> = {
       ...(prompt.includes('login') ? { prompt: 'login' } : {}),
       ...(interaction.params.max_age !== undefined ? { max_age: String(interaction.params.max_age) } : {}),
+      ...(loginHint ? { login_hint: loginHint } : {}),
     };
     let url: URL;
     try {
@@ -114,6 +124,17 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     }
     await kv.set(pendingKey(state), pending, PENDING_SECONDS);
     res.redirect(303, url.href);
+  }
+
+  router.post('/signin/:uid/upstream/:provider', form, async (req, res) => {
+    const interaction = await deps.load(req, res);
+    if (!interaction) return;
+    if (!verifyCsrfToken(deps.csrfKey, interaction.uid, field(req.body, 'csrf')))
+      return deps.showError(req, res, 403, 'csrf');
+    const provider = String(req.params.provider);
+    if (interaction.prompt.name !== 'login' || !upstream.has(provider))
+      return deps.showError(req, res, 400, 'invalid_request');
+    await start(req, res, interaction, provider);
   });
 
   router.get(upstreamCallbackPath(':provider'), async (req, res) => {
@@ -176,5 +197,5 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): Router {
     }
   });
 
-  return router;
+  return { router, start };
 }

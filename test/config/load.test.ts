@@ -288,6 +288,15 @@ describe('upstream_providers', () => {
       /upstream_providers\[1\]\.id: another provider has the id entra/,
     );
     expect(configError(provider('    client_secret: 12345\n')).message).not.toContain('12345');
+    expect(configError(provider('    client_secret: x\n    domains: [School.Example]\n')).message).toMatch(
+      /upstream_providers\[0\]\.domains\[0\]: expected a lower-case domain name/,
+    );
+    const shared =
+      provider('    client_secret: x\n    domains: [school.example]\n') +
+      '  - { id: google, name: Google, issuer: "https://accounts.google.com", client_id: y, client_secret: z, domains: [school.example] }\n';
+    expect(configError(shared).message).toMatch(
+      /upstream_providers\[1\]\.domains\[0\]: school\.example is already entra's/,
+    );
   });
 });
 

@@ -42,7 +42,7 @@ beforeAll(async () => {
     groups: ['Nurses'],
   });
   poort = await startPoort(
-    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer)}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}${provider('trusted', 'Trusted', upstream.issuer, '    trust_mfa: true\n    claims: { username: email }\n')}`,
+    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer, '    domains: [hospital.example]\n')}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}${provider('trusted', 'Trusted', upstream.issuer, '    trust_mfa: true\n    claims: { username: email }\n')}`,
   );
   for (const [id, firstParty] of [
     ['hospital', true],
@@ -142,6 +142,33 @@ describe('signing in at an upstream OpenID provider', () => {
     const user = (await poort.services.users.findExternal('upstream:hospital', ullaUpstreamId))!;
     expect(tokens.claims()!.sub).toBe(user.id);
     expect(user.name).toBe('Ulla de Vos');
+  });
+
+  it('sends a name typed in a provider’s domain to that provider, with it as the login hint', async () => {
+    const browser = new Browser();
+    const pending = await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE });
+    const page = await browser.navigate(pending.url.href);
+    const form = readForm(page);
+    const atProvider = await browser.navigate(
+      form.action,
+      { form: { ...form.fields, username: 'Ulla@Hospital.example', password: 'typed here, never used' } },
+      REDIRECT,
+    );
+    expect(atProvider.url.startsWith(`${upstream.issuer}/signin/`)).toBe(true);
+    expect(atProvider.body).toContain('value="Ulla@Hospital.example"');
+    const callback = await submitPassword(browser, atProvider, 'ulla', PASSWORD, REDIRECT);
+    const tokens = await redeemCode(app, callback, pending);
+    const user = (await poort.services.users.findExternal('upstream:hospital', ullaUpstreamId))!;
+    expect(tokens.claims()!.sub).toBe(user.id);
+    // other names still get the password form's answer
+    const elsewhere = new Browser();
+    const otherForm = readForm(
+      await elsewhere.navigate((await startAuthorization(app, { redirectUri: REDIRECT })).url.href),
+    );
+    const other = await elsewhere.navigate(otherForm.action, {
+      form: { ...otherForm.fields, username: 'someone@elsewhere.example', password: 'wrong' },
+    });
+    expect(other.status).toBe(401);
   });
 
   it('asks for the second factor the user has here, as after a password: the provider is the first factor', async () => {

@@ -30,6 +30,17 @@ export const upstreamProviderSchema = z
     }),
     /** on the button: "Sign in with <name>" */
     name: z.string().min(1).max(64),
+    /**
+     * home realm discovery: a name typed on the sign-in page that is an address in one of these domains signs in at
+     * this provider (the password form sends the person there)
+     */
+    domains: z
+      .array(
+        z.string().regex(/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, {
+          message: 'expected a lower-case domain name such as school.example',
+        }),
+      )
+      .default([]),
     /** e.g. https://login.microsoftonline.com/<tenant id>/v2.0 (discovery: <issuer>/.well-known/openid-configuration) */
     issuer: issuerUrl,
     client_id: z.string().min(1).max(256),

@@ -67,6 +67,18 @@ export class UpstreamDirectory {
     return this.#providers.has(id);
   }
 
+  /** The provider whose `domains` hold the domain of a typed name that is an e-mail address, if any. */
+  providerForUsername(username: string): string | undefined {
+    const at = username.trim().lastIndexOf('@');
+    if (at < 1) return undefined;
+    const domain = username
+      .trim()
+      .slice(at + 1)
+      .toLowerCase();
+    for (const p of this.#providers.values()) if (p.config.domains.includes(domain)) return p.config.id;
+    return undefined;
+  }
+
   /** Where to send the browser; throws UpstreamUnavailableError when the provider cannot be discovered. */
   authorizationUrl(id: string, checks: PendingChecks, extra: Record<string, string>): Promise<URL> {
     return this.provider(id).client.authorizationUrl(checks, extra);
