@@ -89,10 +89,17 @@ export const upstreamProviderSchema = z
 
 export const upstreamProvidersSchema = z.array(upstreamProviderSchema).superRefine((providers, ctx) => {
   const seen = new Set<string>();
+  const domains = new Map<string, string>();
   providers.forEach((p, i) => {
     if (seen.has(p.id))
       ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `another provider has the id ${p.id}` });
     seen.add(p.id);
+    p.domains.forEach((domain, j) => {
+      const other = domains.get(domain);
+      if (other !== undefined)
+        ctx.addIssue({ code: 'custom', path: [i, 'domains', j], message: `${domain} is already ${other}'s` });
+      domains.set(domain, p.id);
+    });
   });
 });
 
