@@ -14,6 +14,7 @@ import { field } from '../signin/request.js';
 import type { Throttle } from '../signin/throttle.js';
 import type { PasswordResets } from './password-reset.js';
 import { requestPasswordReset, ResetNotSent } from './password-reset-request.js';
+import { directoryPasswordMessage } from './password-reset-message.js';
 
 /** The "Forgot your password?" page. */
 export const FORGOT_PATH = '/account/password/forgot';
@@ -174,17 +175,40 @@ export function passwordForgotRoutes(deps: PasswordForgotRouteDeps): Router {
       actor: { type: 'user' },
       source,
     };
-    // an LDAP (or upstream) user's password is the directory's: no link could change it
-    if ('reason' in found || !found.user.enabled || found.user.directory !== 'local') {
+    if ('reason' in found || !found.user.enabled) {
       const user = 'user' in found ? found.user : undefined;
       await deps.audit.append({
         ...base,
         outcome: 'failure',
-        reason: 'reason' in found ? found.reason : !found.user.enabled ? 'disabled' : 'directory_password',
+        reason: 'reason' in found ? found.reason : 'disabled',
         subject: user
           ? { id: user.id, username: user.username, known: true }
           : { username: name, known: false },
         details: { via: 'self_service' },
+      });
+      return;
+    }
+    // an LDAP (or upstream) user's password is the directory's: no link could change it; the e-mail says where to
+    if (found.user.directory !== 'local') {
+      const { user } = found;
+      const sent = await deps.sender
+        .send(user.email, directoryPasswordMessage({ language, organisation: deps.organisation }, user))
+        .then(
+          () => true,
+          (err: unknown) => {
+            deps.log.warn(
+              { err, event: 'password.forgot', user: user.id },
+              'a directory user could not be told',
+            );
+            return false;
+          },
+        );
+      await deps.audit.append({
+        ...base,
+        outcome: 'failure',
+        reason: 'directory_password',
+        subject: { id: user.id, username: user.username, known: true },
+        details: { via: 'self_service', directory: user.directory, told: sent },
       });
       return;
     }

@@ -47,3 +47,23 @@ export function resetLinkMessage(
     text: t(origin === 'self' ? 'password.forgot.message.email' : 'password.reset.message.email', params),
   };
 }
+
+/**
+ * The answer to a "Forgot your password?" request for a user whose password an external directory keeps (LDAP, an
+ * upstream provider): no link could change it, so the e-mail says where to change it instead.
+ */
+export function directoryPasswordMessage(
+  settings: { language: Language; organisation: string },
+  user: { username: string; name?: string | null | undefined },
+): Message {
+  const t = translator(settings.language);
+  const params = {
+    organisation: settings.organisation,
+    name: user.name ?? user.username,
+    username: user.username,
+  };
+  return {
+    subject: t('password.forgot.directory.subject', params),
+    text: t('password.forgot.directory.email', params),
+  };
+}

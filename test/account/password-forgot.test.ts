@@ -235,10 +235,14 @@ passwords:
     ]);
     expect(events[4]!.subject?.id).toBe(erinId);
     for (const e of events) expect(e.details).toMatchObject({ via: 'self_service' });
-    // the e-mail to erin went out before her event was recorded: nothing else was sent
+    // the e-mail to erin went out before her event was recorded: no other link was sent
     expect(smtp.to('erin@acme.example')).toHaveLength(1);
     expect(smtp.to('bob@acme.example')).toHaveLength(0);
-    expect(smtp.to('fleur@acme.example')).toHaveLength(0);
+    // fleur is told where her password is kept, not given a link
+    const [told] = smtp.to('fleur@acme.example');
+    expect(told?.text).toContain('Your password is not kept by that sign-in page');
+    expect(told?.text).not.toContain('http');
+    expect(events[3]!.details).toMatchObject({ directory: 'ldap', told: true });
     expect(smtp.to('shared@acme.example')).toHaveLength(0);
     expect(smtp.to('Shared@acme.example')).toHaveLength(0);
   });
