@@ -233,7 +233,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (interaction.prompt.name !== 'login') return deps.showError(req, res, 400, 'invalid_request');
     const username = field(req.body, 'username');
     // home realm discovery: an address in a provider's domain signs in there (the password typed is not used)
-    const home = upstream && deps.upstream?.providerForUsername(username);
+    const home = deps.upstream?.providerForUsername(username);
     if (upstream && home) return upstream.start(req, res, interaction, home, username.trim());
     const attempt = attemptContext(req, interaction);
     const outcome = await flow.passwordStep(username, field(req.body, 'password'), attempt, (identity) =>
