@@ -11,6 +11,7 @@ import {
   startServer,
   type RunningBenchServer,
 } from '../server.js';
+import type { ComparisonOptions } from './signin-sink.js';
 import { signInWorkload } from './signin.js';
 
 /** measured windows per server, alternated A B B A … so that a drift in the machine's other load hits both alike */
@@ -37,14 +38,7 @@ interface Side {
  * account). An LDAP sign-in costs Poort the searches and binds over a fresh connection, keeping the user's row in
  * line, and the one argon2id verification that every sign-in pays so that timing tells no directory from another.
  */
-export async function signInLdapComparison(options: {
-  concurrency: number;
-  durationMs: number;
-  warmupMs: number;
-  users: number;
-  log: (line: string) => void;
-  onCleanup: (fn: () => Promise<void> | void) => void;
-}): Promise<LdapComparison> {
+export async function signInLdapComparison(options: ComparisonOptions): Promise<LdapComparison> {
   const { concurrency, log } = options;
   const slapd = await startSlapd();
   options.onCleanup(() => slapd.stop());

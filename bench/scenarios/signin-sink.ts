@@ -44,6 +44,17 @@ export interface SinkComparison {
   output: { plain: string; sinked: string };
 }
 
+/** How a scenario that compares two servers in alternating windows is run. */
+export interface ComparisonOptions {
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+  users: number;
+  log: (line: string) => void;
+  /** registers cleanup work for the caller to run (in reverse order), also on a signal */
+  onCleanup: (fn: () => Promise<void> | void) => void;
+}
+
 interface Side {
   env: BenchEnvironment;
   server: RunningBenchServer;
@@ -59,17 +70,12 @@ interface Side {
  * and one shipping the trail to a file sink and/or a webhook (a receiver in this process on loopback that answers 200
  * at once), in alternating windows. Afterwards the sinks must hold every event of every sign-in.
  */
-export async function signInSinkComparison(options: {
-  /** the sinks of the second server; default both */
-  sinks?: readonly SinkKind[];
-  concurrency: number;
-  durationMs: number;
-  warmupMs: number;
-  users: number;
-  log: (line: string) => void;
-  /** registers cleanup work for the caller to run (in reverse order), also on a signal */
-  onCleanup: (fn: () => Promise<void> | void) => void;
-}): Promise<SinkComparison> {
+export async function signInSinkComparison(
+  options: ComparisonOptions & {
+    /** the sinks of the second server; default both */
+    sinks?: readonly SinkKind[];
+  },
+): Promise<SinkComparison> {
   const { concurrency, log } = options;
   const kinds = options.sinks ?? SINK_KINDS;
   const withFile = kinds.includes('file');

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import { translator, type Language } from '../http/i18n.js';
 import type { Logger } from '../log/logger.js';
 import { createSender } from '../notify/create.js';
+import { personParams } from '../notify/message-params.js';
 import type { Message, MessageSender } from '../notify/sender.js';
 import type { ResetOrigin } from './password-reset.js';
 
@@ -36,9 +37,7 @@ export function resetLinkMessage(
 ): Message {
   const t = translator(settings.language);
   const params = {
-    organisation: settings.organisation,
-    name: user.name ?? user.username,
-    username: user.username,
+    ...personParams(settings, user),
     link,
     expires: expiresAt.slice(0, 16).replace('T', ' '),
   };
@@ -57,11 +56,7 @@ export function directoryPasswordMessage(
   user: { username: string; name?: string | null | undefined },
 ): Message {
   const t = translator(settings.language);
-  const params = {
-    organisation: settings.organisation,
-    name: user.name ?? user.username,
-    username: user.username,
-  };
+  const params = personParams(settings, user);
   return {
     subject: t('password.forgot.directory.subject', params),
     text: t('password.forgot.directory.email', params),

@@ -4,6 +4,7 @@ import type { UserRecord } from '../directory/users.js';
 import { translator, type Language, type Translate } from '../http/i18n.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyValueStore } from '../store/kv.js';
+import { personParams } from './message-params.js';
 import type { Message, MessageSender } from './sender.js';
 
 /** The name of the notices' cursor on the audit trail. */
@@ -56,11 +57,7 @@ export function securityNotice(
   lines: string[],
 ): Message {
   const t = translator(settings.language);
-  const params = {
-    organisation: settings.organisation,
-    name: user.name ?? user.username,
-    username: user.username,
-  };
+  const params = personParams(settings, user);
   return {
     subject: t('notice.subject', params),
     text: [

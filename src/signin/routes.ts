@@ -60,6 +60,16 @@ function policyRequest(req: Request): PolicyRequest {
 }
 
 /** What the routes of one step of a sign-in (second factor, passkey, enrolment) get from the sign-in routes. */
+/** The first factor is done: on to the second factor the policy or the application asks for, or finish. */
+export type AfterFirstFactor = (
+  req: Request,
+  res: Response,
+  interaction: Interaction,
+  authentication: Authentication,
+  enforcement: Enforcement | undefined,
+  attempt: AttemptContext,
+) => Promise<void>;
+
 export interface StepRouteDeps extends SignInRouteDeps {
   load(req: Request, res: Response): Promise<Interaction | undefined>;
   attemptContext(req: Request, interaction: Interaction): AttemptContext;
@@ -281,7 +291,7 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     authentication: Authentication,
     enforcement: Enforcement | undefined,
     attempt: AttemptContext,
-  ) {
+  ): Promise<void> {
     const requirement = await flow.requirementFor(
       authentication.identity,
       requestedStrength(interaction),

@@ -5,9 +5,9 @@ import type { Identity } from '../directory/identity.js';
 import { UpstreamUnavailableError, type UpstreamAnswer } from '../directory/upstream/client.js';
 import { upstreamCallbackPath, type UpstreamDirectory } from '../directory/upstream/directory.js';
 import type { Enforcement } from '../policy/enforce.js';
-import type { AttemptContext, Authentication } from './flow.js';
+import type { AttemptContext } from './flow.js';
 import { field, form, type Interaction } from './request.js';
-import type { StepRouteDeps } from './routes.js';
+import type { AfterFirstFactor, StepRouteDeps } from './routes.js';
 
 /** How long the provider may take to send the browser back. */
 const PENDING_SECONDS = 600;
@@ -28,14 +28,7 @@ interface Answer {
 
 export interface UpstreamRouteDeps extends StepRouteDeps {
   upstream: UpstreamDirectory;
-  afterFirstFactor(
-    req: Request,
-    res: Response,
-    interaction: Interaction,
-    authentication: Authentication,
-    enforcement: Enforcement | undefined,
-    attempt: AttemptContext,
-  ): Promise<void>;
+  afterFirstFactor: AfterFirstFactor;
   signInPage(
     req: Request,
     res: Response,

@@ -387,6 +387,25 @@ describe('when the directory does not answer', () => {
   });
 });
 
+describe('ldap.enabled: false', () => {
+  it('keeps the settings but signs nobody in through LDAP', async () => {
+    const off = await startPoort(`${FAST_ARGON2}${ldapYaml(slapd, '  enabled: false')}\n`);
+    try {
+      await off.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+      const offConfig = await relyingParty(off, 'app', SECRET);
+      expect(
+        await passwordSignsIn(offConfig, REDIRECT, { username: 'anna', password: 'anna-directory-password' }),
+      ).toBe(false);
+      expect(await off.services.users.findByUsername('anna')).toBeUndefined();
+      const check = await runCliOn(off, ['ldap', 'check']);
+      expect(check.code).toBe(1);
+      expect(check.stderr).toContain('no LDAP directory is configured');
+    } finally {
+      await off.stop();
+    }
+  });
+});
+
 describe('Active Directory', () => {
   let ad: TestPoort;
   let adConfig: oidc.Configuration;
