@@ -17,7 +17,16 @@ export const ACCOUNT_CLIENT_ID = 'poort-account';
  * keys folder derives the same one, and none of them is stored.
  */
 export function accountKey(secrets: Pick<Secrets, 'csrfKey'>, purpose: 'client-secret' | 'cookie'): Buffer {
-  return crypto.createHmac('sha256', secrets.csrfKey).update(`poort-account:${purpose}`).digest();
+  return ownClientKey(secrets, ACCOUNT_CLIENT_ID, purpose);
+}
+
+/** The same for any of Poort's own clients (the account pages, the administration console), by client id. */
+export function ownClientKey(
+  secrets: Pick<Secrets, 'csrfKey'>,
+  clientId: string,
+  purpose: 'client-secret' | 'cookie',
+): Buffer {
+  return crypto.createHmac('sha256', secrets.csrfKey).update(`${clientId}:${purpose}`).digest();
 }
 
 export function accountClientSecret(secrets: Pick<Secrets, 'csrfKey'>): string {
@@ -43,7 +52,7 @@ export function accountClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>)
 }
 
 /**
- * The registered clients plus Poort's own (the account pages, the SAML front-end): found first (no stored or declared
+ * The registered clients plus Poort's own (the account pages, the administration console, the SAML front-end): found first (no stored or declared
  * client can take their place), their ids reserved, and not listed among the organisation's applications.
  */
 export class ClientsWithAccount extends ClientRepository {
@@ -61,7 +70,7 @@ export class ClientsWithAccount extends ClientRepository {
     if (this.#own.has(input.clientId))
       throw new ClientError(
         'exists',
-        `client ${input.clientId} is reserved for Poort itself (its account pages and SAML front-end)`,
+        `client ${input.clientId} is reserved for Poort itself (its account pages, administration console and SAML front-end)`,
       );
     return super.add(input);
   }

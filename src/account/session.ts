@@ -3,8 +3,6 @@ import type { IncomingMessage } from 'node:http';
 import { readCookie } from '../http/i18n.js';
 import type { KeyValueStore } from '../store/kv.js';
 
-export const ACCOUNT_COOKIE = 'poort_account';
-export const LOGIN_COOKIE = 'poort_account_login';
 /** The account pages need a fresh sign-in: a session lasts ten minutes, then the password is asked again. */
 export const ACCOUNT_SESSION_SECONDS = 600;
 
@@ -34,10 +32,25 @@ export interface CookieOptions {
   secure: boolean;
 }
 
-function cookie(name: string, value: string, maxAge: number, options: CookieOptions): string {
+/** Which pages a set of sessions serves: its cookies' names and path, its keys' prefix and its lifetime. */
+export interface SessionScope {
+  /** `account`: cookies poort_account and poort_account_login on /account, keys account:… */
+  name: string;
+  seconds: number;
+}
+
+export const ACCOUNT_SCOPE: SessionScope = { name: 'account', seconds: ACCOUNT_SESSION_SECONDS };
+
+function cookie(
+  scope: SessionScope,
+  name: string,
+  value: string,
+  maxAge: number,
+  options: CookieOptions,
+): string {
   return [
     `${name}=${value}`,
-    'Path=/account',
+    `Path=/${scope.name}`,
     `Max-Age=${maxAge}`,
     'HttpOnly',
     'SameSite=Lax',
@@ -50,11 +63,22 @@ function cookie(name: string, value: string, maxAge: number, options: CookieOpti
  * cookie whose value is signed with a key derived from Poort's secret material.
  */
 export class AccountSessions {
+  readonly #cookie: string;
+  readonly #loginCookie: string;
+
   constructor(
     private readonly kv: KeyValueStore,
     private readonly key: Buffer,
     private readonly options: CookieOptions,
-  ) {}
+    private readonly scope: SessionScope = ACCOUNT_SCOPE,
+  ) {
+    this.#cookie = `poort_${scope.name}`;
+    this.#loginCookie = `poort_${scope.name}_login`;
+  }
+
+  private cookie(name: string, value: string, maxAge: number): string {
+    return cookie(this.scope, name, value, maxAge, this.options);
+  }
 
   private sign(value: string): string {
     return crypto.createHmac('sha256', this.key).update(value).digest('base64url');
@@ -78,30 +102,30 @@ export class AccountSessions {
   /** Starts a session; returns it and the Set-Cookie value. */
   async create(userId: string, authTime: number): Promise<{ session: AccountSession; setCookie: string }> {
     const session: AccountSession = { sid: crypto.randomBytes(24).toString('base64url'), userId, authTime };
-    await this.kv.set(`account:session:${session.sid}`, session, ACCOUNT_SESSION_SECONDS);
+    await this.kv.set(`${this.scope.name}:session:${session.sid}`, session, this.scope.seconds);
     return {
       session,
-      setCookie: cookie(ACCOUNT_COOKIE, this.signed(session.sid), ACCOUNT_SESSION_SECONDS, this.options),
+      setCookie: this.cookie(this.#cookie, this.signed(session.sid), this.scope.seconds),
     };
   }
 
   async read(req: IncomingMessage): Promise<AccountSession | undefined> {
-    const sid = this.verified(readCookie(req.headers.cookie, ACCOUNT_COOKIE));
+    const sid = this.verified(readCookie(req.headers.cookie, this.#cookie));
     if (!sid) return undefined;
-    const session = await this.kv.get<AccountSession>(`account:session:${sid}`);
+    const session = await this.kv.get<AccountSession>(`${this.scope.name}:session:${sid}`);
     return session?.sid === sid ? session : undefined;
   }
 
   /** Ends a session; returns the Set-Cookie value that clears it. */
   async end(session: AccountSession | undefined): Promise<string> {
-    if (session) await this.kv.delete(`account:session:${session.sid}`);
-    return cookie(ACCOUNT_COOKIE, '', 0, this.options);
+    if (session) await this.kv.delete(`${this.scope.name}:session:${session.sid}`);
+    return this.cookie(this.#cookie, '', 0);
   }
 
   /** Remembers an authorization request, bound to this browser by a cookie holding its state. */
   async startLogin(login: AccountLogin): Promise<string> {
-    await this.kv.set(`account:login:${login.state}`, login, ACCOUNT_SESSION_SECONDS);
-    return cookie(LOGIN_COOKIE, this.signed(login.state), ACCOUNT_SESSION_SECONDS, this.options);
+    await this.kv.set(`${this.scope.name}:login:${login.state}`, login, this.scope.seconds);
+    return this.cookie(this.#loginCookie, this.signed(login.state), this.scope.seconds);
   }
 
   /**
@@ -112,11 +136,11 @@ export class AccountSessions {
     req: IncomingMessage,
     state: string,
   ): Promise<{ login: AccountLogin | undefined; setCookie: string }> {
-    const setCookie = cookie(LOGIN_COOKIE, '', 0, this.options);
-    const own = this.verified(readCookie(req.headers.cookie, LOGIN_COOKIE));
+    const setCookie = this.cookie(this.#loginCookie, '', 0);
+    const own = this.verified(readCookie(req.headers.cookie, this.#loginCookie));
     if (!own || own !== state) return { login: undefined, setCookie };
     const login = await this.kv.update<AccountLogin, AccountLogin | undefined>(
-      `account:login:${state}`,
+      `${this.scope.name}:login:${state}`,
       (current) => ({ value: undefined, result: current }),
     );
     return { login, setCookie };

@@ -45,6 +45,9 @@ export const AUDIT_ACTIONS = [
   'keys.rotated',
   'keys.retired',
   'audit.archived',
+  'audit.searched',
+  'audit.verified',
+  'admin.access',
   'store.migrated',
 ] as const;
 

@@ -1,69 +1,19 @@
-import type { AuditEventInput, AuditOutcome } from '../audit/event.js';
+import { eventOf, recordedBy, type Change } from '../audit/recorded.js';
 import type { Services } from '../server/services.js';
 import type { Db } from '../store/database.js';
 import { cliActor } from './actor.js';
 
-/** What a command did, for the audit trail; the actor is always the operating-system user running the CLI. */
-export type Change = Omit<AuditEventInput, 'actor' | 'outcome'> & { outcome?: AuditOutcome };
+export { subject, type Change } from '../audit/recorded.js';
 
-function toEvent(change: Change): AuditEventInput {
-  return { outcome: 'success', actor: cliActor(), ...change };
-}
-
-/** Appends events with the CLI as actor. */
+/** Appends events with the CLI as actor: the operating-system user running it. */
 export async function record(services: Services, ...changes: Change[]): Promise<void> {
-  for (const change of changes) await services.audit.append(toEvent(change));
+  for (const change of changes) await services.audit.append(eventOf(cliActor(), change));
 }
 
-type ChangeFn<T> = (db: Db) => Promise<{ result: T; changes: Change[] }>;
-
-/**
- * Runs a change to the store and records it in the audit trail in one transaction: when the event cannot be
- * stored, the change does not happen either. `fn` must use the connection it is given, never `services.db`.
- */
-export async function recorded<T>(services: Services, fn: ChangeFn<T>): Promise<T> {
-  return services.config.storage.durable === 'postgres'
-    ? recordedOnPostgres(services, fn)
-    : recordedOnSqlite(services, fn);
-}
-
-/**
- * BEGIN IMMEDIATE takes the write lock first (waiting for the server's writes), so reading and then writing inside
- * the transaction cannot fail on a snapshot the server changed meanwhile.
- */
-async function recordedOnSqlite<T>(services: Services, fn: ChangeFn<T>): Promise<T> {
-  const { sql } = await import('kysely');
-  return services.db.connection().execute(async (db) => {
-    await sql`BEGIN IMMEDIATE`.execute(db);
-    try {
-      const { result, changes } = await fn(db);
-      await record(services, ...changes);
-      await sql`COMMIT`.execute(db);
-      return result;
-    } catch (err) {
-      await sql`ROLLBACK`.execute(db).catch(() => undefined);
-      throw err;
-    }
-  });
-}
-
-/**
- * The events are appended inside the change's own transaction, under the same advisory lock every node's server
- * takes for its appends, so the chain stays linear. The lock is taken last, after the change's row locks, in the
- * same order as everywhere else, and is held only until the commit.
- */
-async function recordedOnPostgres<T>(services: Services, fn: ChangeFn<T>): Promise<T> {
-  const { PostgresAuditLog } = await import('../audit/pg-log.js');
-  const audit = services.audit;
-  if (!(audit instanceof PostgresAuditLog))
-    throw new Error('storage.durable is postgres but the audit trail is not on PostgreSQL');
-  return services.db.transaction().execute(async (trx) => {
-    const { result, changes } = await fn(trx);
-    await audit.appendIn(trx, ...changes.map(toEvent));
-    return result;
-  });
-}
-
-export function subject(user: { id: string; username: string }): Change['subject'] {
-  return { id: user.id, username: user.username };
+/** Runs a change and records it with the CLI as actor, in one transaction (see `recordedBy`). */
+export async function recorded<T>(
+  services: Services,
+  fn: (db: Db) => Promise<{ result: T; changes: Change[] }>,
+): Promise<T> {
+  return recordedBy(services, cliActor(), fn);
 }

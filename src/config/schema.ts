@@ -5,6 +5,7 @@ import { otpConfigSchema } from '../mfa/otp/config.js';
 import { webauthnConfigSchema } from '../mfa/webauthn/config.js';
 import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
+import { adminConfigSchema } from '../admin/config.js';
 import { ldapConfigSchema } from '../directory/ldap/config.js';
 import { upstreamProvidersSchema } from '../directory/upstream/config.js';
 import { emailSenderSchema } from '../notify/config.js';
@@ -263,6 +264,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     /** an LDAP server or Active Directory whose users sign in with their directory password; absent: none */
+    admin: adminConfigSchema.prefault({}),
     ldap: ldapConfigSchema.optional(),
     /** OpenID providers (Entra ID, …) whose users sign in there: a button each on the sign-in page */
     upstream_providers: upstreamProvidersSchema.default([]),

@@ -310,6 +310,30 @@ export class UserRepository {
     return rows.map((r) => toRecord(r, byUser.get(r.id) ?? []));
   }
 
+  /**
+   * Users whose username, e-mail address or name contains `text` (without regard to case), by username; at most
+   * `limit`. Their groups are not read.
+   */
+  async search(text: string, limit: number): Promise<Omit<UserRecord, 'groups'>[]> {
+    const pattern = `%${text
+      .trim()
+      .toLowerCase()
+      .replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const like = (column: 'username' | 'email' | 'name') =>
+      sql<boolean>`lower(coalesce(${sql.ref(column)}, '')) like ${pattern} escape '\\'`;
+    const rows = await this.db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([like('username'), like('email'), like('name')]))
+      .orderBy('username')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => {
+      const { groups: _none, ...user } = toRecord(row, []);
+      return user;
+    });
+  }
+
   async groupsOf(userId: string): Promise<string[]> {
     const rows = await this.db
       .selectFrom('memberships')

@@ -17,6 +17,7 @@ import { passwordResetRoutes } from '../account/password-reset-routes.js';
 import { PasswordResets } from '../account/password-reset.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
+import { adminPages } from '../admin/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
 import { SpBinding } from '../saml/client.js';
@@ -40,7 +41,7 @@ const KNOWN_ERRORS = new Set([
 ]);
 
 /** The paths Express serves; everything else is a protocol endpoint of oidc-provider. */
-const OWN_PATHS = /^\/(signin|static|account|saml|healthz|readyz)(\/|\?|$)/;
+const OWN_PATHS = /^\/(signin|static|account|admin|saml|healthz|readyz)(\/|\?|$)/;
 
 export interface AppHandle {
   app: express.Express;
@@ -119,7 +120,8 @@ export function createApp(services: Services, provider: () => Provider, log: Log
   const resets = new PasswordResets(services.kv, services.hasher);
   const selfService = config.passwords.reset.self_service;
   // loadConfig refuses self-service without an e-mail sender
-  const forgotSender = selfService.enabled ? resetLinkSender(config, log) : undefined;
+  const resetSender = resetLinkSender(config, log);
+  const forgotSender = selfService.enabled ? resetSender : undefined;
   const flow = new SignInFlow(
     services.directory,
     throttle,
@@ -207,6 +209,18 @@ export function createApp(services: Services, provider: () => Provider, log: Log
       showError,
       log,
       history: policy.history,
+    }),
+  );
+
+  app.use('/admin', noStore);
+  app.use(
+    adminPages({
+      services,
+      page,
+      showError,
+      log,
+      resets,
+      resetSender,
     }),
   );
 

@@ -11,6 +11,7 @@ import {
   type ClientMetadata,
 } from '../clients/clients.js';
 import { accountClient, ClientsWithAccount } from '../account/client.js';
+import { adminClient } from '../admin/client.js';
 import { GroupRepository } from '../directory/groups.js';
 import type { Directory } from '../directory/identity.js';
 import { LocalDirectory } from '../directory/local.js';
@@ -205,7 +206,11 @@ export async function openServices(
     users,
     groups,
     clients: new ClientsWithAccount(
-      [accountClient(config.server.issuer, secrets), samlClient(config.server.issuer, secrets)],
+      [
+        accountClient(config.server.issuer, secrets),
+        samlClient(config.server.issuer, secrets),
+        ...(config.admin.enabled ? [adminClient(config.server.issuer, secrets)] : []),
+      ],
       db,
       secrets.encryptionKey,
       declared,

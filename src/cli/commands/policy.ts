@@ -3,16 +3,15 @@ import net from 'node:net';
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { compilePolicy, decide, describeOutcome, type CompiledPolicy } from '../../policy/decide.js';
-import { diffPolicies, summariseDiff, type PolicyDiff } from '../../policy/diff.js';
 import { activePolicy, policyFile, type ActivePolicy } from '../../policy/load.js';
-import { parsePolicy, readPolicyFile, type PolicySpec } from '../../policy/schema.js';
+import { parsePolicy, readPolicyFile } from '../../policy/schema.js';
 import { PolicyStore, type PolicyVersion } from '../../policy/store.js';
+import { storePolicyVersion } from '../../policy/versions.js';
 import type { Decision, PolicyContext } from '../../policy/types.js';
 import type { Services } from '../../server/services.js';
 import { cliActor } from '../actor.js';
 import { CliError, usageError, withServices } from '../context.js';
 import { list, print, printFields, printJson, printTable, yesNo } from '../io.js';
-import { recorded, type Change } from '../record.js';
 
 function versionNumber(value: string): number {
   if (!/^\d{1,9}$/.test(value) || Number(value) < 1)
@@ -24,67 +23,6 @@ async function storedVersion(services: Services, version: number): Promise<Polic
   const found = await new PolicyStore(services.db).get(version);
   if (!found) throw new CliError(`no policy version ${version} (see "poort policy history")`);
   return found;
-}
-
-/** The audit event of a new version: what changed, by name, against the policy in force before. */
-function changedEvent(
-  stored: PolicyVersion,
-  before: { version: number | null; source: string },
-  diff: PolicyDiff,
-  extra: Record<string, unknown> = {},
-): Change {
-  return {
-    action: 'policy.changed',
-    details: {
-      version: stored.version,
-      previous: before.version ?? before.source,
-      summary: stored.summary,
-      rules: diff.rules,
-      networks: diff.networks,
-      applications: diff.applications,
-      ...(diff.default ? { default: diff.default } : {}),
-      ...(diff.settings.length > 0 ? { settings: diff.settings } : {}),
-      ...extra,
-    },
-  };
-}
-
-/**
- * Stores `text` as the next version, in one transaction with its audit event; the diff is taken against the version
- * that is newest inside that transaction (or the policy file while none is stored).
- */
-async function storeVersion(
-  services: Services,
-  text: string,
-  spec: PolicySpec,
-  describe: (summary: string) => string,
-  extra: Record<string, unknown> = {},
-): Promise<{ stored: PolicyVersion; diff: PolicyDiff } | undefined> {
-  const fallback = await activePolicy(services).catch(() => undefined);
-  return recorded(services, async (db) => {
-    const store = new PolicyStore(db);
-    const latest = await store.latest();
-    if (latest?.text === text) return { result: undefined, changes: [] };
-    const before = latest
-      ? { version: latest.version, source: `version ${latest.version}`, spec: parseOrUndefined(latest) }
-      : { version: null, source: fallback?.source ?? 'the policy file', spec: fallback?.compiled.spec };
-    const diff = diffPolicies(before.spec, spec);
-    const summary = summariseDiff(diff);
-    const stored = await store.add({
-      text,
-      createdBy: cliActor().name,
-      summary: describe(summary === 'no change' ? 'same rules, other text (comments or layout)' : summary),
-    });
-    return { result: { stored, diff }, changes: [changedEvent(stored, before, diff, extra)] };
-  });
-}
-
-function parseOrUndefined(version: PolicyVersion): PolicySpec | undefined {
-  try {
-    return parsePolicy(version.text, `policy version ${version.version}`);
-  } catch {
-    return undefined;
-  }
 }
 
 function where(active: ActivePolicy): string {
@@ -253,7 +191,7 @@ export function registerPolicyCommands(program: Command): void {
       const { text, spec } = readPolicyFile(file);
       compilePolicy(spec);
       await withServices(cmd, async (services) => {
-        const result = await storeVersion(services, text, spec, (summary) => summary);
+        const result = await storePolicyVersion(services, cliActor(), text, spec, (summary) => summary);
         if (!result) {
           print('No change: the newest version is the same text');
           return;
@@ -302,8 +240,9 @@ export function registerPolicyCommands(program: Command): void {
         const old = await storedVersion(services, version);
         const spec = parsePolicy(old.text, `policy version ${old.version}`);
         compilePolicy(spec);
-        const result = await storeVersion(
+        const result = await storePolicyVersion(
           services,
+          cliActor(),
           old.text,
           spec,
           (summary) => `rollback to version ${old.version}: ${summary}`,

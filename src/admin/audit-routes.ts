@@ -1,0 +1,82 @@
+import { AUDIT_ACTIONS, type StoredAuditEvent } from '../audit/event.js';
+import { ADMIN, adminForm, type AdminConsole } from './console.js';
+import { auditFilterOf } from './audit-filter.js';
+
+const AUDIT = `${ADMIN}/audit`;
+
+/** One event as a row of the results table; the whole event, as stored, is shown beside it. */
+function row(stored: StoredAuditEvent) {
+  const e = stored.event;
+  return {
+    seq: stored.seq,
+    time: e.time,
+    action: e.action,
+    outcome: e.outcome,
+    reason: e.reason,
+    actor: e.actor.name ?? e.actor.type,
+    actorType: e.actor.type,
+    user: e.subject?.username ?? e.subject?.id,
+    application: e.application?.id,
+    ip: e.source?.ip,
+    country: e.source?.country,
+    json: JSON.stringify(e, null, 2),
+  };
+}
+
+/**
+ * The trail for auditors and security officers: a search by user, action, outcome, address and time, and a check
+ * of the chain. Reading the trail is itself recorded (`audit.searched`, `audit.verified`): who looked at what is
+ * evidence too.
+ */
+export function auditRoutes(console: AdminConsole): void {
+  const { router } = console;
+  const { audit } = console.deps.services;
+
+  router.get(AUDIT, async (req, res) => {
+    const v = await console.visit(req, res, 'audit.read', false);
+    if (!v) return;
+    const { query, filter, errors } = auditFilterOf(req.query);
+    const events = errors.length === 0 ? await audit.query(filter) : [];
+    if (errors.length === 0) {
+      const { limit: _limit, ...searched } = filter;
+      await console.record(req, v, {
+        action: 'audit.searched',
+        details: { filter: searched, results: events.length },
+      });
+    }
+    console.render(
+      req,
+      res,
+      v,
+      'audit',
+      {
+        query,
+        errors: Object.fromEntries(errors.map((f) => [f, true])),
+        hasErrors: errors.length > 0,
+        actions: AUDIT_ACTIONS,
+        events: events.map(row),
+        full: events.length === filter.limit,
+        verify: `${AUDIT}/verify`,
+      },
+      errors.length > 0 ? 400 : 200,
+    );
+  });
+
+  router.post(`${AUDIT}/verify`, adminForm, async (req, res) => {
+    const v = await console.visit(req, res, 'audit.read', true);
+    if (!v) return;
+    const report = await audit.verify();
+    await console.record(req, v, {
+      action: 'audit.verified',
+      outcome: report.ok ? 'success' : 'failure',
+      ...(report.problem ? { reason: 'chain_broken' } : {}),
+      details: {
+        events: report.events,
+        checkpoints: report.checkpoints,
+        uncovered: report.uncovered,
+        ...(report.problem ? { problem: report.problem } : {}),
+      },
+    });
+    console.render(req, res, v, 'audit-verified', { report, back: AUDIT });
+  });
+}

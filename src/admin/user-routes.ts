@@ -1,0 +1,180 @@
+import type { Request, Response } from 'express';
+import type { PasswordResets } from '../account/password-reset.js';
+import {
+  requestPasswordReset,
+  ResetNotSent,
+  type ResetRequestEvent,
+} from '../account/password-reset-request.js';
+import { subject, type Change } from '../audit/recorded.js';
+import { UserRepository, type UserRecord } from '../directory/users.js';
+import { FactorRepository } from '../mfa/factors.js';
+import { RecoveryCodes } from '../mfa/recovery.js';
+import type { MessageSender } from '../notify/sender.js';
+import { signInsCountAgain } from '../oidc/signed-out.js';
+import { ADMIN, adminForm, type AdminConsole, type AdminVisit } from './console.js';
+import { mayManage } from './roles.js';
+
+const USERS = `${ADMIN}/users`;
+const SEARCH_LIMIT = 50;
+const DONE = new Set(['disabled', 'enabled', 'signed_out', 'reset_sent', 'reset_failed', 'factors_removed']);
+
+export interface UserPageDeps {
+  resets: PasswordResets;
+  /** e-mails reset links; undefined where no e-mail sender is configured (the button is not offered) */
+  resetSender: MessageSender | undefined;
+}
+
+const userPath = (user: { id: string }) => `${USERS}/${encodeURIComponent(user.id)}`;
+
+/**
+ * The helpdesk's pages: find an account, see its state, and help its owner back in — a reset link by e-mail, sign
+ * out everywhere, disable or enable, remove lost second factors. Each change is recorded with the helpdesk member as
+ * actor, in the same transaction; the helpdesk cannot change its own account or that of anyone holding a role.
+ */
+export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
+  const { router } = console;
+  const { services } = console.deps;
+  const { config } = services;
+
+  router.get(USERS, async (req, res) => {
+    const v = await console.visit(req, res, 'users.read', false);
+    if (!v) return;
+    const q = typeof req.query.q === 'string' ? req.query.q.trim().slice(0, 128) : '';
+    const found = q ? await services.users.search(q, SEARCH_LIMIT + 1) : [];
+    console.render(req, res, v, 'users', {
+      q,
+      searched: q !== '',
+      more: found.length > SEARCH_LIMIT,
+      users: found.slice(0, SEARCH_LIMIT).map((u) => ({ ...u, href: userPath(u) })),
+    });
+  });
+
+  async function target(req: Request, res: Response): Promise<UserRecord | undefined> {
+    const user = await services.users.findById(String(req.params.id));
+    if (!user) console.deps.showError(req, res, 404, 'not_found');
+    return user;
+  }
+
+  router.get(`${USERS}/:id`, async (req, res) => {
+    const v = await console.visit(req, res, 'users.read', false);
+    if (!v) return;
+    const user = await target(req, res);
+    if (!user) return;
+    const factors = await services.factors.list(user.id);
+    const manage = v.permissions.has('users.manage')
+      ? mayManage(v.identity.id, user, config.admin.roles)
+      : undefined;
+    const done = typeof req.query.done === 'string' && DONE.has(req.query.done) ? req.query.done : '';
+    const action = (name: string) => `${userPath(user)}/${name}`;
+    console.render(req, res, v, 'user', {
+      user,
+      factors,
+      done,
+      back: USERS,
+      manage: manage?.ok
+        ? {
+            enable: user.enabled ? undefined : action('enable'),
+            disable: user.enabled ? action('disable') : undefined,
+            signOut: action('sign-out'),
+            reset: user.directory === 'local' && deps.resetSender ? action('reset-password') : undefined,
+            resetUnavailable:
+              user.directory !== 'local' ? 'directory' : deps.resetSender ? undefined : 'no_sender',
+            factors: factors.length > 0 ? action('remove-factors') : undefined,
+          }
+        : undefined,
+      refusal: manage && !manage.ok ? manage.reason : undefined,
+    });
+  });
+
+  /** A helpdesk change: the visit, the account, and whether the helpdesk may change it (refusals are recorded). */
+  function change(
+    name: string,
+    action: Change['action'],
+    run: (req: Request, v: AdminVisit, user: UserRecord) => Promise<string>,
+  ): void {
+    router.post(`${USERS}/:id/${name}`, adminForm, async (req, res) => {
+      const v = await console.visit(req, res, 'users.manage', true);
+      if (!v) return;
+      const user = await target(req, res);
+      if (!user) return;
+      const allowed = mayManage(v.identity.id, user, config.admin.roles);
+      if (!allowed.ok) {
+        await console.record(req, v, {
+          action,
+          outcome: 'denied',
+          reason: allowed.reason,
+          subject: subject(user),
+        });
+        return console.deps.showError(req, res, 403, 'access_denied');
+      }
+      const done = await run(req, v, user);
+      res.redirect(303, `${userPath(user)}?done=${done}`);
+    });
+  }
+
+  for (const enabled of [false, true]) {
+    change(
+      enabled ? 'enable' : 'disable',
+      enabled ? 'user.enabled' : 'user.disabled',
+      async (req, v, user) => {
+        if (user.enabled !== enabled)
+          await console.recorded(req, v, async (db) => ({
+            result: await new UserRepository(db).setEnabled(user.username, enabled),
+            changes: [{ action: enabled ? 'user.enabled' : 'user.disabled', subject: subject(user) }],
+          }));
+        return enabled ? 'enabled' : 'disabled';
+      },
+    );
+  }
+
+  change('sign-out', 'logout', async (req, v, user) => {
+    const cut = await console.recorded(req, v, async (db) => ({
+      result: await new UserRepository(db).endSessions(user.id),
+      changes: [{ action: 'logout', subject: subject(user), details: { everywhere: true } }],
+    }));
+    await signInsCountAgain(cut);
+    return 'signed_out';
+  });
+
+  change('reset-password', 'password.reset.requested', async (req, v, user) => {
+    if (user.directory !== 'local' || !deps.resetSender) return 'reset_failed';
+    try {
+      await requestPasswordReset(
+        {
+          resets: deps.resets,
+          sender: deps.resetSender,
+          record: (event: ResetRequestEvent) => console.record(req, v, event),
+          issuer: config.server.issuer,
+          message: { language: config.organisation.default_language, organisation: config.organisation.name },
+        },
+        user,
+        config.passwords.reset.link_lifetime,
+      );
+    } catch (err) {
+      if (!(err instanceof ResetNotSent)) throw err;
+      console.deps.log.warn({ event: 'admin.reset', err }, 'reset link not sent');
+      return 'reset_failed';
+    }
+    return 'reset_sent';
+  });
+
+  change('remove-factors', 'mfa.removed', async (req, v, user) => {
+    await console.recorded(req, v, async (db) => {
+      const records = await new FactorRepository(db, services.secrets.encryptionKey).removeAll(user.id);
+      const recoveryCodes = await new RecoveryCodes(db, services.hasher).removeAll(user.id);
+      const changes: Change[] = records.map((f) => ({
+        action: 'mfa.removed',
+        subject: subject(user),
+        details: { factor: f.kind, factor_id: f.id, name: f.name },
+      }));
+      if (recoveryCodes > 0)
+        changes.push({
+          action: 'mfa.removed',
+          subject: subject(user),
+          details: { factor: 'recovery_code', count: recoveryCodes },
+        });
+      return { result: undefined, changes };
+    });
+    return 'factors_removed';
+  });
+}
