@@ -175,10 +175,17 @@ export class AdminConsole {
     status = 200,
   ): void {
     const page = this.deps.page(req, res, req.method === 'POST' ? undefined : req.originalUrl);
+    const dates = new Intl.DateTimeFormat(page.lang, {
+      dateStyle: 'medium',
+      timeStyle: 'medium',
+      timeZone: 'UTC',
+    });
     this.send(
       res,
       status,
       renderPage(`admin/${view}`, page, {
+        /** an ISO-8601 time as the visitor's language writes it, in UTC (as the trail keeps it) */
+        when: (iso: string | null | undefined) => (iso ? `${dates.format(new Date(iso))} UTC` : ''),
         admin: {
           username: v.identity.username,
           roles: v.roles,
@@ -224,6 +231,7 @@ export class AdminConsole {
           action: 'admin.access',
           outcome: 'denied',
           reason: access.reason,
+          subject: { id: identity.id, username: identity.username },
           details: { roles },
         }),
       );
@@ -245,6 +253,7 @@ export class AdminConsole {
         action: 'admin.access',
         outcome: 'denied',
         reason: 'forbidden',
+        subject: { id: identity.id, username: identity.username },
         details: { permission, path: req.path },
       });
       this.#refused(req, res, 'forbidden');
@@ -303,6 +312,7 @@ export class AdminConsole {
           action: 'admin.access',
           outcome: 'denied',
           reason,
+          subject: { id: identity.id, username: identity.username },
           details: { roles, ...(signedIn.acr ? { acr: signedIn.acr } : {}) },
         }),
       );
@@ -312,6 +322,7 @@ export class AdminConsole {
     await services.audit.append(
       this.event(req, actor, session.sid, {
         action: 'admin.access',
+        subject: { id: identity.id, username: identity.username },
         details: { roles, amr: signedIn.amr },
       }),
     );

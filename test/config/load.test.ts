@@ -246,6 +246,19 @@ describe('the ldap section', () => {
   });
 });
 
+describe('admin', () => {
+  it('names a bad role group, requirement or session lifetime, by key', () => {
+    expect(configError("admin: { roles: { helpdesk: ['IT & Security'] } }\n").message).toContain(
+      'admin.roles.helpdesk[0]: expected a group name',
+    );
+    expect(configError('admin: { roles: { root: [wheel] } }\n').message).toContain('admin.roles');
+    expect(configError('admin: { require: totp }\n').message).toContain('admin.require');
+    expect(configError('admin: { session_lifetime: 10s }\n').message).toContain(
+      'admin.session_lifetime: expected between 1m and 8h',
+    );
+  });
+});
+
 describe('upstream_providers', () => {
   const provider = (extra: string) =>
     `upstream_providers:\n  - id: entra\n    name: Microsoft\n    issuer: https://login.microsoftonline.com/tenant/v2.0\n    client_id: poort\n${extra}`;
