@@ -69,3 +69,22 @@ export function mayManage(
   if (rolesOf(target.groups, roles).length > 0) return { ok: false, reason: 'privileged_user' };
   return { ok: true };
 }
+
+/** Someone who holds an administrative role, for an access review. */
+export interface RoleHolder<U> {
+  user: U;
+  roles: AdminRole[];
+  /** pairs of their roles that must be kept apart; the console refuses them while separate_duties holds */
+  conflicts: Array<readonly [AdminRole, AdminRole]>;
+}
+
+/** Who holds which role, of `users`, in their order. */
+export function roleHolders<U extends { groups: readonly string[] }>(
+  users: readonly U[],
+  roles: AdminConfig['roles'],
+): RoleHolder<U>[] {
+  return users.flatMap((user) => {
+    const held = rolesOf(user.groups, roles);
+    return held.length > 0 ? [{ user, roles: held, conflicts: conflictsOf(held) }] : [];
+  });
+}

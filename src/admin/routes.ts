@@ -3,6 +3,7 @@ import { loopbackTokenEndpoint } from '../account/oidc.js';
 import { ADMIN, AdminConsole, type AdminConsoleDeps } from './console.js';
 import { auditRoutes } from './audit-routes.js';
 import { policyRoutes } from './policy-routes.js';
+import { roleHolders } from './roles.js';
 import { userRoutes, type UserPageDeps } from './user-routes.js';
 
 /**
@@ -20,7 +21,12 @@ export function adminPages(options: Omit<AdminConsoleDeps, 'tokenEndpoint'> & Us
   });
   console.router.get([ADMIN, `${ADMIN}/`], async (req, res) => {
     const v = await console.visit(req, res, undefined, false);
-    if (v) console.render(req, res, v, 'home', {});
+    if (!v) return;
+    // the access review: who holds which role, for those who audit (the helpdesk sees its own work only)
+    const holders = v.permissions.has('audit.read')
+      ? roleHolders(await services.users.list(), config.admin.roles)
+      : undefined;
+    console.render(req, res, v, 'home', { holders, separateDuties: config.admin.separate_duties });
   });
   userRoutes(console, options);
   policyRoutes(console);

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../paths.js';
+import { registerAdminCommands } from './commands/admin.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClientCommands } from './commands/client.js';
 import { registerDeviceCommands } from './commands/device.js';
@@ -59,6 +60,7 @@ function buildProgram(): Command {
   registerUserCommands(program);
   registerGroupCommands(program);
   registerLdapCommands(program);
+  registerAdminCommands(program);
   registerClientCommands(program);
   registerSpCommands(program);
   registerKeysCommands(program);

@@ -7,6 +7,7 @@ import { PolicyStore } from '../../src/policy/store.js';
 import { adminSignIn } from '../helpers/admin.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
 import { expectSignedOut, passwordSignsIn, relyingParty, signIn } from '../helpers/oidc.js';
+import { runCliOn } from '../helpers/cli.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { mailedLink, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
@@ -35,6 +36,7 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
   const totp: Record<string, string> = {};
   /** signed-in consoles, one browser per person */
   const consoles: Record<string, { browser: Browser; home: Page }> = {};
+  const signIns: Record<string, number> = {};
 
   async function person(username: string, groups: string[], factor = true) {
     ids[username] = await poort.addUser({ username, password: PASSWORD, groups, name: username });
@@ -52,7 +54,9 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
   async function consoleOf(username: string): Promise<{ browser: Browser; home: Page }> {
     if (!consoles[username]) {
       const browser = new Browser();
-      const home = await adminSignIn(poort, username, PASSWORD, totp[username]!, { browser });
+      // a second sign-in of the same person uses the next period's code: the current one was used
+      const step = (signIns[username] = (signIns[username] ?? -1) + 1);
+      const home = await adminSignIn(poort, username, PASSWORD, totp[username]!, { browser, step });
       consoles[username] = { browser, home };
     }
     return consoles[username];
@@ -114,6 +118,7 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     expect(text(page)).toContain('1 user found');
     expect(page.body).toContain('carla');
     consoles.hanna = { browser, home: page };
+    signIns.hanna = 0;
     const [access] = only(await eventsSince(poort, seq), 'admin.access');
     expect(access).toMatchObject({
       outcome: 'success',
@@ -401,6 +406,36 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     const after = await hanna.request(`${poort.issuer}/admin`);
     expect(after.status).toBe(303);
     expect(after.headers.get('location')).toMatch(/^\/auth\?/);
+    delete consoles.hanna;
+  });
+
+  it('shows who holds which role to those who audit, on the console and with poort admin roles', async () => {
+    const { page } = await open('sofie', '/admin');
+    expect(text(page)).toContain('Who holds a role');
+    expect(text(page)).toMatch(/dirk Helpdesk, Security officer — roles that must be kept apart: refused/);
+    expect(page.body).toContain(`href="/admin/users/${ids.hanna}"`);
+    const { page: helpdesk } = await open('hanna', '/admin');
+    expect(text(helpdesk)).toContain('Your roles');
+    expect(text(helpdesk)).not.toContain('Who holds a role');
+
+    const listed = await runCliOn(poort, ['admin', 'roles', '--json']);
+    expect(listed.code).toBe(0);
+    const review = JSON.parse(listed.stdout) as {
+      separate_duties: boolean;
+      holders: Array<{ username: string; roles: string[]; conflicts: string[][] }>;
+    };
+    expect(review.separate_duties).toBe(true);
+    expect(review.holders.map((h) => [h.username, h.roles, h.conflicts])).toEqual([
+      ['arjen', ['auditor'], []],
+      ['dirk', ['helpdesk', 'security_officer'], [['helpdesk', 'security_officer']]],
+      ['hanna', ['helpdesk'], []],
+      ['sofie', ['security_officer'], []],
+    ]);
+    const table = await runCliOn(poort, ['admin', 'roles']);
+    expect(table.stdout).toMatch(
+      /dirk\s+helpdesk, security_officer\s+local\s+yes\s+\S+\s+helpdesk \+ security_officer \(refused\)/,
+    );
+    expect((await runCliOn(poort, ['admin', 'nonsense'])).code).not.toBe(0);
   });
 
   it('speaks Dutch', async () => {
