@@ -7,6 +7,7 @@ import {
 } from '../account/password-reset-request.js';
 import { subject, type Change } from '../audit/recorded.js';
 import { UserRepository, type UserRecord } from '../directory/users.js';
+import { EnrolmentCodes, ENROLMENT_CODE_TTL_SECONDS } from '../mfa/enrolment-codes.js';
 import { FactorRepository } from '../mfa/factors.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import type { MessageSender } from '../notify/sender.js';
@@ -35,6 +36,8 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
   const { router } = console;
   const { services } = console.deps;
   const { config } = services;
+  /** whether a user can redeem an enrolment code at sign-in, so the helpdesk can hand one out */
+  const enrolmentCodes = config.mfa.enrolment_at_signin.with_enrolment_code;
 
   router.get(USERS, async (req, res) => {
     const v = await console.visit(req, res, 'users.read', false);
@@ -80,17 +83,21 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
             resetUnavailable:
               user.directory !== 'local' ? 'directory' : deps.resetSender ? undefined : 'no_sender',
             factors: factors.length > 0 ? action('remove-factors') : undefined,
+            enrolmentCode: enrolmentCodes ? action('enrolment-code') : undefined,
           }
         : undefined,
       refusal: manage && !manage.ok ? manage.reason : undefined,
     });
   });
 
-  /** A helpdesk change: the visit, the account, and whether the helpdesk may change it (refusals are recorded). */
+  /**
+   * A helpdesk change: the visit, the account, and whether the helpdesk may change it (refusals are recorded). `run`
+   * returns what to report on the account's page, or undefined when it answered itself.
+   */
   function change(
     name: string,
     action: Change['action'],
-    run: (req: Request, v: AdminVisit, user: UserRecord) => Promise<string>,
+    run: (req: Request, res: Response, v: AdminVisit, user: UserRecord) => Promise<string | undefined>,
   ): void {
     router.post(`${USERS}/:id/${name}`, adminForm, async (req, res) => {
       const v = await console.visit(req, res, 'users.manage', true);
@@ -107,8 +114,8 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
         });
         return console.deps.showError(req, res, 403, 'access_denied');
       }
-      const done = await run(req, v, user);
-      res.redirect(303, `${userPath(user)}?done=${done}`);
+      const done = await run(req, res, v, user);
+      if (done) res.redirect(303, `${userPath(user)}?done=${done}`);
     });
   }
 
@@ -116,7 +123,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     change(
       enabled ? 'enable' : 'disable',
       enabled ? 'user.enabled' : 'user.disabled',
-      async (req, v, user) => {
+      async (req, _res, v, user) => {
         if (user.enabled !== enabled)
           await console.recorded(req, v, async (db) => ({
             result: await new UserRepository(db).setEnabled(user.username, enabled),
@@ -127,7 +134,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     );
   }
 
-  change('sign-out', 'logout', async (req, v, user) => {
+  change('sign-out', 'logout', async (req, _res, v, user) => {
     const cut = await console.recorded(req, v, async (db) => ({
       result: await new UserRepository(db).endSessions(user.id),
       changes: [{ action: 'logout', subject: subject(user), details: { everywhere: true } }],
@@ -136,7 +143,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     return 'signed_out';
   });
 
-  change('reset-password', 'password.reset.requested', async (req, v, user) => {
+  change('reset-password', 'password.reset.requested', async (req, _res, v, user) => {
     if (user.directory !== 'local' || !deps.resetSender) return 'reset_failed';
     try {
       await requestPasswordReset(
@@ -158,7 +165,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     return 'reset_sent';
   });
 
-  change('remove-factors', 'mfa.removed', async (req, v, user) => {
+  change('remove-factors', 'mfa.removed', async (req, _res, v, user) => {
     await console.recorded(req, v, async (db) => {
       const records = await new FactorRepository(db, services.secrets.encryptionKey).removeAll(user.id);
       const recoveryCodes = await new RecoveryCodes(db, services.hasher).removeAll(user.id);
@@ -176,5 +183,45 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
       return { result: undefined, changes };
     });
     return 'factors_removed';
+  });
+
+  /**
+   * A single-use code with which the user sets up a new second factor from anywhere (a lost phone, away from the
+   * office network): shown once to the helpdesk member, who hands it over by phone or in person; only its hash is
+   * kept, and it replaces earlier codes.
+   */
+  change('enrolment-code', 'mfa.enrolment_code.issued', async (req, res, v, user) => {
+    if (!enrolmentCodes) {
+      console.deps.showError(req, res, 404, 'not_found');
+      return undefined;
+    }
+    const prepared = await new EnrolmentCodes(services.db, services.hasher).prepare(
+      ENROLMENT_CODE_TTL_SECONDS,
+    );
+    const { withdrawn } = await console.recorded(req, v, async (db) => {
+      const result = await new EnrolmentCodes(db, services.hasher).store(user.id, prepared);
+      return {
+        result,
+        changes: [
+          {
+            action: 'mfa.enrolment_code.issued',
+            subject: subject(user),
+            details: {
+              expires_at: prepared.expiresAt,
+              ttl_seconds: ENROLMENT_CODE_TTL_SECONDS,
+              withdrawn: result.withdrawn,
+            },
+          },
+        ],
+      };
+    });
+    console.render(req, res, v, 'enrolment-code', {
+      user,
+      code: prepared.code,
+      expiresAt: prepared.expiresAt,
+      withdrawn: withdrawn > 0,
+      back: userPath(user),
+    });
+    return undefined;
   });
 }

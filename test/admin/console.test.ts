@@ -2,6 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_CLIENT_ID } from '../../src/admin/client.js';
 import type { AuditEvent } from '../../src/audit/event.js';
+import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { adminSignIn } from '../helpers/admin.js';
@@ -221,6 +222,31 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
       actor: { type: 'admin', name: 'hanna' },
       details: { factor: 'totp', name: 'Phone' },
     });
+  });
+
+  it('lets the helpdesk give an enrolment code, shown once and kept only as a hash', async () => {
+    const { browser, page } = await open('hanna', `/admin/users/${ids.carla}`);
+    const seq = await lastSeq(poort);
+    const answer = await browser.request(
+      new URL(readForm(page, 'user-enrolment-code').action, page.url).href,
+      {
+        form: readForm(page, 'user-enrolment-code').fields,
+      },
+    );
+    expect(answer.status).toBe(200);
+    expect(answer.headers.get('cache-control')).toBe('no-store');
+    const code = /id="enrolment-code"[^>]*>([\d-]+)</.exec(answer.body)?.[1];
+    expect(code).toMatch(/^\d{4}(-\d{4}){4}$/);
+    const [issued] = only(await eventsSince(poort, seq), 'mfa.enrolment_code.issued');
+    expect(issued).toMatchObject({
+      actor: { type: 'admin', name: 'hanna' },
+      subject: { username: 'carla' },
+      details: { ttl_seconds: 86400, withdrawn: 0, via: 'admin' },
+    });
+    expect(JSON.stringify(issued)).not.toContain(code!.replace(/-/g, ''));
+    const codes = new EnrolmentCodes(poort.services.db, poort.services.hasher);
+    expect(await codes.redeem(ids.carla!, code!)).toBe(true);
+    expect(await codes.redeem(ids.carla!, code!)).toBe(false);
   });
 
   it('lets the helpdesk e-mail a reset link, recorded with the helpdesk member as actor', async () => {
