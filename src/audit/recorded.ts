@@ -34,15 +34,22 @@ export async function recordedBy<T>(store: RecordingStore, actor: Actor, fn: Cha
 
 /**
  * BEGIN IMMEDIATE takes the write lock first (waiting for the server's writes), so reading and then writing inside
- * the transaction cannot fail on a snapshot the server changed meanwhile.
+ * the transaction cannot fail on a snapshot the server changed meanwhile. The events are written in the transaction,
+ * on the same connection; in the server, other requests' events wait for its end (SqliteAuditLog.flush), so a
+ * rollback takes only this change's events with it.
  */
 async function recordedOnSqlite<T>(store: RecordingStore, actor: Actor, fn: ChangeFn<T>): Promise<T> {
+  const { SqliteAuditLog } = await import('./sqlite-log.js');
+  const audit = store.audit;
+  if (!(audit instanceof SqliteAuditLog))
+    throw new Error('storage.durable is sqlite but the audit trail is not in SQLite');
   return store.db.connection().execute(async (db) => {
     await sql`BEGIN IMMEDIATE`.execute(db);
     try {
       const { result, changes } = await fn(db);
-      for (const change of changes) await store.audit.append(eventOf(actor, change));
+      const stored = audit.appendInTransaction(changes.map((change) => eventOf(actor, change)));
       await sql`COMMIT`.execute(db);
+      audit.published(stored);
       return result;
     } catch (err) {
       await sql`ROLLBACK`.execute(db).catch(() => undefined);

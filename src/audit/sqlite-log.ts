@@ -2,7 +2,7 @@ import type SQLite from 'better-sqlite3';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
 import { chainHash, GENESIS } from './chain.js';
-import type { StoredAuditEvent } from './event.js';
+import type { AuditEventInput, StoredAuditEvent } from './event.js';
 import { indexColumns, KyselyAuditLog, type PreparedEvent } from './kysely-log.js';
 import { AuditUnavailableError } from './log.js';
 
@@ -19,10 +19,12 @@ interface QueuedEvent extends PreparedEvent {
  */
 export class SqliteAuditLog extends KyselyAuditLog {
   readonly #appendTx;
+  readonly #sqlite: SQLite.Database;
   #queue: QueuedEvent[] = [];
 
   constructor(db: Db, sqlite: SQLite.Database, keys: KeyStore) {
     super(db, keys);
+    this.#sqlite = sqlite;
     const head = sqlite.prepare<[], { seq: number; hash: string }>(
       'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
     );
@@ -33,7 +35,7 @@ export class SqliteAuditLog extends KyselyAuditLog {
       `INSERT INTO audit_events (seq, id, time, action, outcome, subject_id, subject_name, application, ip, event, prev_hash, hash)
        VALUES (@seq, @id, @time, @action, @outcome, @subject_id, @subject_name, @application, @ip, @event, @prev_hash, @hash)`,
     );
-    this.#appendTx = sqlite.transaction((events: QueuedEvent[]): StoredAuditEvent[] => {
+    this.#appendTx = sqlite.transaction((events: PreparedEvent[]): StoredAuditEvent[] => {
       // After everything was archived and pruned, the chain continues from the signed anchor checkpoint.
       let last = head.get() ?? anchor.get() ?? { seq: 0, hash: GENESIS };
       return events.map(({ event, text }) => {
@@ -55,6 +57,12 @@ export class SqliteAuditLog extends KyselyAuditLog {
   }
 
   private flush(): void {
+    // A change recorded with its events (recordedBy) holds a transaction open on this connection across awaits.
+    // Other events wait for its end: appended inside it, they would be reported stored and then go with its rollback.
+    if (this.#sqlite.inTransaction) {
+      setImmediate(() => this.flush());
+      return;
+    }
     const batch = this.#queue;
     this.#queue = [];
     let stored: StoredAuditEvent[];
@@ -66,5 +74,23 @@ export class SqliteAuditLog extends KyselyAuditLog {
     }
     batch.forEach((q, i) => q.resolve(stored[i]!));
     this.appended(stored);
+  }
+
+  /**
+   * Appends events at once inside the transaction the caller holds open on this connection (recordedBy): they
+   * commit or roll back with the change they record. Hand the result to `published` after the commit.
+   */
+  appendInTransaction(inputs: AuditEventInput[]): StoredAuditEvent[] {
+    if (!this.#sqlite.inTransaction) throw new Error('appendInTransaction needs an open transaction');
+    try {
+      return this.#appendTx(inputs.map((input) => this.prepare(input)));
+    } catch (err) {
+      throw new AuditUnavailableError(err);
+    }
+  }
+
+  /** Tells the listeners of events that `appendInTransaction` stored, once their transaction committed. */
+  published(stored: StoredAuditEvent[]): void {
+    if (stored.length > 0) this.appended(stored);
   }
 }
