@@ -48,6 +48,7 @@ export const AUDIT_ACTIONS = [
   'audit.searched',
   'audit.verified',
   'admin.access',
+  'scim.rejected',
   'store.migrated',
 ] as const;
 

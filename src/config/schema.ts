@@ -7,6 +7,7 @@ import { samlConfigSchema } from '../saml/config.js';
 import { duration } from './duration.js';
 import { adminConfigSchema } from '../admin/config.js';
 import { ldapConfigSchema } from '../directory/ldap/config.js';
+import { scimConfigSchema } from '../scim/config.js';
 import { upstreamProvidersSchema } from '../directory/upstream/config.js';
 import { emailSenderSchema } from '../notify/config.js';
 import { postgresPoolSchema, postgresUrl, redisConnectionSchema, redisUrl } from '../store/config.js';
@@ -265,6 +266,7 @@ export const configSchema = z
       .prefault({}),
     /** an LDAP server or Active Directory whose users sign in with their directory password; absent: none */
     admin: adminConfigSchema.prefault({}),
+    scim: scimConfigSchema.prefault({}),
     ldap: ldapConfigSchema.optional(),
     /** OpenID providers (Entra ID, …) whose users sign in there: a button each on the sign-in page */
     upstream_providers: upstreamProvidersSchema.default([]),

@@ -57,6 +57,10 @@ export class UserError extends Error {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+export function isValidEmail(email: string): boolean {
+  return EMAIL.test(email) && email.length <= 254;
+}
+
 function toRecord(row: UserTable, groups: string[]): UserRecord {
   return {
     id: row.id,
@@ -308,6 +312,52 @@ export class UserRepository {
     const byUser = new Map<string, string[]>();
     for (const m of memberships) byUser.set(m.user_id, [...(byUser.get(m.user_id) ?? []), m.name]);
     return rows.map((r) => toRecord(r, byUser.get(r.id) ?? []));
+  }
+
+  /** The ids the users have in the system that provisions them (SCIM's externalId: an HR employee number), by user. */
+  async externalIds(userIds: readonly string[]): Promise<Map<string, string>> {
+    if (userIds.length === 0) return new Map();
+    const rows = await this.db
+      .selectFrom('users')
+      .select(['id', 'external_id'])
+      .where('id', 'in', [...userIds])
+      .where('external_id', 'is not', null)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.external_id!]));
+  }
+
+  /** Sets or clears the id a provisioning system (SCIM) gives a local user. Throws UserError `exists` when taken. */
+  async setExternalId(userId: string, externalId: string | null): Promise<void> {
+    try {
+      await this.db
+        .updateTable('users')
+        .set({ external_id: externalId, updated_at: new Date().toISOString() })
+        .where('id', '=', userId)
+        .execute();
+    } catch (err) {
+      if (/unique|duplicate/i.test(String(err)))
+        throw new UserError('exists', `the externalId ${externalId} belongs to another user`);
+      throw err;
+    }
+  }
+
+  /** Local users by username, a page of them, with the total (SCIM lists). Their groups are read. */
+  async listLocal(offset: number, limit: number): Promise<{ total: number; users: UserRecord[] }> {
+    const count = await this.db
+      .selectFrom('users')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('directory', '=', 'local')
+      .executeTakeFirst();
+    const rows = await this.db
+      .selectFrom('users')
+      .select('id')
+      .where('directory', '=', 'local')
+      .orderBy('username')
+      .offset(offset)
+      .limit(limit)
+      .execute();
+    const users = await Promise.all(rows.map((r) => this.findById(r.id)));
+    return { total: Number(count?.n ?? 0), users: users.filter((u): u is UserRecord => u !== undefined) };
   }
 
   /**

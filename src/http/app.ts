@@ -18,6 +18,7 @@ import { PasswordResets } from '../account/password-reset.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
 import { adminPages } from '../admin/routes.js';
+import { scimRoutes } from '../scim/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
 import { SpBinding } from '../saml/client.js';
@@ -41,7 +42,7 @@ const KNOWN_ERRORS = new Set([
 ]);
 
 /** The paths Express serves; everything else is a protocol endpoint of oidc-provider. */
-const OWN_PATHS = /^\/(signin|static|account|admin|saml|healthz|readyz)(\/|\?|$)/;
+const OWN_PATHS = /^\/(signin|static|account|admin|scim|saml|healthz|readyz)(\/|\?|$)/;
 
 export interface AppHandle {
   app: express.Express;
@@ -212,6 +213,10 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     }),
   );
 
+  if (config.scim.clients.length > 0) {
+    app.use('/scim', noStore);
+    app.use(scimRoutes({ services, provider, log }));
+  }
   app.use('/admin', noStore);
   app.use(
     adminPages({
