@@ -50,6 +50,28 @@ export class GroupRepository {
     return { id: row.id, name: row.name, members: members.map((m) => m.username), createdAt: row.created_at };
   }
 
+  /** A group by its id, with its members' ids and usernames (SCIM refers to both by id). */
+  async findById(
+    id: string,
+  ): Promise<(GroupRecord & { memberIds: Array<{ id: string; username: string }> }) | undefined> {
+    const row = await this.db.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const members = await this.db
+      .selectFrom('memberships')
+      .innerJoin('users', 'users.id', 'memberships.user_id')
+      .select(['users.id', 'users.username'])
+      .where('memberships.group_id', '=', row.id)
+      .orderBy('users.username')
+      .execute();
+    return {
+      id: row.id,
+      name: row.name,
+      createdAt: row.created_at,
+      members: members.map((m) => m.username),
+      memberIds: members,
+    };
+  }
+
   async require(name: string): Promise<GroupRecord> {
     const group = await this.find(name);
     if (!group) throw new UserError('group_not_found', `no group ${name.trim()}`);

@@ -11,7 +11,10 @@ import { describeSource } from '../policy/source.js';
 import type { Services } from '../server/services.js';
 import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../store/unavailable.js';
 import { ScimError } from './errors.js';
+import { MAX_COUNT, paging, SCIM_BASE, SCIM_JSON, send, type Caller } from './http.js';
+import { GROUP_SCHEMA } from './group-resource.js';
 import { parseFilter } from './filter.js';
+import { groupRoutes } from './group-routes.js';
 import {
   applyPatch,
   currentOf,
@@ -23,41 +26,11 @@ import {
   type ScimUser,
 } from './user-resource.js';
 
-export const SCIM_BASE = '/scim/v2';
-const MAX_COUNT = 200;
-const SCIM_JSON = 'application/scim+json';
-
 export interface ScimDeps {
   services: Services;
   /** read at every request: a key rotation replaces it */
   provider: () => Provider;
   log: Logger;
-}
-
-interface Caller {
-  clientId: string;
-  actor: Actor;
-}
-
-function send(res: Response, status: number, body?: unknown): void {
-  res.status(status).type(SCIM_JSON);
-  if (body === undefined) res.end();
-  else res.send(JSON.stringify(body));
-}
-
-/** A page position from the query: SCIM counts from 1 (startIndex) and allows count 0. */
-function paging(query: Request['query']): { start: number; count: number } {
-  const number = (name: string, fallback: number) => {
-    const v = query[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'string' || !/^-?\d{1,9}$/.test(v))
-      throw new ScimError(400, `${name} must be a number`, 'invalidValue');
-    return Number(v);
-  };
-  return {
-    start: Math.max(1, number('startIndex', 1)),
-    count: Math.min(MAX_COUNT, Math.max(0, number('count', 100))),
-  };
 }
 
 /**
@@ -191,8 +164,16 @@ export function scimRoutes(deps: ScimDeps): Router {
     handle(async (_req, res) => {
       send(res, 200, {
         schemas: [LIST_SCHEMA],
-        totalResults: 1,
+        totalResults: 2,
         Resources: [
+          {
+            schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
+            id: 'Group',
+            name: 'Group',
+            endpoint: '/Groups',
+            schema: GROUP_SCHEMA,
+            meta: { resourceType: 'ResourceType', location: `${base}/ResourceTypes/Group` },
+          },
           {
             schemas: ['urn:ietf:params:scim:schemas:core:2.0:ResourceType'],
             id: 'User',
@@ -223,7 +204,7 @@ export function scimRoutes(deps: ScimDeps): Router {
       });
       send(res, 200, {
         schemas: [LIST_SCHEMA],
-        totalResults: 1,
+        totalResults: 2,
         Resources: [
           {
             schemas: ['urn:ietf:params:scim:schemas:core:2.0:Schema'],
@@ -253,6 +234,23 @@ export function scimRoutes(deps: ScimDeps): Router {
               },
             ],
             meta: { resourceType: 'Schema', location: `${base}/Schemas/${USER_SCHEMA}` },
+          },
+          {
+            schemas: ['urn:ietf:params:scim:schemas:core:2.0:Schema'],
+            id: GROUP_SCHEMA,
+            name: 'Group',
+            description: 'A Poort group: policies, the groups claim and SAML attributes refer to it by name',
+            attributes: [
+              attribute('displayName', { required: true, uniqueness: 'server', mutability: 'immutable' }),
+              {
+                ...attribute('members', { type: 'complex', multiValued: true }),
+                subAttributes: [
+                  attribute('value', { mutability: 'immutable' }),
+                  attribute('display', { mutability: 'readOnly' }),
+                ],
+              },
+            ],
+            meta: { resourceType: 'Schema', location: `${base}/Schemas/${GROUP_SCHEMA}` },
           },
         ],
       });
@@ -466,6 +464,8 @@ export function scimRoutes(deps: ScimDeps): Router {
       send(res, 204);
     }),
   );
+
+  groupRoutes({ router, services, handle, json, audit, base });
 
   router.all(
     `${SCIM_BASE}/*splat`,

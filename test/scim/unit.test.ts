@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScimError } from '../../src/scim/errors.js';
 import { parseFilter } from '../../src/scim/filter.js';
+import { applyGroupPatch, fromGroupResource } from '../../src/scim/group-resource.js';
 import { applyPatch, fromResource, type ScimUser } from '../../src/scim/user-resource.js';
 
 const anna: ScimUser = {
@@ -104,5 +105,42 @@ describe('SCIM User resources', () => {
     expect(
       scimType(() => applyPatch(anna, { Operations: [{ op: 'replace', path: 'userName', value: 7 }] })),
     ).toBe('invalidValue');
+  });
+});
+
+describe('SCIM Group patches', () => {
+  const team = { displayName: 'teachers', members: new Set(['a', 'b']) };
+
+  it('adds, removes and replaces members in the forms clients send', () => {
+    const patched = applyGroupPatch(team, {
+      Operations: [
+        { op: 'Add', path: 'members', value: [{ value: 'c' }] },
+        { op: 'remove', path: 'members[value eq "a"]' },
+        { op: 'Remove', path: 'members', value: [{ value: 'b' }] },
+      ],
+    });
+    expect([...patched.members]).toEqual(['c']);
+    expect([...team.members]).toEqual(['a', 'b']);
+    expect([
+      ...applyGroupPatch(team, {
+        Operations: [{ op: 'replace', value: { id: 'x', members: [{ value: 'd' }] } }],
+      }).members,
+    ]).toEqual(['d']);
+    expect([...applyGroupPatch(team, { Operations: [{ op: 'remove', path: 'members' }] }).members]).toEqual(
+      [],
+    );
+  });
+
+  it('names what it cannot do', () => {
+    expect(
+      scimType(() => applyGroupPatch(team, { Operations: [{ op: 'add', path: 'members', value: 'a' }] })),
+    ).toBe('invalidValue');
+    expect(
+      scimType(() => applyGroupPatch(team, { Operations: [{ op: 'add', path: 'owners', value: [] }] })),
+    ).toBe('invalidPath');
+    expect(
+      scimType(() => applyGroupPatch(team, { Operations: [{ op: 'remove', path: 'displayName' }] })),
+    ).toBe('mutability');
+    expect(scimType(() => fromGroupResource({ members: [] }))).toBe('invalidValue');
   });
 });

@@ -92,8 +92,10 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       bulk: { supported: false },
       filter: { supported: true },
     });
-    expect((await scim('GET', '/ResourceTypes')).body).toMatchObject({ totalResults: 1 });
-    expect((await scim('GET', '/Schemas')).body).toMatchObject({ Resources: [{ id: USER_SCHEMA }] });
+    expect((await scim('GET', '/ResourceTypes')).body).toMatchObject({ totalResults: 2 });
+    expect((await scim('GET', '/Schemas')).body).toMatchObject({
+      Resources: [{ id: USER_SCHEMA }, { id: 'urn:ietf:params:scim:schemas:core:2.0:Group' }],
+    });
 
     const none = await scim('GET', '/Users', undefined, { token: null });
     expect(none.status).toBe(401);
@@ -303,7 +305,7 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       ],
       [await scim('PATCH', `/Users/${id}`, { nothing: true }), 400, 'invalidSyntax'],
       [await scim('GET', '/Users/00000000-0000-0000-0000-000000000000'), 404, undefined],
-      [await scim('GET', '/Groups'), 404, undefined],
+      [await scim('GET', '/Bulk'), 404, undefined],
       [await scim('GET', '/Users?count=many'), 400, 'invalidValue'],
     ];
     for (const [answer, status, scimType] of cases) {
