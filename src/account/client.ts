@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import {
   ClientError,
   ClientRepository,
-  toMetadata,
+  ownClientMetadata,
   type ClientInput,
   type ClientMetadata,
   type ClientRecord,
@@ -39,16 +39,12 @@ export function accountRedirectUri(issuer: string): string {
 
 /** The account pages as a confidential, first-party client with PKCE: no consent page, and only Poort holds the secret. */
 export function accountClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>): ClientMetadata {
-  return toMetadata({
-    clientId: ACCOUNT_CLIENT_ID,
-    name: 'Account',
-    secret: accountClientSecret(secrets),
-    redirectUris: [accountRedirectUri(issuer)],
-    postLogoutRedirectUris: [],
-    grantTypes: ['authorization_code'],
-    firstParty: true,
-    requirePkce: true,
-  });
+  return ownClientMetadata(
+    ACCOUNT_CLIENT_ID,
+    'Account',
+    accountClientSecret(secrets),
+    accountRedirectUri(issuer),
+  );
 }
 
 /**

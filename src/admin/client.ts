@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { ownClientKey } from '../account/client.js';
 import type { AccountLogin } from '../account/session.js';
-import { toMetadata, type ClientMetadata } from '../clients/clients.js';
+import { ownClientMetadata, type ClientMetadata } from '../clients/clients.js';
 import type { Secrets } from '../keys/keystore.js';
 import type { AcrValues } from '../mfa/strength.js';
 import type { AdminConfig } from './config.js';
@@ -22,16 +22,12 @@ export function adminRedirectUri(issuer: string): string {
 
 /** A confidential, first-party client with PKCE: no consent page, and only Poort holds the secret. */
 export function adminClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>): ClientMetadata {
-  return toMetadata({
-    clientId: ADMIN_CLIENT_ID,
-    name: 'Administration',
-    secret: adminClientSecret(secrets),
-    redirectUris: [adminRedirectUri(issuer)],
-    postLogoutRedirectUris: [],
-    grantTypes: ['authorization_code'],
-    firstParty: true,
-    requirePkce: true,
-  });
+  return ownClientMetadata(
+    ADMIN_CLIENT_ID,
+    'Administration',
+    adminClientSecret(secrets),
+    adminRedirectUri(issuer),
+  );
 }
 
 /** The acr the console asks for: any second factor, or a phishing-resistant one. */

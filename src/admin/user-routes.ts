@@ -7,7 +7,8 @@ import {
 } from '../account/password-reset-request.js';
 import { subject, type Change } from '../audit/recorded.js';
 import { UserRepository, type UserRecord } from '../directory/users.js';
-import { EnrolmentCodes, ENROLMENT_CODE_TTL_SECONDS } from '../mfa/enrolment-codes.js';
+import { EnrolmentCodes, ENROLMENT_CODE_TTL_SECONDS, storeEnrolmentCode } from '../mfa/enrolment-codes.js';
+import { factorRemovalChanges } from '../mfa/factor-removal.js';
 import { FactorRepository } from '../mfa/factors.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import type { MessageSender } from '../notify/sender.js';
@@ -169,18 +170,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     await console.recorded(req, v, async (db) => {
       const records = await new FactorRepository(db, services.secrets.encryptionKey).removeAll(user.id);
       const recoveryCodes = await new RecoveryCodes(db, services.hasher).removeAll(user.id);
-      const changes: Change[] = records.map((f) => ({
-        action: 'mfa.removed',
-        subject: subject(user),
-        details: { factor: f.kind, factor_id: f.id, name: f.name },
-      }));
-      if (recoveryCodes > 0)
-        changes.push({
-          action: 'mfa.removed',
-          subject: subject(user),
-          details: { factor: 'recovery_code', count: recoveryCodes },
-        });
-      return { result: undefined, changes };
+      return { result: undefined, changes: factorRemovalChanges(user, records, recoveryCodes) };
     });
     return 'factors_removed';
   });
@@ -198,23 +188,9 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     const prepared = await new EnrolmentCodes(services.db, services.hasher).prepare(
       ENROLMENT_CODE_TTL_SECONDS,
     );
-    const { withdrawn } = await console.recorded(req, v, async (db) => {
-      const result = await new EnrolmentCodes(db, services.hasher).store(user.id, prepared);
-      return {
-        result,
-        changes: [
-          {
-            action: 'mfa.enrolment_code.issued',
-            subject: subject(user),
-            details: {
-              expires_at: prepared.expiresAt,
-              ttl_seconds: ENROLMENT_CODE_TTL_SECONDS,
-              withdrawn: result.withdrawn,
-            },
-          },
-        ],
-      };
-    });
+    const { withdrawn } = await console.recorded(req, v, (db) =>
+      storeEnrolmentCode(db, services.hasher, user, prepared, ENROLMENT_CODE_TTL_SECONDS),
+    );
     console.render(req, res, v, 'enrolment-code', {
       user,
       code: prepared.code,

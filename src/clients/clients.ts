@@ -173,6 +173,28 @@ export function clientChanges(
   return changes;
 }
 
+/**
+ * One of Poort's own clients (the account pages, the administration console, the SAML front-end): confidential,
+ * first-party (no consent page), PKCE, the authorization code grant only, one redirect URI on Poort itself.
+ */
+export function ownClientMetadata(
+  clientId: string,
+  name: string,
+  secret: string,
+  redirectUri: string,
+): ClientMetadata {
+  return toMetadata({
+    clientId,
+    name,
+    secret,
+    redirectUris: [redirectUri],
+    postLogoutRedirectUris: [],
+    grantTypes: ['authorization_code'],
+    firstParty: true,
+    requirePkce: true,
+  });
+}
+
 /** Turns Poort's view of a client into oidc-provider metadata. The secret is passed in plaintext here. */
 export function toMetadata(input: ClientInput): ClientMetadata {
   const isPublic = input.secret === undefined;

@@ -1,3 +1,4 @@
+import { subject, type Change } from '../audit/recorded.js';
 import crypto from 'node:crypto';
 import type { PasswordHasher } from '../directory/password-hash.js';
 import type { Db } from '../store/database.js';
@@ -123,4 +124,28 @@ export class EnrolmentCodes {
       .executeTakeFirst();
     return Number(result.numUpdatedRows) === 1;
   }
+}
+
+/**
+ * Stores a prepared code for a user in `db` (the transaction of its audit event) and says what to record: the
+ * expiry and how many earlier codes it withdrew, never the code.
+ */
+export async function storeEnrolmentCode(
+  db: Db,
+  hasher: PasswordHasher,
+  user: { id: string; username: string },
+  prepared: PreparedEnrolmentCode,
+  ttlSeconds: number,
+): Promise<{ result: { withdrawn: number }; changes: Change[] }> {
+  const result = await new EnrolmentCodes(db, hasher).store(user.id, prepared);
+  return {
+    result,
+    changes: [
+      {
+        action: 'mfa.enrolment_code.issued',
+        subject: subject(user),
+        details: { expires_at: prepared.expiresAt, ttl_seconds: ttlSeconds, withdrawn: result.withdrawn },
+      },
+    ],
+  };
 }

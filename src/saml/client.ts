@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { toMetadata, type ClientMetadata } from '../clients/clients.js';
+import { ownClientMetadata, type ClientMetadata } from '../clients/clients.js';
 import type { Secrets } from '../keys/keystore.js';
 import { requirementForAcr, stricter, type AcrValues, type Requirement } from '../mfa/strength.js';
 
@@ -41,16 +41,7 @@ export function samlRedirectUri(issuer: string): string {
 }
 
 export function samlClient(issuer: string, secrets: Pick<Secrets, 'csrfKey'>): ClientMetadata {
-  return toMetadata({
-    clientId: SAML_CLIENT_ID,
-    name: 'SAML',
-    secret: samlClientSecret(secrets),
-    redirectUris: [samlRedirectUri(issuer)],
-    postLogoutRedirectUris: [],
-    grantTypes: ['authorization_code'],
-    firstParty: true,
-    requirePkce: true,
-  });
+  return ownClientMetadata(SAML_CLIENT_ID, 'SAML', samlClientSecret(secrets), samlRedirectUri(issuer));
 }
 
 /** The key of pairwise persistent NameIDs: derived, so every node that shares the keys folder derives the same ids. */

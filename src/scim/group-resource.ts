@@ -1,4 +1,5 @@
 import { ScimError } from './errors.js';
+import { isObject, patchOperations } from './patch-op.js';
 
 export const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 
@@ -7,9 +8,6 @@ export interface ScimGroup {
   displayName: string;
   members: Set<string>;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function toGroupResource(
   group: { id: string; name: string; createdAt: string; memberIds: Array<{ id: string; username: string }> },
@@ -52,16 +50,9 @@ export function fromGroupResource(body: unknown): ScimGroup {
  * `members[value eq "…"]` path) or replaced, and displayName replaced (possibly together with the id, unchanged).
  */
 export function applyGroupPatch(current: ScimGroup, body: unknown): ScimGroup {
-  if (!isObject(body) || !Array.isArray(body.Operations))
-    throw new ScimError(400, 'expected a PatchOp with Operations', 'invalidSyntax');
   const group: ScimGroup = { displayName: current.displayName, members: new Set(current.members) };
-  for (const operation of body.Operations as unknown[]) {
-    if (!isObject(operation) || typeof operation.op !== 'string')
-      throw new ScimError(400, 'every operation needs an op', 'invalidSyntax');
-    const op = operation.op.toLowerCase();
-    if (op !== 'add' && op !== 'replace' && op !== 'remove')
-      throw new ScimError(400, `unknown op ${operation.op}`, 'invalidSyntax');
-    const path = typeof operation.path === 'string' ? operation.path.trim() : undefined;
+  for (const operation of patchOperations(body)) {
+    const { op, path } = operation;
     const filtered = path ? /^members\[\s*value\s+eq\s+"([^"]+)"\s*\]$/i.exec(path) : null;
     if (filtered) {
       if (op !== 'remove') throw new ScimError(400, `${op} on ${path} is not supported`, 'invalidPath');

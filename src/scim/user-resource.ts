@@ -1,10 +1,10 @@
 import type { UserRecord } from '../directory/users.js';
 import { ScimError } from './errors.js';
+import { isObject, patchOperations } from './patch-op.js';
 
 export const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 export const ENTERPRISE_SCHEMA = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 export const LIST_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
-export const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 /** What a provisioning system decides of a Poort user. */
 export interface ScimUser {
@@ -42,9 +42,6 @@ const NOT_KEPT = new Set([
   'name.honorificprefix',
   'name.honorificsuffix',
 ]);
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The user as a SCIM User resource. */
 export function toResource(user: UserRecord, externalId: string | null, base: string) {
@@ -201,22 +198,10 @@ export function fromResource(body: unknown): ScimUser {
 
 /** A PatchOp request (RFC 7644 §3.5.2) applied to the user's current state; returns the new state. */
 export function applyPatch(current: ScimUser, body: unknown): ScimUser {
-  if (!isObject(body) || !Array.isArray(body.Operations))
-    throw new ScimError(400, 'expected a PatchOp with Operations', 'invalidSyntax');
   const user = { ...current };
-  for (const operation of body.Operations as unknown[]) {
-    if (!isObject(operation) || typeof operation.op !== 'string')
-      throw new ScimError(400, 'every operation needs an op', 'invalidSyntax');
-    const op = operation.op.toLowerCase();
-    if (op !== 'add' && op !== 'replace' && op !== 'remove')
-      throw new ScimError(400, `unknown op ${operation.op}`, 'invalidSyntax');
-    const path =
-      typeof operation.path === 'string'
-        ? operation.path
-            .trim()
-            .toLowerCase()
-            .replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/, '')
-        : undefined;
+  for (const operation of patchOperations(body)) {
+    const { op } = operation;
+    const path = operation.path?.toLowerCase().replace(/^urn:ietf:params:scim:schemas:core:2\.0:user:/, '');
     if (op === 'remove') {
       if (!path) throw new ScimError(400, 'remove needs a path', 'noTarget');
       assign(user, path, undefined);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { EnrolmentCodes } from '../../mfa/enrolment-codes.js';
+import { EnrolmentCodes, storeEnrolmentCode } from '../../mfa/enrolment-codes.js';
 import type { FactorRecord } from '../../mfa/factor.js';
+import { factorRemovalChanges } from '../../mfa/factor-removal.js';
 import { FactorError, FactorRepository } from '../../mfa/factors.js';
 import { RecoveryCodes } from '../../mfa/recovery.js';
 import { newTotpSecret, totpUri } from '../../mfa/totp.js';
@@ -114,18 +115,10 @@ export function registerMfaCommands(program: Command): void {
             records = await factors.removeAll(user.id);
             recoveryCodes = await new RecoveryCodes(db, services.hasher).removeAll(user.id);
           }
-          const changes: Change[] = records.map((f) => ({
-            action: 'mfa.removed',
-            subject: subject(user),
-            details: { factor: f.kind, factor_id: f.id, name: f.name },
-          }));
-          if (recoveryCodes > 0)
-            changes.push({
-              action: 'mfa.removed',
-              subject: subject(user),
-              details: { factor: 'recovery_code', count: recoveryCodes },
-            });
-          return { result: { records, recoveryCodes }, changes };
+          return {
+            result: { records, recoveryCodes },
+            changes: factorRemovalChanges(user, records, recoveryCodes),
+          };
         });
         if (removed.records.length === 0 && removed.recoveryCodes === 0) {
           print(`${user.username} had no second factors`);
@@ -149,23 +142,9 @@ export function registerMfaCommands(program: Command): void {
       await withServices(cmd, async (services) => {
         const user = await services.users.require(username);
         const prepared = await new EnrolmentCodes(services.db, services.hasher).prepare(opts.ttl);
-        const { withdrawn } = await recorded(services, async (db) => {
-          const result = await new EnrolmentCodes(db, services.hasher).store(user.id, prepared);
-          return {
-            result,
-            changes: [
-              {
-                action: 'mfa.enrolment_code.issued',
-                subject: subject(user),
-                details: {
-                  expires_at: prepared.expiresAt,
-                  ttl_seconds: opts.ttl,
-                  withdrawn: result.withdrawn,
-                },
-              },
-            ],
-          };
-        });
+        const { withdrawn } = await recorded(services, (db) =>
+          storeEnrolmentCode(db, services.hasher, user, prepared, opts.ttl),
+        );
         print(`Enrolment code for ${user.username}, valid once until ${prepared.expiresAt}:`);
         print(`  ${prepared.code}`);
         if (withdrawn > 0) print('The earlier code no longer works.');
