@@ -41,6 +41,11 @@ export function resetLinkMessage(
     link,
     expires: expiresAt.slice(0, 16).replace('T', ' '),
   };
+  if (origin === 'welcome')
+    return {
+      subject: t('password.welcome.message.subject', params),
+      text: t('password.welcome.message.email', params),
+    };
   return {
     subject: t('password.reset.message.subject', params),
     text: t(origin === 'self' ? 'password.forgot.message.email' : 'password.reset.message.email', params),

@@ -50,7 +50,7 @@ export async function requestPasswordReset(
   const subject = { id: user.id, username: user.username };
   const delivery = sender ? 'email' : 'printed';
   const details = {
-    via: origin === 'self' ? 'self_service' : 'helpdesk',
+    via: origin === 'self' ? 'self_service' : origin === 'welcome' ? 'provisioning' : 'helpdesk',
     delivery,
     expires_at: issued.expiresAt,
     ttl_seconds: lifetimeSeconds,

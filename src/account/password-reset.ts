@@ -19,7 +19,8 @@ export function resetLinkId(token: string): string | undefined {
 }
 
 /** Who asked for a link: the helpdesk (`poort user reset-password`) or the user (self-service, "forgot password"). */
-export type ResetOrigin = 'helpdesk' | 'self';
+/** Who asked for a link: the helpdesk, the person on the sign-in page, or provisioning for a new account (SCIM). */
+export type ResetOrigin = 'helpdesk' | 'self' | 'welcome';
 
 interface StoredReset {
   userId: string;

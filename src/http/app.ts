@@ -215,7 +215,14 @@ export function createApp(services: Services, provider: () => Provider, log: Log
 
   if (config.scim.clients.length > 0) {
     app.use('/scim', noStore);
-    app.use(scimRoutes({ services, provider, log }));
+    app.use(
+      scimRoutes({
+        services,
+        provider,
+        log,
+        ...(resetSender ? { welcome: { resets, sender: resetSender } } : {}),
+      }),
+    );
   }
   app.use('/admin', noStore);
   app.use(

@@ -1,6 +1,8 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import { PasswordResets } from '../account/password-reset.js';
+import { requestPasswordReset } from '../account/password-reset-request.js';
+import type { MessageSender } from '../notify/sender.js';
 import type { AuditEventInput } from '../audit/event.js';
 import { eventOf, recordedBy, subject, type Actor, type Change } from '../audit/recorded.js';
 import { isValidUsername, normaliseUsername } from '../directory/identity.js';
@@ -28,6 +30,8 @@ import {
 
 export interface ScimDeps {
   services: Services;
+  /** for the welcome e-mail of a new user; absent where no e-mail sender is configured */
+  welcome?: { resets: PasswordResets; sender: MessageSender };
   /** read at every request: a key rotation replaces it */
   provider: () => Provider;
   log: Logger;
@@ -342,10 +346,35 @@ export function scimRoutes(deps: ScimDeps): Router {
           ],
         };
       });
+      if (input.active) await welcome(req, who, created);
       res.location(`${base}/Users/${created.id}`);
       send(res, 201, await resource((await services.users.findById(created.id))!));
     }),
   );
+
+  /**
+   * A joiner's e-mail with a link to choose their password (scim.welcome_email). The user exists either way: a link
+   * that cannot be sent or recorded is withdrawn and logged, and the helpdesk can send another.
+   */
+  async function welcome(req: Request, who: Caller, user: UserRecord): Promise<void> {
+    if (!deps.welcome || !config.scim.welcome_email) return;
+    try {
+      await requestPasswordReset(
+        {
+          resets: deps.welcome.resets,
+          sender: deps.welcome.sender,
+          record: (event) => services.audit.append(audit(req, who.actor, event)).then(() => undefined),
+          issuer: config.server.issuer,
+          message: { language: config.organisation.default_language, organisation: config.organisation.name },
+          origin: 'welcome',
+        },
+        user,
+        config.scim.welcome_link_lifetime,
+      );
+    } catch (err) {
+      log.warn({ err, user: user.id }, 'the welcome e-mail of a provisioned user was not sent');
+    }
+  }
 
   /** Brings a user to the state a provisioning system wants: its profile, externalId and whether it is active. */
   async function provision(req: Request, who: Caller, user: UserRecord, wanted: ScimUser) {
