@@ -353,7 +353,8 @@ export function scimRoutes(deps: ScimDeps): Router {
   );
 
   /**
-   * A joiner's e-mail with a link to choose their password (scim.welcome_email). The user exists either way: a link
+   * A joiner's e-mail with a link to choose their password (scim.welcome_email), when they are made active, or
+   * activated without a password yet. The user exists either way: a link
    * that cannot be sent or recorded is withdrawn and logged, and the helpdesk can send another.
    */
   async function welcome(req: Request, who: Caller, user: UserRecord): Promise<void> {
@@ -449,7 +450,10 @@ export function scimRoutes(deps: ScimDeps): Router {
       return { result: ended, changes };
     });
     if (cut) await signInsCountAgain(cut);
-    return (await services.users.findById(user.id))!;
+    const now = (await services.users.findById(user.id))!;
+    // a joiner created inactive, whose first day has come: the welcome e-mail goes out now
+    if (!before.active && after.active && !now.hasPassword) await welcome(req, who, now);
+    return now;
   }
 
   router.put(

@@ -74,10 +74,22 @@ passwords:
     expect(await passwordSignsIn(wiki, REDIRECT, { username: 'joris', password: PASSWORD })).toBe(true);
   });
 
-  it('sends nothing to a user created inactive (a joiner who starts later)', async () => {
-    await create('kees', false);
+  it('e-mails a joiner created inactive on the day they are made active, not before', async () => {
+    const id = await create('kees', false);
     await create('lies');
     await mailedLink(smtp, 'lies@school.example');
     expect(smtp.to('kees@school.example')).toHaveLength(0);
+    const activated = await fetch(`${poort.issuer}/scim/v2/Users/${id}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'Replace', path: 'active', value: 'True' }],
+      }),
+    });
+    expect(activated.status).toBe(200);
+    expect((await mailedLink(smtp, 'kees@school.example')).subject).toBe(
+      'Your account at Acme: choose your password',
+    );
   });
 });
