@@ -15,7 +15,7 @@ import { isStoreUnavailable, RETRY_AFTER_SECONDS } from '../store/unavailable.js
 import { ScimError } from './errors.js';
 import { MAX_COUNT, paging, SCIM_BASE, SCIM_JSON, send, type Caller } from './http.js';
 import { GROUP_SCHEMA } from './group-resource.js';
-import { parseFilter } from './filter.js';
+import { parseFilter, type EqualityFilter } from './filter.js';
 import { groupRoutes } from './group-routes.js';
 import {
   applyPatch,
@@ -105,6 +105,24 @@ export function scimRoutes(deps: ScimDeps): Router {
         .then((who) => fn(req, res, who))
         .catch(next);
     };
+
+  /** The users a filter finds, of any directory. */
+  async function usersMatching(filter: EqualityFilter): Promise<UserRecord[]> {
+    const one = (user: UserRecord | undefined) => (user ? [user] : []);
+    switch (filter.attribute) {
+      case 'username':
+        return one(await services.users.findByUsername(filter.value));
+      case 'id':
+        return one(await services.users.findById(filter.value));
+      case 'externalid':
+        return one(await services.users.findExternal('local', filter.value));
+      case 'emails.value': {
+        const found = await services.users.findByEmail(filter.value, MAX_COUNT);
+        const users = await Promise.all(found.map((u) => services.users.findById(u.id)));
+        return users.filter((u): u is UserRecord => u !== undefined);
+      }
+    }
+  }
 
   async function localUser(id: string): Promise<UserRecord> {
     const user = await services.users.findById(id);
@@ -267,37 +285,24 @@ export function scimRoutes(deps: ScimDeps): Router {
       const { start, count } = paging(req.query);
       let total: number;
       let users: UserRecord[];
-      if (typeof req.query.filter === 'string') {
-        const filter = parseFilter(req.query.filter);
-        let found: UserRecord | undefined;
-        if (filter.attribute === 'username') found = await services.users.findByUsername(filter.value);
-        else if (filter.attribute === 'id') found = await services.users.findById(filter.value);
-        else if (filter.attribute === 'externalid')
-          found = await services.users.findExternal('local', filter.value);
-        else {
-          const byEmail = await services.users.findByEmail(filter.value, MAX_COUNT);
-          const all = await Promise.all(byEmail.map((u) => services.users.findById(u.id)));
-          users = all.filter((u): u is UserRecord => u?.directory === 'local');
-          total = users.length;
-          users = users.slice(start - 1, start - 1 + count);
-        }
-        if (filter.attribute !== 'emails.value') {
-          users = found && found.directory === 'local' ? [found] : [];
-          total = users.length;
-          users = users.slice(start - 1, start - 1 + count);
-        }
-      } else if (req.query.filter !== undefined) {
-        throw new ScimError(400, 'filter must be given once', 'invalidFilter');
-      } else {
+      if (req.query.filter === undefined) {
         ({ total, users } = await services.users.listLocal(start - 1, count));
+      } else {
+        if (typeof req.query.filter !== 'string')
+          throw new ScimError(400, 'filter must be given once', 'invalidFilter');
+        const matching = (await usersMatching(parseFilter(req.query.filter))).filter(
+          (u) => u.directory === 'local',
+        );
+        total = matching.length;
+        users = matching.slice(start - 1, start - 1 + count);
       }
-      const externalIds = await services.users.externalIds(users!.map((u) => u.id));
+      const externalIds = await services.users.externalIds(users.map((u) => u.id));
       send(res, 200, {
         schemas: [LIST_SCHEMA],
-        totalResults: total!,
+        totalResults: total,
         startIndex: start,
-        itemsPerPage: users!.length,
-        Resources: users!.map((u) => toResource(u, externalIds.get(u.id) ?? null, base)),
+        itemsPerPage: users.length,
+        Resources: users.map((u) => toResource(u, externalIds.get(u.id) ?? null, base)),
       });
     }),
   );
