@@ -54,7 +54,7 @@ export function scimRoutes(deps: ScimDeps): Router {
 
   function audit(req: Request, actor: Actor, change: Change): AuditEventInput {
     return eventOf(actor, {
-      application: { id: actor.id ?? 'unknown', protocol: 'oidc' },
+      ...(actor.id ? { application: { id: actor.id, protocol: 'oidc' as const } } : {}),
       source: describeSource(req.ip ?? '', req.headers),
       ...change,
       details: { via: 'scim', ...change.details },
@@ -64,11 +64,8 @@ export function scimRoutes(deps: ScimDeps): Router {
   /** The client behind the bearer token: an access token from client credentials of a client `scim.clients` names. */
   async function caller(req: Request): Promise<Caller> {
     const match = /^Bearer\s+([\w.~+/=-]{1,1000})$/i.exec(req.headers.authorization ?? '');
-    const token = match
-      ? await provider()
-          .ClientCredentials.find(match[1]!)
-          .catch(() => undefined)
-      : undefined;
+    // a store that cannot be reached throws here, and gets a 503, not a 401
+    const token = match ? await provider().ClientCredentials.find(match[1]!) : undefined;
     const clientId = token?.clientId;
     const known = clientId ? await services.clients.metadata(clientId) : undefined;
     const reason = !match

@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
+import { refuseInserts } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
 import { expectSignedOut, FAST_ARGON2, relyingParty, signIn } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
@@ -319,6 +320,26 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
     }
     expect(await poort.services.users.findByUsername('gijs')).toBeUndefined();
     expect((await poort.services.users.findById(id))!.username).toBe('fleur');
+  });
+
+  it('fails closed when the change cannot be recorded: a SCIM 503, and no user', async () => {
+    const allow = await refuseInserts(
+      poort.services.db,
+      poort.services.config.storage.durable,
+      'audit_events',
+      'disk full',
+    );
+    try {
+      const refused = await scim('POST', '/Users', entraUser('ivo', 'E1008'));
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBeTruthy();
+      expect(refused.body).toMatchObject({ schemas: [ERROR_SCHEMA], status: '503' });
+      expect(JSON.stringify(refused.body)).not.toContain('disk full');
+    } finally {
+      await allow();
+    }
+    expect(await poort.services.users.findByUsername('ivo')).toBeUndefined();
+    expect((await scim('POST', '/Users', entraUser('ivo', 'E1008'))).status).toBe(201);
   });
 
   it('removes a user, who can no longer be found', async () => {
