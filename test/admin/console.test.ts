@@ -6,6 +6,7 @@ import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { PolicyStore } from '../../src/policy/store.js';
 import { adminSignIn } from '../helpers/admin.js';
+import { refuseInserts } from '../helpers/backend.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
 import { expectSignedOut, passwordSignsIn, relyingParty, signIn } from '../helpers/oidc.js';
 import { runCliOn } from '../helpers/cli.js';
@@ -247,6 +248,24 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     const codes = new EnrolmentCodes(poort.services.db, poort.services.hasher);
     expect(await codes.redeem(ids.carla!, code!)).toBe(true);
     expect(await codes.redeem(ids.carla!, code!)).toBe(false);
+  });
+
+  it('fails closed: a change that cannot be recorded does not happen, and the page says so (503)', async () => {
+    const { browser, page } = await open('hanna', `/admin/users/${ids.nina}`);
+    const allow = await refuseInserts(
+      poort.services.db,
+      poort.services.config.storage.durable,
+      'audit_events',
+      'disk full',
+    );
+    try {
+      const refused = await submit(browser, page, 'user-disable');
+      expect(refused.status).toBe(503);
+      expect(refused.body).not.toContain('disk full');
+    } finally {
+      await allow();
+    }
+    expect((await poort.services.users.findById(ids.nina!))!.enabled).toBe(true);
   });
 
   it('lets the helpdesk e-mail a reset link, recorded with the helpdesk member as actor', async () => {
