@@ -4,11 +4,20 @@ import { ADMIN_CLIENT_ID } from '../../src/admin/client.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
+import { parsePolicy } from '../../src/policy/schema.js';
 import { PolicyStore } from '../../src/policy/store.js';
+import { storePolicyVersion } from '../../src/policy/versions.js';
 import { adminSignIn } from '../helpers/admin.js';
 import { refuseInserts } from '../helpers/backend.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
-import { expectSignedOut, passwordSignsIn, relyingParty, signIn } from '../helpers/oidc.js';
+import {
+  expectSignedOut,
+  FAST_ARGON2,
+  passwordSignsIn,
+  relyingParty,
+  signIn,
+  submitPassword,
+} from '../helpers/oidc.js';
 import { runCliOn } from '../helpers/cli.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { mailedLink, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
@@ -506,5 +515,31 @@ describe('the administration console, switched off', () => {
       `${poort.issuer}/auth?client_id=${ADMIN_CLIENT_ID}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(`${poort.issuer}/admin/callback`)}`,
     );
     expect(auth.status).toBe(400);
+  });
+});
+
+describe('the administration console under a sign-in policy', () => {
+  let poort: TestPoort;
+  beforeAll(async () => {
+    poort = await startPoort(FAST_ARGON2);
+    const text =
+      'rules:\n  - { id: no-console-here, when: { application: { ids: [poort-admin] } }, then: deny }\n';
+    await storePolicyVersion(
+      poort.services,
+      { type: 'cli', name: 'test' },
+      text,
+      parsePolicy(text, 'test'),
+      (s) => s,
+    );
+  });
+  afterAll(async () => poort?.stop());
+
+  it('is an application like any other: a rule for poort-admin keeps it shut', async () => {
+    await poort.addUser({ username: 'sofie', password: PASSWORD, groups: ['poort-security-officers'] });
+    const browser = new Browser();
+    const start = await browser.navigate(`${poort.issuer}/admin`);
+    const answer = await submitPassword(browser, start, 'sofie', PASSWORD, `${poort.issuer}/admin/callback`);
+    expect(answer.status).toBe(403);
+    expect(text(answer)).toContain('Sign-in not allowed');
   });
 });
