@@ -3,6 +3,7 @@ import type { AuditEventInput } from '../audit/event.js';
 import { recordedBy, type Actor, type Change } from '../audit/recorded.js';
 import { rolesOf } from '../admin/roles.js';
 import { GroupRepository, isValidGroupName } from '../directory/groups.js';
+import { groupRemovalRefusal } from '../policy/group-references.js';
 import { UserError } from '../directory/users.js';
 import type { Services } from '../server/services.js';
 import type { Db } from '../store/database.js';
@@ -198,6 +199,8 @@ export function groupRoutes(ctx: GroupRouteContext): void {
       const current = await group(String(req.params.id));
       if (adminGroup(current.name))
         throw new ScimError(403, `${current.name} gives an administrative role: manage it with the CLI`);
+      const refusal = await groupRemovalRefusal(services, current.name);
+      if (refusal) throw new ScimError(400, refusal, 'mutability');
       await recordedBy(services, who.actor, async (db) => {
         const removed = await new GroupRepository(db).remove(current.name);
         return {

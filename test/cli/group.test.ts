@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type Sandbox } from '../helpers/cli.js';
 
@@ -55,6 +57,25 @@ describe('poort group', { timeout: 60_000 }, () => {
     expect(noGroup.stderr).toBe('poort: no group nope\n');
     expect(noUser.code).toBe(1);
     expect(noUser.stderr).toBe('poort: no user nobody\n');
+  });
+
+  it('refuses to remove a group the sign-in policy in force names, saying which rules', async () => {
+    expect((await box.run(['group', 'add', 'finance'])).code).toBe(0);
+    const file = path.join(box.dir, 'policy.yaml');
+    fs.writeFileSync(
+      file,
+      'rules:\n  - { id: finance-mfa, when: { groups: [finance] }, then: { mfa: { strength: any } } }\n  - { id: office-only, when: { country: { in: [kp] } }, unless: { groups: [finance] }, then: deny }\n',
+    );
+    expect((await box.run(['policy', 'set', '--file', file])).code).toBe(0);
+    const refused = await box.run(['group', 'remove', 'finance']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      'poort: group finance is named by rules finance-mfa, office-only of the sign-in policy in force (version 1): change the policy first\n',
+    );
+    expect((await groups()).map((g) => g.name)).toContain('finance');
+    fs.writeFileSync(file, 'rules: []\n');
+    expect((await box.run(['policy', 'set', '--file', file])).code).toBe(0);
+    expect((await box.run(['group', 'remove', 'finance'])).code).toBe(0);
   });
 
   it('removes a group with its memberships; the members stay', async () => {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { GroupRepository } from '../../directory/groups.js';
-import { requireLocalUser, withServices } from '../context.js';
+import { groupRemovalRefusal } from '../../policy/group-references.js';
+import { CliError, requireLocalUser, withServices } from '../context.js';
 import { list, print, printJson, printTable } from '../io.js';
 import { recorded, subject } from '../record.js';
 
@@ -75,6 +76,8 @@ export function registerGroupCommands(program: Command): void {
     .argument('<name>')
     .action(async (name: string, _opts: unknown, cmd: Command) => {
       await withServices(cmd, async (services) => {
+        const refusal = await groupRemovalRefusal(services, name.trim());
+        if (refusal) throw new CliError(refusal);
         const removed = await recorded(services, async (db) => {
           const group = await new GroupRepository(db).remove(name);
           return {
