@@ -33,6 +33,7 @@ import {
 import {
   ACCOUNT_SESSION_SECONDS,
   AccountSessions,
+  takeCallback,
   type AccountLogin,
   type AccountSession,
 } from './session.js';
@@ -190,20 +191,10 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
   router.get(['/account', '/account/'], (_req, res) => res.redirect(303, SECURITY));
 
   router.get('/account/callback', async (req, res) => {
-    const query = (name: string) => (typeof req.query[name] === 'string' ? req.query[name] : '');
-    const { login, setCookie } = await sessions.takeLogin(req, query('state'));
-    res.append('Set-Cookie', setCookie);
-    // Not this browser's request (a second tab, a replay, or someone else's sign-in): start a new one.
-    if (!login) return res.redirect(303, SECURITY);
-    if (query('iss') && query('iss') !== issuer) return deps.showError(req, res, 400, 'invalid_request');
-    if (query('error'))
-      return deps.showError(
-        req,
-        res,
-        403,
-        query('error') === 'access_denied' ? 'access_denied' : 'invalid_request',
-      );
-    const redeemed = await redeemCode(oidc, query('code'), login);
+    const back = await takeCallback(req, res, sessions, issuer, deps.showError, SECURITY);
+    if (!back) return;
+    const { login } = back;
+    const redeemed = await redeemCode(oidc, back.code, login);
     if (!redeemed.ok) {
       deps.log.warn({ event: 'account.signin', error: redeemed.error }, 'account sign-in not completed');
       return deps.showError(req, res, 400, 'session_expired');

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { Request, Response } from 'express';
 import { readCookie } from '../http/i18n.js';
 import type { KeyValueStore } from '../store/kv.js';
 
@@ -145,4 +146,36 @@ export class AccountSessions {
     );
     return { login, setCookie };
   }
+}
+
+/**
+ * The first half of the callback of one of Poort's own clients (the account pages, the administration console): the
+ * authorization request this browser started, its cookie cleared, and the code. Without one (a second tab, a replay,
+ * someone else's sign-in) the browser starts over at `startOver`; another issuer, or an error the provider sent, gets
+ * an error page. Returns undefined when it has answered.
+ */
+export async function takeCallback(
+  req: Request,
+  res: Response,
+  sessions: AccountSessions,
+  issuer: string,
+  showError: (req: Request, res: Response, status: number, code: string) => void,
+  startOver: string,
+): Promise<{ login: AccountLogin; code: string } | undefined> {
+  const query = (name: string) => (typeof req.query[name] === 'string' ? req.query[name] : '');
+  const { login, setCookie } = await sessions.takeLogin(req, query('state'));
+  res.append('Set-Cookie', setCookie);
+  if (!login) {
+    res.redirect(303, startOver);
+    return undefined;
+  }
+  if (query('iss') && query('iss') !== issuer) {
+    showError(req, res, 400, 'invalid_request');
+    return undefined;
+  }
+  if (query('error')) {
+    showError(req, res, 403, query('error') === 'access_denied' ? 'access_denied' : 'invalid_request');
+    return undefined;
+  }
+  return { login, code: query('code') };
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';
 import { newLogin } from '../account/oidc.js';
-import { AccountSessions, type AccountLogin, type AccountSession } from '../account/session.js';
+import { AccountSessions, takeCallback, type AccountLogin, type AccountSession } from '../account/session.js';
 import { correlationId, type AuditEventInput } from '../audit/event.js';
 import { eventOf, recordedBy, type Actor, type Change } from '../audit/recorded.js';
 import type { Identity } from '../directory/identity.js';
@@ -265,19 +265,9 @@ export class AdminConsole {
   async #callback(req: Request, res: Response): Promise<void> {
     const { services } = this.deps;
     const issuer = this.config.server.issuer;
-    const query = (name: string) => (typeof req.query[name] === 'string' ? req.query[name] : '');
-    const { login, setCookie } = await this.#sessions.takeLogin(req, query('state'));
-    res.append('Set-Cookie', setCookie);
-    // Not this browser's request (a second tab, a replay, or someone else's sign-in): start a new one.
-    if (!login) return res.redirect(303, ADMIN);
-    if (query('iss') && query('iss') !== issuer) return this.deps.showError(req, res, 400, 'invalid_request');
-    if (query('error'))
-      return this.deps.showError(
-        req,
-        res,
-        403,
-        query('error') === 'access_denied' ? 'access_denied' : 'invalid_request',
-      );
+    const back = await takeCallback(req, res, this.#sessions, issuer, this.deps.showError, ADMIN);
+    if (!back) return;
+    const { login } = back;
     const signedIn = await redeemInternalCode(
       {
         issuer,
@@ -286,7 +276,7 @@ export class AdminConsole {
         clientSecret: adminClientSecret(services.secrets),
         redirectUri: adminRedirectUri(issuer),
       },
-      query('code'),
+      back.code,
       login,
     );
     if (!signedIn.ok || signedIn.authTime < login.startedAt) {
