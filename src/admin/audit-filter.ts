@@ -3,6 +3,8 @@ import type { AuditFilter } from '../audit/log.js';
 import { isValidCidr } from '../http/cidr.js';
 
 export const AUDIT_PAGE_SIZE = 100;
+/** the most events one CSV export holds; a larger period is exported in parts, or with `poort audit search --csv` */
+export const AUDIT_EXPORT_LIMIT = 10_000;
 
 const OUTCOMES: readonly AuditOutcome[] = ['success', 'failure', 'denied'];
 

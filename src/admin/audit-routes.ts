@@ -1,6 +1,7 @@
+import { auditCsv } from '../audit/csv.js';
 import { AUDIT_ACTIONS, type StoredAuditEvent } from '../audit/event.js';
 import { ADMIN, adminForm, type AdminConsole } from './console.js';
-import { auditFilterOf } from './audit-filter.js';
+import { AUDIT_EXPORT_LIMIT, auditFilterOf } from './audit-filter.js';
 
 const AUDIT = `${ADMIN}/audit`;
 
@@ -57,9 +58,33 @@ export function auditRoutes(console: AdminConsole): void {
         events: events.map(row),
         full: events.length === filter.limit,
         verify: `${AUDIT}/verify`,
+        csv:
+          errors.length === 0
+            ? `${AUDIT}.csv?${new URLSearchParams(Object.entries(query).filter(([, value]) => value !== '')).toString()}`
+            : undefined,
       },
       errors.length > 0 ? 400 : 200,
     );
+  });
+
+  /** The same search as CSV, for the auditor's spreadsheet; recorded like a search, with its format. */
+  router.get(`${AUDIT}.csv`, async (req, res) => {
+    const v = await console.visit(req, res, 'audit.read', false);
+    if (!v) return;
+    const { filter, errors } = auditFilterOf(req.query);
+    if (errors.length > 0) return console.deps.showError(req, res, 400, 'invalid_request');
+    const events = await audit.query({ ...filter, limit: AUDIT_EXPORT_LIMIT });
+    const { limit: _limit, ...searched } = filter;
+    await console.record(req, v, {
+      action: 'audit.searched',
+      details: { filter: searched, results: events.length, format: 'csv' },
+    });
+    const day = new Date().toISOString().slice(0, 10);
+    res
+      .status(200)
+      .type('text/csv; charset=utf-8')
+      .set('Content-Disposition', `attachment; filename="poort-audit-${day}.csv"`)
+      .send(auditCsv(events));
   });
 
   router.post(`${AUDIT}/verify`, adminForm, async (req, res) => {

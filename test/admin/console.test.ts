@@ -319,10 +319,12 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     expect(write.status).toBe(403);
     expect(await new PolicyStore(poort.services.db).latest()).toBeUndefined();
     expect((await browser.request(`${poort.issuer}/admin/audit`)).status).toBe(403);
+    expect((await browser.request(`${poort.issuer}/admin/audit.csv`)).status).toBe(403);
     const forbidden = only(await eventsSince(poort, seq), 'admin.access');
     expect(forbidden.map((e) => [e.outcome, e.reason, e.details!.permission])).toEqual([
       ['denied', 'forbidden', 'policy.read'],
       ['denied', 'forbidden', 'policy.write'],
+      ['denied', 'forbidden', 'audit.read'],
       ['denied', 'forbidden', 'audit.read'],
     ]);
 
@@ -404,6 +406,24 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
       actor: { type: 'admin', name: 'sofie' },
       details: { filter: { action: 'policy.changed' }, results: 4 },
     });
+
+    const csvLink = /href="([^"]+\.csv[^"]*)"/.exec(page.body)?.[1];
+    expect(decodeEntities(csvLink!)).toBe('/admin/audit.csv?action=policy.changed');
+    const csv = await browser.request(`${poort.issuer}${decodeEntities(csvLink!)}`);
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+    expect(csv.headers.get('content-disposition')).toMatch(
+      /^attachment; filename="poort-audit-\d{4}-\d{2}-\d{2}\.csv"$/,
+    );
+    const lines = csv.body.trimEnd().split('\n');
+    expect(lines[0]).toBe(
+      'seq,time,action,outcome,reason,user,user_id,application,ip,country,device,actor,id',
+    );
+    expect(lines.slice(1).map((l) => l.split(',')[2])).toEqual(Array(4).fill('policy.changed'));
+    expect(only(await eventsSince(poort, seq), 'audit.searched').at(-1)).toMatchObject({
+      details: { format: 'csv', results: 4, filter: { action: 'policy.changed' } },
+    });
+    expect((await browser.request(`${poort.issuer}/admin/audit.csv?outcome=maybe`)).status).toBe(400);
 
     const bad = await browser.navigate(`${poort.issuer}/admin/audit?ip=not-an-address&since=yesterday`);
     expect(bad.status).toBe(400);

@@ -1,8 +1,8 @@
 import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { archiveAndPrune, verifyArchive } from '../../audit/archive.js';
+import { auditCsv } from '../../audit/csv.js';
 import { toEcs } from '../../audit/ecs.js';
-import type { StoredAuditEvent } from '../../audit/event.js';
 import type { AuditFilter } from '../../audit/log.js';
 import { isValidCidr } from '../../http/cidr.js';
 import { cliActor } from '../actor.js';
@@ -36,50 +36,6 @@ function parseCidr(value: string): string {
   return value;
 }
 
-const CSV_COLUMNS = [
-  'seq',
-  'time',
-  'action',
-  'outcome',
-  'reason',
-  'user',
-  'user_id',
-  'application',
-  'ip',
-  'country',
-  'device',
-  'actor',
-  'id',
-] as const;
-
-function csvCell(value: unknown): string {
-  const text = value === undefined || value === null ? '' : String(value);
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function csvRow(stored: StoredAuditEvent): string {
-  const e = stored.event;
-  const cells: Record<(typeof CSV_COLUMNS)[number], unknown> = {
-    seq: stored.seq,
-    time: e.time,
-    action: e.action,
-    outcome: e.outcome,
-    reason: e.reason,
-    user: e.subject?.username,
-    user_id: e.subject?.id,
-    application: e.application?.id,
-    ip: e.source?.ip,
-    country: e.source?.country,
-    device: [e.source?.device?.type, e.source?.device?.os, e.source?.device?.browser]
-      .filter(Boolean)
-      .join(' / '),
-    actor: [e.actor.type, e.actor.name ?? e.actor.id].filter(Boolean).join(':'),
-    id: e.id,
-  };
-  // A value starting with = + - @ would run as a formula in a spreadsheet: quote it as text.
-  return CSV_COLUMNS.map((c) => csvCell(cells[c]).replace(/^([=+\-@])/, "'$1")).join(',');
-}
-
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description('search, verify and archive the audit trail');
 
@@ -108,8 +64,7 @@ export function registerAuditCommands(program: Command): void {
           return;
         }
         if (csv) {
-          process.stdout.write(`${CSV_COLUMNS.join(',')}\n`);
-          for (const e of events) process.stdout.write(`${csvRow(e)}\n`);
+          process.stdout.write(auditCsv(events));
           return;
         }
         printTable(
