@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import { compilePolicy } from '../policy/decide.js';
-import { diffPolicies, summariseDiff, type PolicyDiff } from '../policy/diff.js';
+import { diffPolicies, type PolicyDiff } from '../policy/diff.js';
 import { activePolicy, type ActivePolicy } from '../policy/load.js';
 import { parsePolicy, PolicyError, type PolicySpec } from '../policy/schema.js';
 import { PolicyStore } from '../policy/store.js';
@@ -108,7 +108,6 @@ export function policyRoutes(console: AdminConsole): void {
     console.render(req, res, v, 'policy-check', {
       text: checked.text,
       same: active?.text === checked.text,
-      summary: summariseDiff(diff),
       changes: changesOf(diff),
       defaultChange: diff.default,
       settings: diff.settings,

@@ -355,7 +355,7 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
       'rules:\r\n  - { id: block-wiki, when: { application: { ids: [wiki] } }, then: deny }\r\ndefault: allow\r\n';
     const checked = await check(blocking);
     expect(checked.status).toBe(200);
-    expect(text(checked)).toContain('The policy is valid: 1 rules.');
+    expect(text(checked)).toContain('The policy is valid: 1 rule.');
     expect(text(checked)).toContain('Rule block-wiki is added');
     const seq = await lastSeq(poort);
     const stored = await submit(browser, checked, 'policy-store');
@@ -394,6 +394,8 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     expect(await passwordSignsIn(app, REDIRECT, { username: 'pieter', password: PASSWORD })).toBe(false);
     const again = await check('rules: []\ndefault: allow\n');
     await submit(browser, again, 'policy-store');
+    const commented = await check('# nothing but a comment more\nrules: []\ndefault: allow\n');
+    expect(text(commented)).toContain('Only comments or layout change: the rules stay the same.');
   });
 
   it('lets the security officer search the trail and check the chain; both are recorded', async () => {
