@@ -2,6 +2,7 @@ import { changedFields } from '../audit/changes.js';
 import { DurableCache } from '../store/durable-cache.js';
 import type { Db } from '../store/database.js';
 import { open, seal } from '../keys/secret-box.js';
+import { isUniqueViolation } from '../store/unique.js';
 
 export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
 
@@ -280,8 +281,7 @@ export class ClientRepository {
         })
         .execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new ClientError('exists', `client ${input.clientId} already exists`);
+      if (isUniqueViolation(err)) throw new ClientError('exists', `client ${input.clientId} already exists`);
       throw err;
     }
     return toRecord(metadata, now, 'store');

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Db } from '../store/database.js';
 import { UserError } from './users.js';
+import { isUniqueViolation } from '../store/unique.js';
 
 export interface GroupRecord {
   id: string;
@@ -26,8 +27,7 @@ export class GroupRepository {
     try {
       await this.db.insertInto('groups').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new UserError('exists', `group ${clean} already exists`);
+      if (isUniqueViolation(err)) throw new UserError('exists', `group ${clean} already exists`);
       throw err;
     }
     return { id: row.id, name: row.name, members: [], createdAt: row.created_at };

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import type { Db } from '../store/database.js';
 import type { UserTable } from '../store/schema.js';
 import { isValidUsername, normaliseUsername, type Identity } from './identity.js';
+import { isUniqueViolation } from '../store/unique.js';
 
 export interface UserRecord {
   id: string;
@@ -146,8 +147,7 @@ export class UserRepository {
     try {
       await this.db.insertInto('users').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new UserError('exists', `user ${username} already exists`);
+      if (isUniqueViolation(err)) throw new UserError('exists', `user ${username} already exists`);
       throw err;
     }
     return toRecord(row, []);
@@ -178,8 +178,7 @@ export class UserRepository {
     try {
       await this.db.insertInto('users').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new UserError('exists', `user ${profile.username} already exists`);
+      if (isUniqueViolation(err)) throw new UserError('exists', `user ${profile.username} already exists`);
       throw err;
     }
     return toRecord(row, []);
@@ -232,8 +231,7 @@ export class UserRepository {
         .where('id', '=', userId)
         .execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new UserError('exists', `user ${profile.username} already exists`);
+      if (isUniqueViolation(err)) throw new UserError('exists', `user ${profile.username} already exists`);
       throw err;
     }
   }
@@ -335,7 +333,7 @@ export class UserRepository {
         .where('id', '=', userId)
         .execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
+      if (isUniqueViolation(err))
         throw new UserError('exists', `the externalId ${externalId} belongs to another user`);
       throw err;
     }

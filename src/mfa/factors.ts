@@ -3,6 +3,7 @@ import { open, seal } from '../keys/secret-box.js';
 import type { Db } from '../store/database.js';
 import type { FactorTable } from '../store/schema.js';
 import type { FactorKind, FactorRecord } from './factor.js';
+import { isUniqueViolation } from '../store/unique.js';
 
 export class FactorError extends Error {
   override readonly name = 'FactorError';
@@ -68,8 +69,7 @@ export class FactorRepository {
     try {
       await this.db.insertInto('factors').values(row).execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
-        throw new FactorError('exists', 'this authenticator is already registered');
+      if (isUniqueViolation(err)) throw new FactorError('exists', 'this authenticator is already registered');
       throw err;
     }
     return toRecord(row);

@@ -12,6 +12,7 @@ import {
   type SamlConfig,
 } from './config.js';
 import { MetadataError, parseSpMetadata, type SpMetadata } from './sp-metadata.js';
+import { isUniqueViolation } from '../store/unique.js';
 
 /** Poort's own settings for a service provider; everything else comes from its metadata. */
 export interface ServiceProviderSettings {
@@ -241,7 +242,7 @@ export class ServiceProviderRegistry {
         })
         .execute();
     } catch (err) {
-      if (/unique|duplicate/i.test(String(err)))
+      if (isUniqueViolation(err))
         throw new ServiceProviderError('exists', `service provider ${metadata.entityId} already exists`);
       throw err;
     }

@@ -59,7 +59,6 @@ function policyRequest(req: Request): PolicyRequest {
   return { ip: req.ip ?? '', peer: req.socket.remoteAddress ?? '', headers: req.headers };
 }
 
-/** What the routes of one step of a sign-in (second factor, passkey, enrolment) get from the sign-in routes. */
 /** The first factor is done: on to the second factor the policy or the application asks for, or finish. */
 export type AfterFirstFactor = (
   req: Request,
@@ -70,6 +69,7 @@ export type AfterFirstFactor = (
   attempt: AttemptContext,
 ) => Promise<void>;
 
+/** What the routes of one step of a sign-in (second factor, passkey, enrolment) get from the sign-in routes. */
 export interface StepRouteDeps extends SignInRouteDeps {
   load(req: Request, res: Response): Promise<Interaction | undefined>;
   attemptContext(req: Request, interaction: Interaction): AttemptContext;

@@ -4,11 +4,9 @@ import { ADMIN_CLIENT_ID } from '../../src/admin/client.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
-import { parsePolicy } from '../../src/policy/schema.js';
 import { PolicyStore } from '../../src/policy/store.js';
-import { storePolicyVersion } from '../../src/policy/versions.js';
 import { adminSignIn } from '../helpers/admin.js';
-import { refuseInserts } from '../helpers/backend.js';
+import { whileAuditRefused } from '../helpers/backend.js';
 import { Browser, decodeEntities, readForm, type Page } from '../helpers/browser.js';
 import {
   expectSignedOut,
@@ -19,6 +17,7 @@ import {
   submitPassword,
 } from '../helpers/oidc.js';
 import { runCliOn } from '../helpers/cli.js';
+import { setPolicy } from '../helpers/policy.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { mailedLink, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
@@ -261,19 +260,9 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
 
   it('fails closed: a change that cannot be recorded does not happen, and the page says so (503)', async () => {
     const { browser, page } = await open('hanna', `/admin/users/${ids.nina}`);
-    const allow = await refuseInserts(
-      poort.services.db,
-      poort.services.config.storage.durable,
-      'audit_events',
-      'disk full',
-    );
-    try {
-      const refused = await submit(browser, page, 'user-disable');
-      expect(refused.status).toBe(503);
-      expect(refused.body).not.toContain('disk full');
-    } finally {
-      await allow();
-    }
+    const refused = await whileAuditRefused(poort, () => submit(browser, page, 'user-disable'));
+    expect(refused.status).toBe(503);
+    expect(refused.body).not.toContain('disk full');
     expect((await poort.services.users.findById(ids.nina!))!.enabled).toBe(true);
   });
 
@@ -544,14 +533,9 @@ describe('the administration console under a sign-in policy', () => {
   let poort: TestPoort;
   beforeAll(async () => {
     poort = await startPoort(FAST_ARGON2);
-    const text =
-      'rules:\n  - { id: no-console-here, when: { application: { ids: [poort-admin] } }, then: deny }\n';
-    await storePolicyVersion(
-      poort.services,
-      { type: 'cli', name: 'test' },
-      text,
-      parsePolicy(text, 'test'),
-      (s) => s,
+    await setPolicy(
+      poort,
+      'rules:\n  - { id: no-console-here, when: { application: { ids: [poort-admin] } }, then: deny }\n',
     );
   });
   afterAll(async () => poort?.stop());

@@ -218,3 +218,21 @@ export async function openTestKeyValueStore(
   };
   return store;
 }
+
+/** Runs `fn` while the audit trail refuses every event (a full disk), then lets it store them again. */
+export async function whileAuditRefused<T>(
+  poort: { services: { db: Db; config: { storage: Pick<StorageSettings, 'durable'> } } },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const allow = await refuseInserts(
+    poort.services.db,
+    poort.services.config.storage.durable,
+    'audit_events',
+    'disk full',
+  );
+  try {
+    return await fn();
+  } finally {
+    await allow();
+  }
+}

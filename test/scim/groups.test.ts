@@ -1,10 +1,9 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { parsePolicy } from '../../src/policy/schema.js';
-import { storePolicyVersion } from '../../src/policy/versions.js';
 import { Browser } from '../helpers/browser.js';
 import { FAST_ARGON2, relyingParty, signIn } from '../helpers/oidc.js';
+import { setPolicy } from '../helpers/policy.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
 
@@ -148,14 +147,9 @@ describe('SCIM 2.0 provisioning of groups (/scim/v2/Groups)', { timeout: 60_000 
 
   it('keeps a group the sign-in policy in force names', async () => {
     const id = (await scim('POST', '/Groups', { displayName: 'finance' })).body.id as string;
-    const text =
-      'rules:\n  - { id: finance-mfa, when: { groups: [finance] }, then: { mfa: { strength: any } } }\n';
-    await storePolicyVersion(
-      poort.services,
-      { type: 'cli', name: 'test' },
-      text,
-      parsePolicy(text, 'test'),
-      (s) => s,
+    await setPolicy(
+      poort,
+      'rules:\n  - { id: finance-mfa, when: { groups: [finance] }, then: { mfa: { strength: any } } }\n',
     );
     const refused = await scim('DELETE', `/Groups/${id}`);
     expect(refused.status).toBe(400);

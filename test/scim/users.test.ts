@@ -1,7 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
-import { refuseInserts } from '../helpers/backend.js';
+import { whileAuditRefused } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
 import { expectSignedOut, FAST_ARGON2, relyingParty, signIn } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
@@ -308,6 +308,7 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       [await scim('GET', '/Users/00000000-0000-0000-0000-000000000000'), 404, undefined],
       [await scim('GET', '/Bulk'), 404, undefined],
       [await scim('GET', '/Users?count=many'), 400, 'invalidValue'],
+      [await scim('POST', '/Users', { userName: 'gijs', title: 'x'.repeat(70_000) }), 413, undefined],
     ];
     for (const [answer, status, scimType] of cases) {
       expect(answer.status).toBe(status);
@@ -323,21 +324,11 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
   });
 
   it('fails closed when the change cannot be recorded: a SCIM 503, and no user', async () => {
-    const allow = await refuseInserts(
-      poort.services.db,
-      poort.services.config.storage.durable,
-      'audit_events',
-      'disk full',
-    );
-    try {
-      const refused = await scim('POST', '/Users', entraUser('ivo', 'E1008'));
-      expect(refused.status).toBe(503);
-      expect(refused.headers.get('retry-after')).toBeTruthy();
-      expect(refused.body).toMatchObject({ schemas: [ERROR_SCHEMA], status: '503' });
-      expect(JSON.stringify(refused.body)).not.toContain('disk full');
-    } finally {
-      await allow();
-    }
+    const refused = await whileAuditRefused(poort, () => scim('POST', '/Users', entraUser('ivo', 'E1008')));
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(refused.body).toMatchObject({ schemas: [ERROR_SCHEMA], status: '503' });
+    expect(JSON.stringify(refused.body)).not.toContain('disk full');
     expect(await poort.services.users.findByUsername('ivo')).toBeUndefined();
     expect((await scim('POST', '/Users', entraUser('ivo', 'E1008'))).status).toBe(201);
   });
