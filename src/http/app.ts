@@ -10,7 +10,7 @@ import { publicDir } from '../paths.js';
 import { secondFactors } from '../mfa/kinds.js';
 import { RecoveryCodes } from '../mfa/recovery.js';
 import { SignInFlow } from '../signin/flow.js';
-import { signInRoutes } from '../signin/routes.js';
+import { signInRoutes, type SignInRoutes } from '../signin/routes.js';
 import { FORGOT_PATH, passwordForgotRoutes } from '../account/password-forgot-routes.js';
 import { resetLinkSender } from '../account/password-reset-message.js';
 import { passwordResetRoutes } from '../account/password-reset-routes.js';
@@ -57,6 +57,7 @@ export interface AppHandle {
     error(req: IncomingMessage, res: ServerResponse, error: { code: string; status: number }): string;
     logout(req: IncomingMessage, res: ServerResponse, form: string, clientName?: string): string;
     loggedOut(req: IncomingMessage, res: ServerResponse, clientName?: string): string;
+    signIn: SignInRoutes['firstPage'];
   };
 }
 
@@ -145,28 +146,26 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     services.users,
   );
   app.use('/signin', noStore);
-  app.use(
-    signInRoutes({
-      provider,
-      flow,
-      directory: services.directory,
-      audit: services.audit,
-      throttle,
-      acr: config.oidc.acr,
-      csrfKey: services.secrets.csrfKey,
-      page,
-      showError,
-      log,
-      enrolment: signInEnrolment(services, flow),
-      policy: policy.enforcement,
-      knownDevices: policy.knownDevices,
-      serviceProviderName: async (entityId) =>
-        (await services.serviceProviders.find(entityId))?.settings.name,
-      ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
-      ...(services.upstream ? { upstream: services.upstream } : {}),
-      kv: services.kv,
-    }),
-  );
+  const signIn = signInRoutes({
+    provider,
+    flow,
+    directory: services.directory,
+    audit: services.audit,
+    throttle,
+    acr: config.oidc.acr,
+    csrfKey: services.secrets.csrfKey,
+    page,
+    showError,
+    log,
+    enrolment: signInEnrolment(services, flow),
+    policy: policy.enforcement,
+    knownDevices: policy.knownDevices,
+    serviceProviderName: async (entityId) => (await services.serviceProviders.find(entityId))?.settings.name,
+    ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
+    ...(services.upstream ? { upstream: services.upstream } : {}),
+    kv: services.kv,
+  });
+  app.use(signIn.router);
   const saml = samlRoutes({ services, provider, page, log });
   app.use(saml.router);
   app.use('/account', noStore);
@@ -301,6 +300,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
         return renderPage('logout', p, { form, clientName, host: new URL(config.server.issuer).host });
       },
       loggedOut: (req, res, clientName) => renderPage('logged-out', page(req, res), { clientName }),
+      signIn: signIn.firstPage,
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';
 import type Provider from 'oidc-provider';
 import { errors, type InteractionResults } from 'oidc-provider';
@@ -35,7 +36,7 @@ export interface SignInRouteDeps {
   throttle: Throttle;
   acr: AcrValues;
   csrfKey: Buffer;
-  page: (req: Request, res: Response, pagePath?: string) => PageContext;
+  page: (req: IncomingMessage, res: ServerResponse, pagePath?: string) => PageContext;
   showError: (req: Request, res: Response, status: number, code: string) => void;
   log: Logger;
   /** enrolment during sign-in, for users without a factor strong enough, where it is allowed */
@@ -85,7 +86,17 @@ export interface StepRouteDeps extends SignInRouteDeps {
  * The pages of the sign-in flow under /signin/:uid. oidc-provider opens the interaction and binds it to a cookie;
  * these handlers only translate between HTTP and the flow, and hand the result back to the provider.
  */
-export function signInRoutes(deps: SignInRouteDeps): Router {
+export interface SignInRoutes {
+  router: Router;
+  /**
+   * The sign-in form of a new interaction, for oidc-provider to show at the authorization endpoint itself instead of
+   * redirecting the browser to /signin/:uid first (one round trip less); undefined where /signin/:uid decides more
+   * than the form (a step-up, consent).
+   */
+  firstPage(req: IncomingMessage, res: ServerResponse, interaction: Interaction): Promise<string | undefined>;
+}
+
+export function signInRoutes(deps: SignInRouteDeps): SignInRoutes {
   const router = express.Router();
   const { flow } = deps;
 
@@ -111,6 +122,30 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     return client?.clientName ?? client?.clientId;
   }
 
+  function signInHtml(
+    req: IncomingMessage,
+    res: ServerResponse,
+    interaction: Interaction,
+    name: string | undefined,
+    extra: Record<string, unknown>,
+  ): string {
+    const page = deps.page(req, res, `/signin/${interaction.uid}`);
+    return renderPage('signin', page, {
+      action: `/signin/${interaction.uid}/login`,
+      csrf: csrfToken(deps.csrfKey, interaction.uid),
+      clientName: name,
+      username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
+      // with the way back to this sign-in
+      forgotPassword:
+        deps.forgotPassword && `${deps.forgotPassword}?from=${encodeURIComponent(interaction.uid)}`,
+      upstream: (deps.upstream?.list() ?? []).map((p) => ({
+        ...p,
+        action: `/signin/${interaction.uid}/upstream/${p.id}`,
+      })),
+      ...extra,
+    });
+  }
+
   function signInPage(
     req: Request,
     res: Response,
@@ -119,26 +154,21 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     status: number,
     extra: Record<string, unknown>,
   ) {
-    const page = deps.page(req, res, `/signin/${interaction.uid}`);
     res
       .status(status)
       .type('html')
-      .send(
-        renderPage('signin', page, {
-          action: `/signin/${interaction.uid}/login`,
-          csrf: csrfToken(deps.csrfKey, interaction.uid),
-          clientName: name,
-          username: typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : '',
-          // with the way back to this sign-in
-          forgotPassword:
-            deps.forgotPassword && `${deps.forgotPassword}?from=${encodeURIComponent(interaction.uid)}`,
-          upstream: (deps.upstream?.list() ?? []).map((p) => ({
-            ...p,
-            action: `/signin/${interaction.uid}/upstream/${p.id}`,
-          })),
-          ...extra,
-        }),
-      );
+      .send(signInHtml(req, res, interaction, name, extra));
+  }
+
+  /** Signed in already, but an application (acr_values) or the policy asks for more: only the second factor is missing. */
+  function isStepUp(interaction: Interaction): boolean {
+    const reasons = interaction.prompt.reasons;
+    return (
+      interaction.prompt.name === 'login' &&
+      interaction.session?.accountId !== undefined &&
+      reasons.length === 1 &&
+      reasons[0] === STEP_UP_REASON
+    );
   }
 
   /** A contextual policy refused the sign-in (already audited): a clear page, with the rule's message if it has one. */
@@ -163,11 +193,9 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     if (!interaction) return;
     const name = await clientName(interaction);
     if (interaction.prompt.name === 'login') {
-      // Signed in already, but an application (acr_values) or the policy asks for more: only the second factor is
-      // missing — unless the policy refuses this attempt outright.
-      const reasons = interaction.prompt.reasons;
+      // a step-up needs only the second factor — unless the policy refuses this attempt outright
       const accountId = interaction.session?.accountId;
-      if (accountId && reasons.length === 1 && reasons[0] === STEP_UP_REASON) {
+      if (accountId && isStepUp(interaction)) {
         const identity = await deps.directory.findById(accountId);
         if (identity) {
           const attempt = attemptContext(req, interaction);
@@ -417,5 +445,11 @@ export function signInRoutes(deps: SignInRouteDeps): Router {
     await provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
   });
 
-  return router;
+  return {
+    router,
+    async firstPage(req, res, interaction) {
+      if (interaction.prompt.name !== 'login' || isStepUp(interaction)) return undefined;
+      return signInHtml(req, res, interaction, await clientName(interaction), {});
+    },
+  };
 }

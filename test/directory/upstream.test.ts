@@ -92,7 +92,8 @@ describe('signing in at an upstream OpenID provider', () => {
     );
     expect(dutch.body).toContain('Aanmelden met Hospital');
     // at the provider: its own password form
-    expect(next.url.startsWith(`${upstream.issuer}/signin/`)).toBe(true);
+    expect(next.url.startsWith(`${upstream.issuer}/`)).toBe(true);
+    expect(isPasswordForm(next)).toBe(true);
     const callback = await submitPassword(browser, next, 'ulla', PASSWORD, REDIRECT);
     expect(callback.status).toBe(0);
     const tokens = await redeemCode(app, callback, pending);
@@ -154,7 +155,8 @@ describe('signing in at an upstream OpenID provider', () => {
       { form: { ...form.fields, username: 'Ulla@Hospital.example', password: 'typed here, never used' } },
       REDIRECT,
     );
-    expect(atProvider.url.startsWith(`${upstream.issuer}/signin/`)).toBe(true);
+    expect(atProvider.url.startsWith(`${upstream.issuer}/`)).toBe(true);
+    expect(isPasswordForm(atProvider)).toBe(true);
     expect(atProvider.body).toContain('value="Ulla@Hospital.example"');
     const callback = await submitPassword(browser, atProvider, 'ulla', PASSWORD, REDIRECT);
     const tokens = await redeemCode(app, callback, pending);

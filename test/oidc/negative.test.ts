@@ -1,7 +1,13 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
-import { FAST_ARGON2, protocolError, relyingParty, startAuthorization } from '../helpers/oidc.js';
+import {
+  FAST_ARGON2,
+  isPasswordForm,
+  protocolError,
+  relyingParty,
+  startAuthorization,
+} from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const PASSWORD = 'correct horse battery staple';
@@ -127,8 +133,7 @@ describe('PKCE', () => {
 
   it('lets other confidential clients decide for themselves', async () => {
     const page = await authorize({ ...valid, code_challenge: undefined, code_challenge_method: undefined });
-    expect(page.status).toBe(303);
-    expect(page.headers.get('location')).toMatch(/^\/signin\//);
+    expect(isPasswordForm(page)).toBe(true);
   });
 
   it('accepts only the S256 method', async () => {
@@ -187,8 +192,7 @@ describe('malformed, missing and oversized parameters', () => {
       redirectedError(await authorize({ ...valid, scope: 'openid "profile"' }), REDIRECT).get('error'),
     ).toBe('invalid_scope');
     const unknown = await authorize({ ...valid, scope: 'openid admin:everything' });
-    expect(unknown.status).toBe(303);
-    expect(unknown.headers.get('location')).toMatch(/^\/signin\//);
+    expect(isPasswordForm(unknown)).toBe(true);
   });
 
   it('answers bad values of other parameters with invalid_request', async () => {
@@ -203,8 +207,7 @@ describe('malformed, missing and oversized parameters', () => {
 
   it('copes with a 10 kB state', async () => {
     const page = await authorize({ ...valid, state: 's'.repeat(10_000) });
-    expect(page.status).toBe(303);
-    expect(page.headers.get('location')).toMatch(/^\/signin\//);
+    expect(isPasswordForm(page)).toBe(true);
   });
 
   it('refuses a 100 kB query string before it reaches the application (431 or 414)', async () => {
@@ -268,7 +271,8 @@ describe('malformed, missing and oversized parameters', () => {
       new Browser().request(`${poort.issuer}/session/end?id_token_hint=garbage`),
     ]);
     for (const page of pages) {
-      expect(page.status, page.url.slice(0, 200)).toBeGreaterThanOrEqual(300);
+      // a protocol error, or a request good enough for the sign-in form
+      if (!isPasswordForm(page)) expect(page.status, page.url.slice(0, 200)).toBeGreaterThanOrEqual(300);
       expect(page.status, page.url.slice(0, 200)).toBeLessThan(500);
     }
   });

@@ -5,6 +5,7 @@ import {
   authorizeInBrowser,
   FAST_ARGON2,
   isPasswordForm,
+  redeemCode,
   relyingParty,
   startAuthorization,
 } from '../helpers/oidc.js';
@@ -45,6 +46,51 @@ async function signedOut(browser: Browser): Promise<boolean> {
     await authorizeInBrowser(browser, await startAuthorization(config, { redirectUri: REDIRECT })),
   );
 }
+
+describe('the sign-in form', () => {
+  it('comes with the answer to the authorization request itself, no redirect first, and signs in', async () => {
+    const browser = new Browser();
+    const pending = await startAuthorization(config, { redirectUri: REDIRECT });
+    const page = await browser.request(pending.url.href);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('location')).toBeNull();
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(isPasswordForm(page)).toBe(true);
+    const form = readForm(page);
+    const uid = /\/signin\/([^/]+)\/login$/.exec(form.action)![1]!;
+    // the interaction's cookies as oidc-provider sets them for its own redirect: the form's and the resume's
+    const cookies = page.headers.getSetCookie();
+    expect(cookies.some((c) => c.startsWith('_interaction=') && c.includes(`path=/signin/${uid}`))).toBe(
+      true,
+    );
+    expect(cookies.some((c) => c.startsWith('_interaction_resume=') && c.includes(`path=/auth/${uid}`))).toBe(
+      true,
+    );
+    // the interaction's own address (a reload, the language switch) shows the same form
+    const again = await browser.request(`${poort.issuer}/signin/${uid}?lang=nl`);
+    expect(isPasswordForm(again)).toBe(true);
+    expect(readForm(again).fields.csrf).toBe(form.fields.csrf);
+    expect(again.body).toContain('<html lang="nl">');
+
+    const callback = await browser.navigate(
+      form.action,
+      { form: { ...form.fields, username: 'anna', password: PASSWORD } },
+      REDIRECT,
+    );
+    expect(callback.status).toBe(0);
+    const tokens = await redeemCode(config, callback, pending);
+    expect(tokens.claims()?.sub).toBeTruthy();
+  });
+
+  it('is asked for again, at once, when the application wants a fresh sign-in of a signed-in user', async () => {
+    const { browser, form, post } = await openSignIn();
+    expect((await post({ ...form.fields, username: 'anna', password: PASSWORD })).status).toBe(0);
+    const pending = await startAuthorization(config, { redirectUri: REDIRECT, params: { prompt: 'login' } });
+    const page = await browser.request(pending.url.href);
+    expect(page.status).toBe(200);
+    expect(isPasswordForm(page)).toBe(true);
+  });
+});
 
 describe('a failed sign-in looks the same whatever the reason', () => {
   /** The page without what differs per request by design: the interaction, its CSRF token and the name typed. */
