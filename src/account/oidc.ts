@@ -56,7 +56,8 @@ export function authorizationUrl(
 }
 
 export type Redeemed =
-  { ok: true; sub: string; authTime: number; amr: string[] } | { ok: false; error: string };
+  | { ok: true; sub: string; authTime: number; amr: string[]; sid: string | undefined }
+  | { ok: false; error: string };
 
 /** Redeems the code as the account pages' client; a sign-in older than this request is not fresh (max_age=0). */
 export async function redeemCode(
@@ -75,5 +76,5 @@ export async function redeemCode(
   );
   if (!signedIn.ok) return signedIn;
   if (signedIn.authTime < login.startedAt) return { ok: false, error: 'not_fresh' };
-  return { ok: true, sub: signedIn.sub, authTime: signedIn.authTime, amr: signedIn.amr };
+  return { ok: true, sub: signedIn.sub, authTime: signedIn.authTime, amr: signedIn.amr, sid: signedIn.sid };
 }

@@ -204,7 +204,7 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
       if (login.stepUp) return deps.showError(req, res, 403, 'access_denied');
       return startLogin(res, login.returnTo, login);
     }
-    const { setCookie: sessionCookie } = await sessions.create(redeemed.sub, redeemed.authTime);
+    const { setCookie: sessionCookie } = await sessions.create(redeemed.sub, redeemed.authTime, redeemed.sid);
     res.append('Set-Cookie', sessionCookie);
     res.redirect(303, login.returnTo);
   });

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import { readCookie } from '../http/i18n.js';
 import type { KeyValueStore } from '../store/kv.js';
+import { EndedSignOns } from '../oidc/ended-sign-ons.js';
 
 /** The account pages need a fresh sign-in: a session lasts ten minutes, then the password is asked again. */
 export const ACCOUNT_SESSION_SECONDS = 600;
@@ -14,6 +15,8 @@ export interface AccountSession {
   userId: string;
   /** epoch seconds of the sign-in */
   authTime: number;
+  /** the `sid` of the ID token of the sign-in: a logout of that single sign-on session ends this one too */
+  sso?: string;
 }
 
 /** An authorization request of the account pages, between sending the browser away and its return. */
@@ -66,6 +69,7 @@ function cookie(
 export class AccountSessions {
   readonly #cookie: string;
   readonly #loginCookie: string;
+  readonly #ended: EndedSignOns;
 
   constructor(
     private readonly kv: KeyValueStore,
@@ -75,6 +79,7 @@ export class AccountSessions {
   ) {
     this.#cookie = `poort_${scope.name}`;
     this.#loginCookie = `poort_${scope.name}_login`;
+    this.#ended = new EndedSignOns(kv);
   }
 
   private cookie(name: string, value: string, maxAge: number): string {
@@ -101,8 +106,17 @@ export class AccountSessions {
   }
 
   /** Starts a session; returns it and the Set-Cookie value. */
-  async create(userId: string, authTime: number): Promise<{ session: AccountSession; setCookie: string }> {
-    const session: AccountSession = { sid: crypto.randomBytes(24).toString('base64url'), userId, authTime };
+  async create(
+    userId: string,
+    authTime: number,
+    sso: string | undefined,
+  ): Promise<{ session: AccountSession; setCookie: string }> {
+    const session: AccountSession = {
+      sid: crypto.randomBytes(24).toString('base64url'),
+      userId,
+      authTime,
+      ...(sso ? { sso } : {}),
+    };
     await this.kv.set(`${this.scope.name}:session:${session.sid}`, session, this.scope.seconds);
     return {
       session,
@@ -114,7 +128,12 @@ export class AccountSessions {
     const sid = this.verified(readCookie(req.headers.cookie, this.#cookie));
     if (!sid) return undefined;
     const session = await this.kv.get<AccountSession>(`${this.scope.name}:session:${sid}`);
-    return session?.sid === sid ? session : undefined;
+    if (session?.sid !== sid) return undefined;
+    if (session.sso && (await this.#ended.ended(session.sso))) {
+      await this.kv.delete(`${this.scope.name}:session:${sid}`);
+      return undefined;
+    }
+    return session;
   }
 
   /** Ends a session; returns the Set-Cookie value that clears it. */

@@ -308,7 +308,11 @@ export class AdminConsole {
       );
       return this.#refused(req, res, reason);
     }
-    const { session, setCookie: sessionCookie } = await this.#sessions.create(identity.id, signedIn.authTime);
+    const { session, setCookie: sessionCookie } = await this.#sessions.create(
+      identity.id,
+      signedIn.authTime,
+      signedIn.sid,
+    );
     await services.audit.append(
       this.event(req, actor, session.sid, {
         action: 'admin.access',

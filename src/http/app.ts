@@ -18,6 +18,10 @@ import { PasswordResets } from '../account/password-reset.js';
 import { signInEnrolment } from '../signin/enrolment-routes.js';
 import { accountPages } from '../account/routes.js';
 import { adminPages } from '../admin/routes.js';
+import { ADMIN_CLIENT_ID } from '../admin/client.js';
+import { ACCOUNT_CLIENT_ID } from '../account/client.js';
+import { ACCOUNT_SESSION_SECONDS } from '../account/session.js';
+import { EndedSignOns } from '../oidc/ended-sign-ons.js';
 import { scimRoutes } from '../scim/routes.js';
 import type { SessionPolicyCheck } from '../oidc/step-up.js';
 import { signInPolicy } from '../policy/enforce.js';
@@ -51,6 +55,8 @@ export interface AppHandle {
   sessionPolicy: SessionPolicyCheck;
   /** after an OIDC logout: where the browser goes to tell the session's SAML service providers, if anywhere */
   afterLogout: (sessionUid: string, location: string) => Promise<string | undefined>;
+  /** after an OIDC logout: ends the sessions of Poort's own pages (account, console) that the sign-on began */
+  signOnEnded: (sids: ReadonlyMap<string, string>) => Promise<void>;
   /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
   extraParams: ReturnType<typeof samlExtraParams>;
   pages: {
@@ -293,6 +299,14 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     sessionPolicy: policy.sessionCheck,
     extraParams: samlExtraParams(new SpBinding(services.secrets)),
     afterLogout: saml.afterOidcLogout,
+    signOnEnded: async (sids) => {
+      const own = [ACCOUNT_CLIENT_ID, ADMIN_CLIENT_ID].flatMap((id) => sids.get(id) ?? []);
+      if (own.length > 0)
+        await new EndedSignOns(services.kv).end(
+          own,
+          Math.max(ACCOUNT_SESSION_SECONDS, config.admin.session_lifetime),
+        );
+    },
     pages: {
       error: errorPage,
       logout: (req, res, form, clientName) => {

@@ -11,7 +11,15 @@ export interface InternalClientSettings {
 }
 
 export type InternalSignIn =
-  | { ok: true; sub: string; acr: string | undefined; amr: string[]; authTime: number }
+  | {
+      ok: true;
+      sub: string;
+      acr: string | undefined;
+      amr: string[];
+      authTime: number;
+      /** the single sign-on session's id for this client */
+      sid: string | undefined;
+    }
   | { ok: false; error: string };
 
 /**
@@ -68,5 +76,6 @@ export async function redeemInternalCode(
     acr: typeof claims.acr === 'string' ? claims.acr : undefined,
     amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string') : [],
     authTime: claims.auth_time,
+    sid: typeof claims.sid === 'string' ? claims.sid : undefined,
   };
 }

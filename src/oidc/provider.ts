@@ -46,6 +46,8 @@ export interface ProviderDeps {
   extraParams?: Configuration['extraParams'];
   /** after a logout ended a session: where to send the browser first (the SAML SPs of that session), if anywhere */
   afterLogout?: (sessionUid: string, location: string) => Promise<string | undefined>;
+  /** a logout ended a single sign-on session: the sid its ID tokens gave each client */
+  signOnEnded?: (sids: ReadonlyMap<string, string>) => Promise<void>;
 }
 
 const interactionPath = (uid: string) => `/signin/${uid}`;
@@ -226,6 +228,29 @@ export function createProvider(deps: ProviderDeps): Provider {
       ctx.type = 'html';
       ctx.set('Cache-Control', 'no-store');
       ctx.body = html;
+    });
+  }
+  const { signOnEnded } = deps;
+  if (signOnEnded) {
+    provider.use(async (ctx, next) => {
+      await next();
+      const session = ctx.oidc?.session;
+      if (
+        ctx.oidc?.route !== 'end_session_confirm' ||
+        ctx.status !== 303 ||
+        !ctx.oidc.params?.logout ||
+        !session
+      )
+        return;
+      const sids = new Map<string, string>();
+      for (const clientId of Object.keys(session.authorizations ?? {})) {
+        const sid = session.sidFor(clientId);
+        if (sid) sids.set(clientId, sid);
+      }
+      // the session is gone already: a failure here leaves the clients' own sessions to run out by themselves
+      await signOnEnded(sids).catch((err: unknown) =>
+        log.error({ err }, 'could not end the sessions of a single sign-on session that was logged out'),
+      );
     });
   }
   const { afterLogout } = deps;

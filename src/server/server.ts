@@ -67,6 +67,7 @@ export async function startServer(
       sessionPolicy: handle.sessionPolicy,
       extraParams: handle.extraParams,
       afterLogout: handle.afterLogout,
+      signOnEnded: handle.signOnEnded,
     });
   provider = build();
 

@@ -234,6 +234,24 @@ describe('the security page (/account/security)', () => {
     expect((await browser.request(`${poort.issuer}${SECURITY}`)).status).toBe(303);
   });
 
+  it('ends the visit when the user signs out of Poort elsewhere (single sign-on logout), not before', async () => {
+    await poort.addUser({ username: 'olaf', password: PASSWORD });
+    const browser = new Browser();
+    await signedIn('olaf', undefined, browser);
+    const other = new Browser();
+    await signedIn('olaf', undefined, other);
+    expect((await browser.request(`${poort.issuer}${SECURITY}`)).status).toBe(200);
+    // Poort's own logout page, reached from any application
+    const confirm = await browser.navigate(`${poort.issuer}/session/end`);
+    const form = readForm(confirm, 'op.logoutForm');
+    await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
+    const after = await browser.request(`${poort.issuer}${SECURITY}`);
+    expect(after.status).toBe(303);
+    expect(new URL(after.headers.get('location')!, poort.issuer).pathname).toBe('/auth');
+    // the same person's visit in another browser had a sign-on of its own, which goes on
+    expect((await other.request(`${poort.issuer}${SECURITY}`)).status).toBe(200);
+  });
+
   it('signs the user out on every device and in every application, this visit included', async () => {
     const nadiaId = await poort.addUser({ username: 'nadia', password: PASSWORD });
     await poort.addClient({ clientId: 'mail', secret: MAIL_SECRET, redirectUris: [MAIL_REDIRECT] });

@@ -474,6 +474,22 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     delete consoles.hanna;
   });
 
+  it('ends a console session when its person signs out of Poort (single sign-on logout)', async () => {
+    delete consoles.arjen; // ended by the test before
+    const { browser } = await consoleOf('arjen');
+    const { browser: other } = await consoleOf('sofie');
+    expect((await browser.request(`${poort.issuer}/admin`)).status).toBe(200);
+    const confirm = await browser.navigate(`${poort.issuer}/session/end`);
+    const form = readForm(confirm, 'op.logoutForm');
+    await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
+    const after = await browser.request(`${poort.issuer}/admin`);
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toMatch(/^\/auth\?/);
+    delete consoles.arjen;
+    // someone else's console goes on
+    expect((await other.request(`${poort.issuer}/admin`)).status).toBe(200);
+  });
+
   it('shows who holds which role to those who audit, on the console and with poort admin roles', async () => {
     const { page } = await open('sofie', '/admin');
     expect(text(page)).toContain('Who holds a role');
