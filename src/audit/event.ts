@@ -49,6 +49,8 @@ export const AUDIT_ACTIONS = [
   'audit.verified',
   'admin.access',
   'scim.rejected',
+  'scim.token.created',
+  'scim.token.revoked',
   'store.migrated',
 ] as const;
 

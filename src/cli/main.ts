@@ -4,6 +4,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { packageRoot } from '../paths.js';
 import { registerAdminCommands } from './commands/admin.js';
+import { registerScimCommands } from './commands/scim.js';
 import { registerAuditCommands } from './commands/audit.js';
 import { registerClientCommands } from './commands/client.js';
 import { registerDeviceCommands } from './commands/device.js';
@@ -61,6 +62,7 @@ function buildProgram(): Command {
   registerGroupCommands(program);
   registerLdapCommands(program);
   registerAdminCommands(program);
+  registerScimCommands(program);
   registerClientCommands(program);
   registerSpCommands(program);
   registerKeysCommands(program);

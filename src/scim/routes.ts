@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { SCIM_TOKEN_PREFIX, ScimTokens } from './tokens.js';
 import type Provider from 'oidc-provider';
 import { PasswordResets } from '../account/password-reset.js';
 import { requestPasswordReset } from '../account/password-reset-request.js';
@@ -49,6 +50,7 @@ export function scimRoutes(deps: ScimDeps): Router {
   const { config } = services;
   const base = `${config.server.issuer.replace(/\/+$/, '')}${SCIM_BASE}`;
   const allowed = new Set(config.scim.clients);
+  const tokens = new ScimTokens(services.db);
   const router = express.Router();
   const json = express.json({ type: ['application/json', SCIM_JSON], limit: '64kb', strict: true });
 
@@ -61,11 +63,18 @@ export function scimRoutes(deps: ScimDeps): Router {
     });
   }
 
-  /** The client behind the bearer token: an access token from client credentials of a client `scim.clients` names. */
+  /**
+   * The client behind the bearer token: an access token from client credentials, or a fixed token (`poort scim token
+   * add`), of a client `scim.clients` names.
+   */
   async function caller(req: Request): Promise<Caller> {
     const match = /^Bearer\s+([\w.~+/=-]{1,1000})$/i.exec(req.headers.authorization ?? '');
     // a store that cannot be reached throws here, and gets a 503, not a 401
-    const token = match ? await provider().ClientCredentials.find(match[1]!) : undefined;
+    const token = !match
+      ? undefined
+      : match[1]!.startsWith(SCIM_TOKEN_PREFIX)
+        ? await tokens.find(match[1]!)
+        : await provider().ClientCredentials.find(match[1]!);
     const clientId = token?.clientId;
     const known = clientId ? await services.clients.metadata(clientId) : undefined;
     const reason = !match
@@ -90,7 +99,10 @@ export function scimRoutes(deps: ScimDeps): Router {
       );
       throw reason === 'client_not_allowed'
         ? new ScimError(403, `client ${clientId} may not provision users (scim.clients)`)
-        : new ScimError(401, 'a valid access token from the client credentials grant is required');
+        : new ScimError(
+            401,
+            'a valid access token from the client credentials grant, or a SCIM token of the client, is required',
+          );
     }
     return { clientId: clientId!, actor: { type: 'client', id: clientId!, name: clientId! } };
   }

@@ -100,6 +100,15 @@ export interface EnrolmentCodeTable {
   used_at: string | null;
 }
 
+export interface ScimTokenTable {
+  id: string;
+  client_id: string;
+  /** SHA-256 of the token, hex */
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface DeviceTable {
   id: string;
   name: string;
@@ -143,4 +152,5 @@ export interface Database {
   policy_versions: PolicyVersionTable;
   devices: DeviceTable;
   service_providers: ServiceProviderTable;
+  scim_tokens: ScimTokenTable;
 }

@@ -12,6 +12,7 @@ import {
   type GrantType,
 } from '../../clients/clients.js';
 import { collect, commaList, usageError, withServices } from '../context.js';
+import { ScimTokens } from '../../scim/tokens.js';
 import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
 import { recorded } from '../record.js';
 
@@ -286,9 +287,17 @@ export function registerClientCommands(program: Command): void {
         refuseDeclared(found, 'remove');
         await recorded(services, async (db) => {
           await new ClientRepository(db, services.secrets.encryptionKey).remove(clientId);
+          // a client registered again under this id must not find the old one's SCIM tokens working
+          const scimTokens = await new ScimTokens(db).removeAllOf(clientId);
           return {
             result: undefined,
-            changes: [{ action: 'client.removed', application: { id: clientId, protocol: 'oidc' } }],
+            changes: [
+              {
+                action: 'client.removed',
+                application: { id: clientId, protocol: 'oidc' },
+                ...(scimTokens > 0 ? { details: { scim_tokens_removed: scimTokens } } : {}),
+              },
+            ],
           };
         });
         print(`Removed client ${clientId}`);

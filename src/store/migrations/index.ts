@@ -9,6 +9,7 @@ import * as auditAppend from './007_audit_append.js';
 import * as sessionsNotBefore from './008_sessions_not_before.js';
 import * as lastSignIn from './009_last_signin.js';
 import * as userDirectory from './010_user_directory.js';
+import * as scimTokens from './011_scim_tokens.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -22,6 +23,7 @@ export const migrations: Record<string, Migration> = {
   '008_sessions_not_before': sessionsNotBefore,
   '009_last_signin': lastSignIn,
   '010_user_directory': userDirectory,
+  '011_scim_tokens': scimTokens,
 };
 
 export const migrationProvider: MigrationProvider = {
