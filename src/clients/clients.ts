@@ -21,6 +21,8 @@ export interface ClientInput {
 
 export interface ClientRecord extends Omit<ClientInput, 'secret'> {
   public: boolean;
+  /** ISO-8601: until when the secret before the last change still works, where it was kept (a rotation) */
+  previousSecretUntil?: string;
   createdAt: string;
   source: 'store' | 'config';
 }
@@ -91,8 +93,21 @@ export interface ClientChange {
   backchannelLogoutUri?: string | null;
   firstParty?: boolean;
   requirePkce?: boolean;
-  /** a new secret (confidential clients only); it replaces the old one at once */
+  /** a new secret (confidential clients only); it replaces the old one at once, unless keepPreviousSecretFor */
   secret?: string;
+  /** seconds the old secret goes on working beside the new one, so that every instance of the application can move */
+  keepPreviousSecretFor?: number;
+}
+
+/** The longest an old secret may go on working beside a new one. */
+export const MAX_PREVIOUS_SECRET_SECONDS = 30 * 86400;
+
+/** Epoch seconds until which a client's previous secret works, where it has one still working. */
+function previousSecretExpiry(m: ClientMetadata, now = Date.now()): number | undefined {
+  const until = m.poort_previous_secret_expires_at;
+  return typeof m.poort_previous_secret === 'string' && typeof until === 'number' && until * 1000 > now
+    ? until
+    : undefined;
 }
 
 /** A secret's stand-in where only its presence matters (validation): as long as the shortest allowed. */
@@ -221,6 +236,7 @@ export function toMetadata(input: ClientInput): ClientMetadata {
 }
 
 function toRecord(m: ClientMetadata, createdAt: string, source: ClientRecord['source']): ClientRecord {
+  const previousUntil = previousSecretExpiry(m);
   return {
     clientId: m.client_id,
     name: m.client_name as string | undefined,
@@ -231,6 +247,7 @@ function toRecord(m: ClientMetadata, createdAt: string, source: ClientRecord['so
     firstParty: m.poort_first_party === true,
     requirePkce: m.poort_require_pkce === true,
     backchannelLogoutUri: m.backchannel_logout_uri as string | undefined,
+    ...(previousUntil ? { previousSecretUntil: new Date(previousUntil * 1000).toISOString() } : {}),
     createdAt,
     source,
   };
@@ -289,8 +306,9 @@ export class ClientRepository {
 
   /**
    * Changes a client registered in the store (a client declared in the configuration is not there). Validated as a new client
-   * would be; a new secret replaces the old one at once, else the sealed secret stays as it is. Tokens already
-   * issued to the client keep working.
+   * would be; a new secret replaces the old one at once (or after `keepPreviousSecretFor`: the old one, still
+   * sealed, goes on working beside it until then), else the sealed secrets stay as they are. Tokens already issued
+   * to the client keep working.
    */
   async update(
     clientId: string,
@@ -308,15 +326,36 @@ export class ClientRepository {
     const input = applyClientChange(before, change);
     validateClientInput(input);
     const metadata = toMetadata(input);
+    if (change.keepPreviousSecretFor !== undefined) {
+      const keep = change.keepPreviousSecretFor;
+      if (change.secret === undefined)
+        throw new ClientError('invalid_client_metadata', 'only a new secret lets the old one go on working');
+      if (!Number.isInteger(keep) || keep <= 0 || keep > MAX_PREVIOUS_SECRET_SECONDS)
+        throw new ClientError(
+          'invalid_client_metadata',
+          'the old secret may go on working for at most 30 days',
+        );
+    }
+    if (!before.public) {
+      const previous = {
+        poort_previous_secret: stored.poort_previous_secret,
+        poort_previous_secret_expires_at: stored.poort_previous_secret_expires_at,
+      };
+      if (change.secret === undefined) {
+        metadata.client_secret = stored.client_secret;
+        if (previousSecretExpiry(stored)) Object.assign(metadata, previous);
+      } else {
+        metadata.client_secret = seal(this.encryptionKey, change.secret, `client:${clientId}`);
+        if (change.keepPreviousSecretFor) {
+          metadata.poort_previous_secret = stored.client_secret;
+          metadata.poort_previous_secret_expires_at =
+            Math.floor(Date.now() / 1000) + change.keepPreviousSecretFor;
+        }
+      }
+    }
     const after = toRecord(metadata, row.created_at, 'store');
     if (Object.keys(clientChanges(before, after, change.secret !== undefined)).length === 0)
       return { before, after };
-    if (!before.public) {
-      metadata.client_secret =
-        change.secret === undefined
-          ? stored.client_secret
-          : seal(this.encryptionKey, change.secret, `client:${clientId}`);
-    }
     await this.db
       .updateTable('clients')
       .set({
@@ -361,6 +400,17 @@ export class ClientRepository {
     const metadata = JSON.parse(row.metadata) as ClientMetadata;
     if (typeof metadata.client_secret === 'string') {
       metadata.client_secret = open(this.encryptionKey, metadata.client_secret, `client:${clientId}`);
+    }
+    // oidc-provider checks the expiry again at each use (src/oidc/previous-secret.ts): this copy may be cached
+    if (previousSecretExpiry(metadata)) {
+      metadata.poort_previous_secret = open(
+        this.encryptionKey,
+        metadata.poort_previous_secret as string,
+        `client:${clientId}`,
+      );
+    } else {
+      delete metadata.poort_previous_secret;
+      delete metadata.poort_previous_secret_expires_at;
     }
     return metadata;
   }

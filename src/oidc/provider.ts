@@ -13,6 +13,7 @@ import { storeOutageResponses } from './store-outage.js';
 import { isStoreUnavailable } from '../store/unavailable.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
+import { acceptPreviousSecrets } from './previous-secret.js';
 import { interactions, type SessionPolicyCheck } from './step-up.js';
 import { predatesSignOut, type TokenTimes } from './signed-out.js';
 import { SessionStrengths, type LoginResult } from './session-strength.js';
@@ -78,7 +79,14 @@ export function createProvider(deps: ProviderDeps): Provider {
     scopes: SCOPES,
     responseTypes: ['code'],
     conformIdTokenClaims: false,
-    extraClientMetadata: { properties: ['poort_first_party', 'poort_require_pkce'] },
+    extraClientMetadata: {
+      properties: [
+        'poort_first_party',
+        'poort_require_pkce',
+        'poort_previous_secret',
+        'poort_previous_secret_expires_at',
+      ],
+    },
     ...(deps.extraParams ? { extraParams: deps.extraParams } : {}),
     acrValues: [config.oidc.acr.password, config.oidc.acr.mfa, config.oidc.acr.phishing_resistant],
     // Also asked for the token behind a code exchange, a refresh or userinfo: a token from before the user was
@@ -190,6 +198,7 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.server.issuer, configuration);
   provider.proxy = config.server.trust_proxy.length > 0;
+  acceptPreviousSecrets(provider);
   provider.use(
     auditProtocol(deps.audit, log, (ctx) =>
       pages.error(ctx.req, ctx.res, { code: 'unavailable', status: 503 }),

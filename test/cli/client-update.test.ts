@@ -126,6 +126,83 @@ describe('poort client update', { timeout: 90_000 }, () => {
     expect(isConsentPage(await signInPage())).toBe(true);
   });
 
+  it('keeps the old secret working beside the new one for a while when asked, then only the new one', async () => {
+    const secrets = [
+      'api-secret-first-0123456789',
+      'api-secret-second-0123456789',
+      'api-secret-third-0123456789',
+    ];
+    const added = await run(
+      ['client', 'add', 'api', '--secret-stdin', '--grant-types', 'client_credentials'],
+      `${secrets[0]}\n`,
+    );
+    expect(added.code).toBe(0);
+    /** Whether the token endpoint takes `secret` for api: a token, or invalid_client. */
+    const works = async (secret: string) => {
+      const config = await relyingParty(poort, 'api', secret);
+      const answer = await oidc.clientCredentialsGrant(config).then(
+        () => 'token',
+        async (err: unknown) => (await protocolError(Promise.reject(err))).error,
+      );
+      return answer === 'token' ? true : answer === 'invalid_client' ? false : answer;
+    };
+    expect(await works(secrets[0]!)).toBe(true);
+
+    const seq = await since();
+    const rotated = await run(
+      ['client', 'update', 'api', '--secret-stdin', '--keep-old-secret', '3s'],
+      `${secrets[1]}\n`,
+    );
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout).toMatch(/The old secret works beside the new one until \S+Z;/);
+    expect(rotated.stdout).toMatch(/^previous secret:\s+works until \S+Z$/m);
+    expect([
+      await works(secrets[0]!),
+      await works(secrets[1]!),
+      await works('api-secret-wrong-0123456789'),
+    ]).toEqual([true, true, false]);
+    const [event] = (await eventsAfter(seq)).filter((e) => e.action === 'client.updated');
+    expect(event?.details).toMatchObject({ secret: 'replaced', previous_secret_until: expect.any(String) });
+    expect(JSON.stringify(event)).not.toContain(secrets[0]);
+    const stored = await poort.services.db
+      .selectFrom('clients')
+      .select('metadata')
+      .where('client_id', '=', 'api')
+      .executeTakeFirstOrThrow();
+    expect(stored.metadata).not.toContain(secrets[0]);
+    expect(stored.metadata).not.toContain(secrets[1]);
+    // a change of something else keeps the old secret working too
+    expect((await run(['client', 'update', 'api', '--name', 'API'])).code).toBe(0);
+    expect(await works(secrets[0]!)).toBe(true);
+
+    // once the time is up, only the new one
+    await new Promise((resolve) => setTimeout(resolve, 3500));
+    expect([await works(secrets[0]!), await works(secrets[1]!)]).toEqual([false, true]);
+    expect((await run(['client', 'show', 'api'])).stdout).not.toContain('previous secret');
+
+    // a rotation without --keep-old-secret ends the old one at once, a kept one too
+    expect(
+      (await run(['client', 'update', 'api', '--secret-stdin', '--keep-old-secret', '1h'], `${secrets[2]}\n`))
+        .code,
+    ).toBe(0);
+    expect(await works(secrets[1]!)).toBe(true);
+    expect((await run(['client', 'update', 'api', '--secret-stdin'], `${secrets[0]}\n`)).code).toBe(0);
+    expect([await works(secrets[0]!), await works(secrets[1]!), await works(secrets[2]!)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+
+    const [alone, tooLong] = await Promise.all([
+      run(['client', 'update', 'api', '--keep-old-secret', '1h']),
+      run(['client', 'update', 'api', '--secret-stdin', '--keep-old-secret', '31d'], `${secrets[1]}\n`),
+    ]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--keep-old-secret goes with --secret-stdin');
+    expect(tooLong.code).toBe(2);
+    expect(tooLong.stderr).toContain('a period such as 1h, 24h or 7d (at most 30d)');
+  });
+
   it('refuses what it cannot do, changes nothing, and records nothing when nothing changes', async () => {
     expect((await run(['client', 'add', 'shop', '--public', '--redirect-uri', NEW_URI])).code).toBe(0);
     const seq = await since();

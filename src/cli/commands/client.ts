@@ -4,6 +4,7 @@ import {
   clientChanges,
   ClientError,
   ClientRepository,
+  MAX_PREVIOUS_SECRET_SECONDS,
   SECRET_PLACEHOLDER,
   validateClientInput,
   type ClientChange,
@@ -11,7 +12,7 @@ import {
   type ClientRecord,
   type GrantType,
 } from '../../clients/clients.js';
-import { collect, commaList, usageError, withServices } from '../context.js';
+import { collect, commaList, durationArgument, usageError, withServices } from '../context.js';
 import { ScimTokens } from '../../scim/tokens.js';
 import { list, print, printFields, printJson, printTable, readSecret, yesNo } from '../io.js';
 import { recorded } from '../record.js';
@@ -41,6 +42,9 @@ function showClient(client: ClientRecord): void {
     ['back-channel logout URI', client.backchannelLogoutUri ?? '-'],
     ['first party', yesNo(client.firstParty)],
     ['require PKCE', yesNo(client.requirePkce || client.public)],
+    ...(client.previousSecretUntil
+      ? ([['previous secret', `works until ${client.previousSecretUntil}`]] as Array<[string, string]>)
+      : []),
     ['source', client.source === 'config' ? 'configuration file' : 'store'],
     ['created', client.createdAt || '-'],
   ]);
@@ -78,7 +82,13 @@ interface UpdateOptions {
   firstParty?: boolean;
   requirePkce?: boolean;
   secretStdin?: boolean;
+  keepOldSecret?: number;
 }
+
+const keepOldSecret = durationArgument({
+  max: MAX_PREVIOUS_SECRET_SECONDS,
+  example: 'a period such as 1h, 24h or 7d',
+});
 
 export function registerClientCommands(program: Command): void {
   const client = program.command('client').description('manage OpenID Connect clients (applications)');
@@ -212,7 +222,12 @@ export function registerClientCommands(program: Command): void {
     .option('--no-require-pkce', 'PKCE optional again for this confidential client')
     .option(
       '--secret-stdin',
-      'replace the secret, read from standard input; the old one stops working at once',
+      'replace the secret, read from standard input; the old one stops working at once, unless --keep-old-secret',
+    )
+    .option(
+      '--keep-old-secret <period>',
+      'with --secret-stdin: the old secret goes on working beside the new one for this long (at most 30d), while the application moves',
+      keepOldSecret,
     )
     .action(async (clientId: string, opts: UpdateOptions, cmd: Command) => {
       const change: ClientChange = {
@@ -232,8 +247,14 @@ export function registerClientCommands(program: Command): void {
         ...(opts.firstParty !== undefined ? { firstParty: opts.firstParty } : {}),
         ...(opts.requirePkce !== undefined ? { requirePkce: opts.requirePkce } : {}),
       };
+      if (opts.keepOldSecret !== undefined && !opts.secretStdin)
+        usageError(
+          cmd,
+          '--keep-old-secret goes with --secret-stdin: only a new secret lets the old one go on working',
+        );
       if (Object.keys(change).length === 0 && !opts.secretStdin)
         usageError(cmd, 'nothing to change: name at least one option');
+      if (opts.keepOldSecret !== undefined) change.keepPreviousSecretFor = opts.keepOldSecret;
       await withServices(cmd, async (services) => {
         const found = await services.clients.find(clientId);
         if (!found) throw new ClientError('not_found', `no client ${clientId}`);
@@ -252,6 +273,8 @@ export function registerClientCommands(program: Command): void {
             change,
           );
           const changes = clientChanges(before, after, change.secret !== undefined);
+          if (change.secret !== undefined && after.previousSecretUntil)
+            changes.previous_secret_until = after.previousSecretUntil;
           const changed = Object.keys(changes).length > 0;
           return {
             result: { after, changes },
@@ -273,7 +296,11 @@ export function registerClientCommands(program: Command): void {
         print(`Updated client ${clientId}: ${Object.keys(changes).join(', ')}`);
         showClient(after);
         if (change.secret !== undefined)
-          print('The old secret no longer works; tokens issued before stay valid until they expire.');
+          print(
+            after.previousSecretUntil
+              ? `The old secret works beside the new one until ${after.previousSecretUntil}; tokens issued before stay valid until they expire.`
+              : 'The old secret no longer works; tokens issued before stay valid until they expire.',
+          );
       });
     });
 
