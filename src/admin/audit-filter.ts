@@ -43,6 +43,8 @@ export function auditFilterOf(query: Record<string, unknown>): {
   query: AuditQuery;
   filter: AuditFilter;
   errors: AuditQueryField[];
+  /** false when the page asked for (`before`, from the "older events" link) is not one: a hand-made address */
+  page: boolean;
 } {
   const text = (name: AuditQueryField) =>
     typeof query[name] === 'string' ? (query[name] as string).trim().slice(0, 200) : '';
@@ -80,5 +82,12 @@ export function auditFilterOf(query: Record<string, unknown>): {
     if (at) filter[bound] = at;
     else errors.push(bound);
   }
-  return { query: q, filter, errors };
+  let page = true;
+  if (query.before !== undefined) {
+    const before =
+      typeof query.before === 'string' && /^[1-9]\d{0,14}$/.test(query.before) ? Number(query.before) : 0;
+    if (before > 0) filter.before = before;
+    else page = false;
+  }
+  return { query: q, filter, errors, page };
 }

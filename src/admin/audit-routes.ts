@@ -24,6 +24,12 @@ function row(stored: StoredAuditEvent) {
   };
 }
 
+function withParam(params: URLSearchParams, name: string, value: string): string {
+  const next = new URLSearchParams(params);
+  next.set(name, value);
+  return next.toString();
+}
+
 /**
  * The trail for auditors and security officers: a search by user, action, outcome, address and time, and a check
  * of the chain. Reading the trail is itself recorded (`audit.searched`, `audit.verified`): who looked at what is
@@ -36,8 +42,11 @@ export function auditRoutes(console: AdminConsole): void {
   router.get(AUDIT, async (req, res) => {
     const v = await console.visit(req, res, 'audit.read', false);
     if (!v) return;
-    const { query, filter, errors } = auditFilterOf(req.query);
+    const { query, filter, errors, page } = auditFilterOf(req.query);
+    if (!page) return console.deps.showError(req, res, 400, 'invalid_request');
     const events = errors.length === 0 ? await audit.query(filter) : [];
+    const searchParams = new URLSearchParams(Object.entries(query).filter(([, value]) => value !== ''));
+    const full = events.length === filter.limit;
     if (errors.length === 0) {
       const { limit: _limit, ...searched } = filter;
       await console.record(req, v, {
@@ -56,12 +65,13 @@ export function auditRoutes(console: AdminConsole): void {
         hasErrors: errors.length > 0,
         actions: AUDIT_ACTIONS,
         events: events.map(row),
-        full: events.length === filter.limit,
+        full,
+        before: filter.before,
+        // the next page: the same search, below the last event shown
+        older: full ? `${AUDIT}?${withParam(searchParams, 'before', String(events.at(-1)!.seq))}` : undefined,
+        newest: filter.before ? `${AUDIT}?${searchParams.toString()}` : undefined,
         verify: `${AUDIT}/verify`,
-        csv:
-          errors.length === 0
-            ? `${AUDIT}.csv?${new URLSearchParams(Object.entries(query).filter(([, value]) => value !== '')).toString()}`
-            : undefined,
+        csv: errors.length === 0 ? `${AUDIT}.csv?${searchParams.toString()}` : undefined,
       },
       errors.length > 0 ? 400 : 200,
     );
@@ -73,8 +83,9 @@ export function auditRoutes(console: AdminConsole): void {
     if (!v) return;
     const { filter, errors } = auditFilterOf(req.query);
     if (errors.length > 0) return console.deps.showError(req, res, 400, 'invalid_request');
-    const events = await audit.query({ ...filter, limit: AUDIT_EXPORT_LIMIT });
-    const { limit: _limit, ...searched } = filter;
+    // the whole search from its newest event, whichever page the link was on
+    const { before: _page, limit: _limit, ...searched } = filter;
+    const events = await audit.query({ ...searched, limit: AUDIT_EXPORT_LIMIT });
     await console.record(req, v, {
       action: 'audit.searched',
       details: { filter: searched, results: events.length, format: 'csv' },

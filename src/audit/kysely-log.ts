@@ -140,7 +140,7 @@ export abstract class KyselyAuditLog implements AuditLog {
     const ipMatch = filter.ip ? cidrMatcher([filter.ip]) : undefined;
     const out: StoredAuditEvent[] = [];
     // No bound on the first page: PostgreSQL would reject Number.MAX_SAFE_INTEGER for an integer column.
-    let before: number | undefined;
+    let before: number | undefined = filter.before;
     for (;;) {
       let q = this.db.selectFrom('audit_events').selectAll();
       if (before !== undefined) q = q.where('seq', '<', before);

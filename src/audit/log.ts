@@ -21,6 +21,8 @@ export interface AuditFilter {
   /** ISO-8601 bounds, inclusive since, exclusive until */
   since?: string;
   until?: string;
+  /** only events with a lower seq: the next page of a search, newest first */
+  before?: number;
   limit?: number;
 }
 

@@ -26,6 +26,13 @@ describe("the console's audit search", () => {
     expect(auditFilterOf({}).filter).toEqual({ limit: AUDIT_PAGE_SIZE });
   });
 
+  it('reads the page asked for (before: a seq), and says when it is not one', () => {
+    expect(auditFilterOf({ before: '250' })).toMatchObject({ filter: { before: 250 }, page: true });
+    expect(auditFilterOf({}).page).toBe(true);
+    for (const before of ['0', '-3', 'abc', '1.5', '1e3', ['1', '2'], '9'.repeat(16)])
+      expect(auditFilterOf({ before }).page, String(before)).toBe(false);
+  });
+
   it('names each field that is wrong, and keeps what was typed', () => {
     const { query, errors } = auditFilterOf({
       action: 'nonsense',

@@ -422,6 +422,35 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     expect(bad.body).toMatch(/id="f-since"[^>]*aria-invalid="true"/);
     expect(text(bad)).toContain('Not an IP address or range.');
 
+    // more than a page: the next one, below the last event shown, and back
+    for (let i = 0; i < 101; i++)
+      await poort.services.audit.append({
+        action: 'keys.rotated',
+        outcome: 'success',
+        actor: { type: 'system' },
+        details: { i },
+      });
+    const newest = await browser.navigate(`${poort.issuer}/admin/audit?action=keys.rotated`);
+    expect(text(newest)).toContain('The newest 100 events; older ones on the next page');
+    const olderLink = decodeEntities(/<a href="([^"]+)" rel="next">Older events<\/a>/.exec(newest.body)![1]!);
+    expect(olderLink).toMatch(/^\/admin\/audit\?action=keys\.rotated&before=\d+$/);
+    const searched = await lastSeq(poort);
+    const older = await browser.navigate(`${poort.issuer}${olderLink}`);
+    expect(older.status).toBe(200);
+    expect(older.body.match(/<code>keys\.rotated<\/code>/g)).toHaveLength(1);
+    expect(older.body).toContain('&quot;i&quot;: 0');
+    expect(text(older)).toMatch(/Events before event \d+/);
+    expect(older.body).not.toContain('rel="next"');
+    expect(older.body).toContain('<a href="/admin/audit?action=keys.rotated">Back to the newest events</a>');
+    expect(only(await eventsSince(poort, searched), 'audit.searched')[0]).toMatchObject({
+      details: {
+        filter: { action: 'keys.rotated', before: Number(olderLink.split('before=')[1]) },
+        results: 1,
+      },
+    });
+    for (const page of ['abc', '0', '-1', '1e3'])
+      expect((await browser.request(`${poort.issuer}/admin/audit?before=${page}`)).status, page).toBe(400);
+
     const before = await lastSeq(poort);
     const verified = await browser.navigate(`${poort.issuer}/admin/audit/verify`, {
       form: readForm(page, 'audit-verify').fields,
