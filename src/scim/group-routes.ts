@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
+import { project, projectionOf } from './projection.js';
 import type { AuditEventInput } from '../audit/event.js';
 import { recordedBy, type Actor, type Change } from '../audit/recorded.js';
 import { rolesOf } from '../admin/roles.js';
@@ -107,7 +108,10 @@ export function groupRoutes(ctx: GroupRouteContext): void {
         groups = groups.filter((g) => (match[1]!.toLowerCase() === 'id' ? g.id === value : g.name === value));
       }
       const page = groups.slice(start - 1, start - 1 + Math.min(count, MAX_COUNT));
-      const resources = await Promise.all(page.map(async (g) => toGroupResource(await group(g.id), base)));
+      const projection = projectionOf(req.query);
+      const resources = await Promise.all(
+        page.map(async (g) => project(toGroupResource(await group(g.id), base), projection)),
+      );
       send(res, 200, {
         schemas: [LIST_SCHEMA],
         totalResults: groups.length,
@@ -121,7 +125,11 @@ export function groupRoutes(ctx: GroupRouteContext): void {
   router.get(
     `${GROUPS}/:id`,
     handle(async (req, res) => {
-      send(res, 200, toGroupResource(await group(String(req.params.id)), base));
+      send(
+        res,
+        200,
+        project(toGroupResource(await group(String(req.params.id)), base), projectionOf(req.query)),
+      );
     }),
   );
 

@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { SCIM_TOKEN_PREFIX, ScimTokens } from './tokens.js';
+import { project, projectionOf } from './projection.js';
 import type Provider from 'oidc-provider';
 import { PasswordResets } from '../account/password-reset.js';
 import { requestPasswordReset } from '../account/password-reset-request.js';
@@ -311,7 +312,9 @@ export function scimRoutes(deps: ScimDeps): Router {
         totalResults: total,
         startIndex: start,
         itemsPerPage: users.length,
-        Resources: users.map((u) => toResource(u, externalIds.get(u.id) ?? null, base)),
+        Resources: users.map((u) =>
+          project(toResource(u, externalIds.get(u.id) ?? null, base), projectionOf(req.query)),
+        ),
       });
     }),
   );
@@ -319,7 +322,11 @@ export function scimRoutes(deps: ScimDeps): Router {
   router.get(
     `${SCIM_BASE}/Users/:id`,
     handle(async (req, res) => {
-      send(res, 200, await resource(await localUser(String(req.params.id))));
+      send(
+        res,
+        200,
+        project(await resource(await localUser(String(req.params.id))), projectionOf(req.query)),
+      );
     }),
   );
 

@@ -119,6 +119,20 @@ describe('SCIM 2.0 provisioning of groups (/scim/v2/Groups)', { timeout: 60_000 
     expect(memberIds(put.body)).toEqual([ids.anna]);
     const found = await scim('GET', `/Groups?filter=${encodeURIComponent('displayName eq "maths"')}`);
     expect(found.body).toMatchObject({ totalResults: 1, Resources: [{ id, displayName: 'maths' }] });
+    expect((found.body.Resources as Array<{ members?: unknown }>)[0]!.members).toHaveLength(1);
+    // Entra ID looks a group up without its members
+    const lean = await scim(
+      'GET',
+      `/Groups?excludedAttributes=members&filter=${encodeURIComponent('displayName eq "maths"')}`,
+    );
+    expect(Object.keys((lean.body.Resources as Array<Record<string, unknown>>)[0]!).sort()).toEqual([
+      'displayName',
+      'id',
+      'meta',
+      'schemas',
+    ]);
+    const named = await scim('GET', `/Groups/${id}?attributes=displayName`);
+    expect(named.body).toEqual({ schemas: [GROUP_SCHEMA], id, displayName: 'maths' });
   });
 
   it('keeps names, unknown members and administrative groups out of its reach', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScimError } from '../../src/scim/errors.js';
 import { parseFilter } from '../../src/scim/filter.js';
+import { project, projectionOf } from '../../src/scim/projection.js';
 import { applyGroupPatch, fromGroupResource } from '../../src/scim/group-resource.js';
 import { applyPatch, fromResource, type ScimUser } from '../../src/scim/user-resource.js';
 
@@ -142,5 +143,48 @@ describe('SCIM Group patches', () => {
       scimType(() => applyGroupPatch(team, { Operations: [{ op: 'remove', path: 'displayName' }] })),
     ).toBe('mutability');
     expect(scimType(() => fromGroupResource({ members: [] }))).toBe('invalidValue');
+  });
+});
+
+describe('SCIM attributes and excludedAttributes', () => {
+  const user = {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    id: 'u1',
+    userName: 'anna',
+    name: { givenName: 'Anna', familyName: 'de Vries' },
+    emails: [{ value: 'anna@school.example', primary: true }],
+    active: true,
+    meta: { resourceType: 'User' },
+  };
+  const shown = (query: Record<string, string | string[]>) => project(user, projectionOf(query));
+
+  it('returns what is asked for, with id and schemas, and sub-attributes of complex and multi-valued ones', () => {
+    expect(shown({ attributes: 'userName' })).toEqual({ schemas: user.schemas, id: 'u1', userName: 'anna' });
+    expect(shown({ attributes: 'UserName, name.givenName,emails.value' })).toEqual({
+      schemas: user.schemas,
+      id: 'u1',
+      userName: 'anna',
+      name: { givenName: 'Anna' },
+      emails: [{ value: 'anna@school.example' }],
+    });
+    expect(shown({ attributes: 'urn:ietf:params:scim:schemas:core:2.0:User:active' })).toEqual({
+      schemas: user.schemas,
+      id: 'u1',
+      active: true,
+    });
+    expect(shown({ attributes: ['userName', 'active'] })).toMatchObject({ userName: 'anna', active: true });
+  });
+
+  it('leaves out what is excluded, never id or schemas, and passes over names it does not know', () => {
+    expect(Object.keys(shown({ excludedAttributes: 'emails,meta,id,schemas,nonsense' }))).toEqual([
+      'schemas',
+      'id',
+      'userName',
+      'name',
+      'active',
+    ]);
+    expect(shown({ excludedAttributes: 'name.familyName' }).name).toEqual({ givenName: 'Anna' });
+    expect(shown({})).toBe(user);
+    expect(shown({ attributes: '' })).toBe(user);
   });
 });
