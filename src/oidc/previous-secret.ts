@@ -1,10 +1,6 @@
 import crypto from 'node:crypto';
 import type Provider from 'oidc-provider';
-
-/** A client's metadata as oidc-provider keeps it: Poort's own fields snake- or camel-cased. */
-function field(client: Record<string, unknown>, name: string): unknown {
-  return client[name] ?? client[name.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())];
-}
+import { clientField } from './client-flags.js';
 
 /**
  * Whether `actual` is the secret a client had before its last change, kept working for a while (`poort client update
@@ -12,8 +8,8 @@ function field(client: Record<string, unknown>, name: string): unknown {
  * constant time; an expired one never matches, cached or not.
  */
 export function previousSecretMatches(client: Record<string, unknown>, actual: string): boolean {
-  const secret = field(client, 'poort_previous_secret');
-  const until = field(client, 'poort_previous_secret_expires_at');
+  const secret = clientField(client, 'poort_previous_secret');
+  const until = clientField(client, 'poort_previous_secret_expires_at');
   if (typeof secret !== 'string' || typeof until !== 'number' || until * 1000 <= Date.now()) return false;
   const digest = (value: string) => crypto.createHash('sha256').update(value).digest();
   return crypto.timingSafeEqual(digest(secret), digest(actual));

@@ -11,6 +11,7 @@ import {
   isPasswordForm,
   relyingParty,
   signIn,
+  signOutOfPoort,
   submitPassword,
 } from '../helpers/oidc.js';
 import { accountSignIn } from '../helpers/account.js';
@@ -242,9 +243,7 @@ describe('the security page (/account/security)', () => {
     await signedIn('olaf', undefined, other);
     expect((await browser.request(`${poort.issuer}${SECURITY}`)).status).toBe(200);
     // Poort's own logout page, reached from any application
-    const confirm = await browser.navigate(`${poort.issuer}/session/end`);
-    const form = readForm(confirm, 'op.logoutForm');
-    await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
+    await signOutOfPoort(browser, `${poort.issuer}/session/end`);
     const after = await browser.request(`${poort.issuer}${SECURITY}`);
     expect(after.status).toBe(303);
     expect(new URL(after.headers.get('location')!, poort.issuer).pathname).toBe('/auth');

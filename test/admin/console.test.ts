@@ -14,6 +14,7 @@ import {
   passwordSignsIn,
   relyingParty,
   signIn,
+  signOutOfPoort,
   submitPassword,
 } from '../helpers/oidc.js';
 import { runCliOn } from '../helpers/cli.js';
@@ -508,9 +509,7 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     const { browser } = await consoleOf('arjen');
     const { browser: other } = await consoleOf('sofie');
     expect((await browser.request(`${poort.issuer}/admin`)).status).toBe(200);
-    const confirm = await browser.navigate(`${poort.issuer}/session/end`);
-    const form = readForm(confirm, 'op.logoutForm');
-    await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
+    await signOutOfPoort(browser, `${poort.issuer}/session/end`);
     const after = await browser.request(`${poort.issuer}/admin`);
     expect(after.status).toBe(303);
     expect(after.headers.get('location')).toMatch(/^\/auth\?/);

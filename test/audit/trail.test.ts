@@ -3,7 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
 import { refuseInserts } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
-import { authorizeInBrowser, FAST_ARGON2, relyingParty, startAuthorization } from '../helpers/oidc.js';
+import {
+  authorizeInBrowser,
+  FAST_ARGON2,
+  relyingParty,
+  signOutOfPoort,
+  startAuthorization,
+} from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 
 const REDIRECT = 'http://127.0.0.1:7801/cb';
@@ -178,12 +184,7 @@ describe('audit trail: every attempt is recorded', () => {
       expectedNonce: pending.nonce,
     });
     const before = await head(poort);
-    const confirm = await browser.navigate(
-      oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).href,
-    );
-    const { readForm } = await import('../helpers/browser.js');
-    const form = readForm(confirm, 'op.logoutForm');
-    await browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } });
+    await signOutOfPoort(browser, oidc.buildEndSessionUrl(config, { id_token_hint: tokens.id_token! }).href);
     const events = await newEvents(poort, before);
     expect(events.map((e) => e.event.action)).toEqual(['logout']);
     expect(events[0]!.event).toMatchObject({

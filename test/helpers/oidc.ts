@@ -194,3 +194,17 @@ export async function expectSignedOut(
   expect((await protocolError(oidc.fetchUserInfo(config, before.access_token, sub))).status).toBe(401);
   expect(await oidc.tokenIntrospection(config, before.access_token)).toMatchObject({ active: false });
 }
+
+/**
+ * Signs the browser out of Poort (every application of its session) at a logout address (`/session/end`, with or
+ * without an id_token_hint): the confirmation page, answered "yes". Returns where the browser ended.
+ */
+export async function signOutOfPoort(
+  browser: Browser,
+  endSessionUrl: string,
+  stopAt?: string,
+): Promise<Page> {
+  const confirm = await browser.navigate(endSessionUrl);
+  const form = readForm(confirm, 'op.logoutForm');
+  return browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } }, stopAt);
+}
