@@ -307,14 +307,13 @@ export function scimRoutes(deps: ScimDeps): Router {
         users = matching.slice(start - 1, start - 1 + count);
       }
       const externalIds = await services.users.externalIds(users.map((u) => u.id));
+      const projection = projectionOf(req.query);
       send(res, 200, {
         schemas: [LIST_SCHEMA],
         totalResults: total,
         startIndex: start,
         itemsPerPage: users.length,
-        Resources: users.map((u) =>
-          project(toResource(u, externalIds.get(u.id) ?? null, base), projectionOf(req.query)),
-        ),
+        Resources: users.map((u) => project(toResource(u, externalIds.get(u.id) ?? null, base), projection)),
       });
     }),
   );

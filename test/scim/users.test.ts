@@ -176,6 +176,28 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       itemsPerPage: 1,
       Resources: [{ userName: 'bart' }],
     });
+    // only what is asked for, on the list and on one user
+    const lean = await scim(
+      'GET',
+      `/Users?attributes=userName,emails.value&filter=${encodeURIComponent('userName eq "bart"')}`,
+    );
+    const [bart] = (lean.body as { Resources: Array<Record<string, unknown>> }).Resources;
+    expect(bart).toEqual({
+      schemas: [USER_SCHEMA],
+      id: bart!.id,
+      userName: 'bart',
+      emails: [{ value: 'bart@school.example' }],
+    });
+    const one = await scim('GET', `/Users/${String(bart!.id)}?excludedAttributes=name,emails,meta`);
+    expect(Object.keys(one.body).sort()).toEqual([
+      'active',
+      'displayName',
+      'externalId',
+      'groups',
+      'id',
+      'schemas',
+      'userName',
+    ]);
     const bad = await scim('GET', `/Users?filter=${encodeURIComponent('userName sw "a"')}`);
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ scimType: 'invalidFilter' });
