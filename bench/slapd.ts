@@ -47,6 +47,11 @@ export interface Slapd {
   }): Promise<{ dn: string; guid: Buffer }>;
   /** a groupOfNames with these member DNs */
   addGroup(cn: string, members: string[]): Promise<string>;
+  /**
+   * an Active Directory-style group (objectClass group) under `ou` (default groups), with the groups it is in as
+   * its memberOf (AD keeps that back-link itself; here the test writes it); returns its DN
+   */
+  addAdGroup(cn: string, input?: { memberOf?: string[]; ou?: string }): Promise<string>;
   /** replaces an attribute's values of an entry (none: removes it) */
   replace(dn: string, attribute: string, values: string[]): Promise<void>;
   rename(dn: string, newRdn: string): Promise<string>;
@@ -74,6 +79,8 @@ attributetype ( 1.3.6.1.4.1.99999.1.4 NAME 'memberOf' EQUALITY distinguishedName
   SYNTAX 1.3.6.1.4.1.1466.115.121.1.12 )
 objectclass ( 1.3.6.1.4.1.99999.2.1 NAME 'user' SUP inetOrgPerson STRUCTURAL
   MAY ( sAMAccountName $ userAccountControl $ objectGUID $ memberOf ) )
+objectclass ( 1.3.6.1.4.1.99999.2.2 NAME 'group' SUP top STRUCTURAL
+  MUST cn MAY ( member $ memberOf $ sAMAccountName ) )
 `;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -230,6 +237,17 @@ export async function startSlapd(
     async addGroup(cn, members) {
       const dn = `cn=${cn},${GROUPS}`;
       await admin((c) => c.add(dn, { objectClass: 'groupOfNames', cn, member: members }));
+      return dn;
+    },
+    async addAdGroup(cn, input = {}) {
+      const dn = `cn=${cn},ou=${input.ou ?? 'groups'},${BASE_DN}`;
+      await admin((c) =>
+        c.add(dn, {
+          objectClass: 'group',
+          cn,
+          ...(input.memberOf?.length ? { memberOf: input.memberOf } : {}),
+        }),
+      );
       return dn;
     },
     async replace(dn, attribute, values) {

@@ -260,6 +260,59 @@ describe('what changes in the directory reaches Poort', () => {
   });
 });
 
+describe('groups of groups (groups.nested)', () => {
+  let nested: TestPoort;
+  let nestedConfig: oidc.Configuration;
+  beforeAll(async () => {
+    nested = await startPoort(
+      `${FAST_ARGON2}${ldapYaml(slapd, '  sync_interval: 0')}\n`.replace(
+        `  groups:\n`,
+        `  groups:\n    nested: true\n`,
+      ),
+    );
+    await nested.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+    nestedConfig = await relyingParty(nested, 'app', SECRET);
+  });
+  afterAll(async () => nested?.stop());
+
+  it('gives a user the groups their groups are in, at sign-in and at the sync, as the directory changes', async () => {
+    const dn = await slapd.addPerson({
+      uid: 'noor',
+      password: 'noor-directory-password',
+      mail: 'noor@school.example',
+    });
+    const mentors = await slapd.addGroup('Mentors', [dn]);
+    const staff = await slapd.addGroup('Personnel', [mentors]);
+    const everyone = await slapd.addGroup('Everybody', [staff]);
+    const { tokens } = await signIn(
+      nestedConfig,
+      new Browser(),
+      { username: 'noor', password: 'noor-directory-password' },
+      { redirectUri: REDIRECT, scope: SCOPE },
+    );
+    const noor = (await nested.services.users.findByUsername('noor'))!;
+    expect(await oidc.fetchUserInfo(nestedConfig, tokens.access_token, noor.id)).toMatchObject({
+      groups: ['Everybody', 'Mentors', 'Personnel'],
+    });
+
+    // Mentors leaves Personnel: the sync takes Personnel and Everybody away, and says so in the trail
+    await slapd.replace(staff, 'member', [everyone]);
+    const seq = await lastSeq(nested);
+    const run = await runCliOn(nested, ['ldap', 'sync', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ updated: ['noor'] });
+    expect((await nested.services.users.findByUsername('noor'))!.groups).toEqual(['Mentors']);
+    expect(
+      byAction(await eventsSince(nested, seq), 'group.changed')
+        .map((e) => e.details)
+        .sort((a, b) => String(a!.group).localeCompare(String(b!.group))),
+    ).toEqual([
+      { group: 'Everybody', change: 'member_removed', via: 'ldap' },
+      { group: 'Personnel', change: 'member_removed', via: 'ldap' },
+    ]);
+  });
+});
+
 describe('the scheduled sync', () => {
   it('runs by itself every sync_interval, on one node of several', async () => {
     const node = await startPoort(`${FAST_ARGON2}${ldapYaml(slapd, '  sync_interval: 1s')}\n`);

@@ -80,6 +80,12 @@ export const ldapConfigSchema = z
         name_attribute: attribute.default('cn'),
         /** make Poort groups for LDAP groups it does not have yet; else only existing Poort groups are filled */
         create_missing: z.boolean().default(true),
+        /**
+         * also the groups a user is in through other groups (a member of Teachers, itself a member of Staff, is in
+         * both), followed up to 10 levels; with `search` through the groups' member attribute, with `member_of`
+         * through each group's own memberOf
+         */
+        nested: z.boolean().default(false),
       })
       .strict()
       .prefault({}),
@@ -116,6 +122,21 @@ export const ldapConfigSchema = z
         path: ['groups', 'base_dn'],
         message:
           'required where groups are searched for (groups.membership: search); or set membership: none',
+      });
+    }
+    if (c.groups.nested && membership === 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups', 'nested'],
+        message: 'nested groups need groups from the directory (groups.membership: search or member_of)',
+      });
+    }
+    if (c.groups.nested && membership === 'search' && c.groups.member_value === 'username') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['groups', 'nested'],
+        message:
+          'nested groups need member_value: dn (a group is listed in another by its DN, not by a username)',
       });
     }
     const urls = typeof c.url === 'string' ? [c.url] : (c.url ?? []);

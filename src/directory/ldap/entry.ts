@@ -38,9 +38,11 @@ export function userFilter(settings: LdapSettings, username: string): string {
   return `(&${settings.users.filter}(${settings.users.usernameAttribute}=${escapeFilter`${username}`}))`;
 }
 
-/** The filter for the groups that list `member` (a DN or a username) in their member attribute. */
-export function groupFilter(settings: LdapSettings, member: string): string {
-  return `(&${settings.groups.filter}(${settings.groups.memberAttribute}=${escapeFilter`${member}`}))`;
+/** The filter for the groups that list any of `members` (DNs or usernames) in their member attribute. */
+export function groupFilter(settings: LdapSettings, members: string[]): string {
+  const attribute = settings.groups.memberAttribute;
+  const each = members.map((m) => `(${attribute}=${escapeFilter`${m}`})`);
+  return `(&${settings.groups.filter}${each.length === 1 ? each[0]! : `(|${each.join('')})`})`;
 }
 
 /** The attributes a user search asks for; binary ones are named apart, so that ldapts leaves them as bytes. */

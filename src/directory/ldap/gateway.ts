@@ -1,7 +1,14 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import type tls from 'node:tls';
-import { Client, InvalidCredentialsError, ResultCodeError, SizeLimitExceededError } from 'ldapts';
+import {
+  Client,
+  InvalidCredentialsError,
+  NoSuchObjectError,
+  ResultCodeError,
+  SizeLimitExceededError,
+} from 'ldapts';
+import type { Logger } from '../../log/logger.js';
 import type { FailureReason } from '../identity.js';
 import {
   bindFailure,
@@ -18,6 +25,7 @@ import {
   type ProfileProblem,
   type RawEntry,
 } from './entry.js';
+import { groupNames, MAX_NESTING, withParentGroups, type GroupRef } from './nesting.js';
 import type { LdapSettings } from './settings.js';
 
 /** The directory could not be asked: no server answered, or one refused the service account or the search. */
@@ -36,6 +44,10 @@ export type PasswordCheck =
 
 /** A DN that names no entry: binding to it costs what a wrong password costs, so an unknown name takes as long. */
 const NOBODY = 'cn=poort-no-such-entry';
+/** Members named in one group search (an OR of this many equality filters). */
+const MEMBERS_PER_SEARCH = 100;
+/** Group entries read at once, on one connection, when following memberOf upwards. */
+const READS_AT_ONCE = 16;
 
 function tlsOptions(settings: LdapSettings, url: string): tls.ConnectionOptions {
   const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
@@ -53,7 +65,10 @@ function tlsOptions(settings: LdapSettings, url: string): tls.ConnectionOptions 
  * anonymous), asks, and closes; servers are tried in order until one answers.
  */
 export class LdapGateway {
-  constructor(private readonly settings: LdapSettings) {}
+  constructor(
+    private readonly settings: LdapSettings,
+    private readonly log?: Logger,
+  ) {}
 
   /** Finds the entry of `username` and binds as it with `password`: the directory checks the password. */
   async checkPassword(username: string, password: string): Promise<PasswordCheck> {
@@ -115,29 +130,47 @@ export class LdapGateway {
   /** The group names of each of `profiles`, in one session (the sync's). */
   async groupsOfAll(profiles: DirectoryProfile[]): Promise<Map<string, string[]>> {
     const g = this.settings.groups;
-    if (g.membership !== 'search') return new Map(profiles.map((p) => [p.externalId, this.memberOfNames(p)]));
+    if (g.membership === 'none') return new Map(profiles.map((p) => [p.externalId, []]));
     return this.session(async (client) => {
-      const { searchEntries } = await client.search(g.baseDn!, {
-        scope: 'sub',
-        filter: g.filter,
-        attributes: [g.nameAttribute, g.memberAttribute],
-        paged: { pageSize: 500 },
-      });
-      const key = (value: string) => (g.memberValue === 'dn' ? dnKey(value) : value);
-      const byMember = new Map<string, string[]>();
-      for (const group of searchEntries as RawEntry[]) {
-        const name = this.groupName(group);
-        if (!name) continue;
-        for (const member of stringValues(group, g.memberAttribute)) {
-          byMember.set(key(member), [...(byMember.get(key(member)) ?? []), name]);
+      let ownGroups: (p: DirectoryProfile) => GroupRef[];
+      let parentsOf: (groups: GroupRef[]) => Promise<GroupRef[]>;
+      if (g.membership === 'search') {
+        // every group once, with its members: the nesting is followed here, not by a search per level and user
+        const { searchEntries } = await client.search(g.baseDn!, {
+          scope: 'sub',
+          filter: g.filter,
+          attributes: [g.nameAttribute, g.memberAttribute],
+          paged: { pageSize: 500 },
+        });
+        const key = (value: string) => (g.memberValue === 'dn' ? dnKey(value) : value);
+        const byMember = new Map<string, GroupRef[]>();
+        for (const entry of searchEntries as RawEntry[]) {
+          const group = { dn: entry.dn, name: this.groupName(entry) };
+          for (const member of stringValues(entry, g.memberAttribute)) {
+            byMember.set(key(member), [...(byMember.get(key(member)) ?? []), group]);
+          }
         }
+        ownGroups = (p) => byMember.get(key(g.memberValue === 'dn' ? p.dn : p.uid)) ?? [];
+        parentsOf = async (level) => level.flatMap((group) => byMember.get(dnKey(group.dn)) ?? []);
+      } else {
+        ownGroups = (p) => memberOfRefs(p.memberOf);
+        // each group's memberOf is read once for all users
+        const read = new Map<string, Promise<GroupRef[]>>();
+        parentsOf = async (level) => {
+          const missing = level.filter((group) => !read.has(dnKey(group.dn)));
+          const fetched = this.memberOfOf(client, missing);
+          missing.forEach((group, i) =>
+            read.set(
+              dnKey(group.dn),
+              fetched.then((all) => all[i]!),
+            ),
+          );
+          return (await Promise.all(level.map((group) => read.get(dnKey(group.dn))!))).flat();
+        };
       }
-      return new Map(
-        profiles.map((p) => [
-          p.externalId,
-          [...new Set(byMember.get(key(g.memberValue === 'dn' ? p.dn : p.uid)) ?? [])].sort(),
-        ]),
-      );
+      const result = new Map<string, string[]>();
+      for (const p of profiles) result.set(p.externalId, await this.counted(p, ownGroups(p), parentsOf));
+      return result;
     });
   }
 
@@ -166,20 +199,91 @@ export class LdapGateway {
 
   private async groupsOf(client: Client, profile: DirectoryProfile): Promise<string[]> {
     const g = this.settings.groups;
-    if (g.membership !== 'search') return this.memberOfNames(profile);
-    const { searchEntries } = await client.search(g.baseDn!, {
-      scope: 'sub',
-      filter: groupFilter(this.settings, g.memberValue === 'dn' ? profile.dn : profile.uid),
-      attributes: [g.nameAttribute],
-    });
-    const names = (searchEntries as RawEntry[]).map((e) => this.groupName(e));
-    return [...new Set(names.filter((n): n is string => n !== null))].sort();
+    if (g.membership === 'none') return [];
+    if (g.membership === 'member_of') {
+      return this.counted(profile, memberOfRefs(profile.memberOf), async (level) =>
+        (await this.memberOfOf(client, level)).flat(),
+      );
+    }
+    const own = await this.groupsListing(client, [g.memberValue === 'dn' ? profile.dn : profile.uid]);
+    return this.counted(profile, own, (level) =>
+      this.groupsListing(
+        client,
+        level.map((group) => group.dn),
+      ),
+    );
   }
 
-  private memberOfNames(profile: DirectoryProfile): string[] {
-    const base = this.settings.groups.baseDn;
-    const names = profile.memberOf.filter((dn) => !base || isUnder(dn, base)).map(firstRdnValue);
-    return [...new Set(names.filter((n): n is string => n !== null))].sort();
+  /**
+   * The names of the groups of a user that count: their own groups, and those they are in through others where
+   * `groups.nested` says so. With member_of only groups under `groups.base_dn` (when given) count, though the
+   * nesting is followed through groups elsewhere too.
+   */
+  private async counted(
+    profile: DirectoryProfile,
+    own: GroupRef[],
+    parentsOf: (groups: GroupRef[]) => Promise<GroupRef[]>,
+  ): Promise<string[]> {
+    const g = this.settings.groups;
+    let groups = own;
+    if (g.nested) {
+      const nested = await withParentGroups(own, parentsOf);
+      if (nested.truncated) {
+        this.log?.warn(
+          { dn: profile.dn, max_levels: MAX_NESTING },
+          'LDAP groups are nested deeper than Poort follows: the groups above that level were not counted',
+        );
+      }
+      groups = nested.groups;
+    }
+    const base = g.baseDn;
+    return groupNames(
+      base && g.membership === 'member_of' ? groups.filter((r) => isUnder(r.dn, base)) : groups,
+    );
+  }
+
+  /** The groups under `groups.base_dn` that list any of `members` (DNs or usernames) as a member. */
+  private async groupsListing(client: Client, members: string[]): Promise<GroupRef[]> {
+    const g = this.settings.groups;
+    const found: GroupRef[] = [];
+    for (let i = 0; i < members.length; i += MEMBERS_PER_SEARCH) {
+      const { searchEntries } = await client.search(g.baseDn!, {
+        scope: 'sub',
+        filter: groupFilter(this.settings, members.slice(i, i + MEMBERS_PER_SEARCH)),
+        attributes: [g.nameAttribute],
+      });
+      for (const entry of searchEntries as RawEntry[])
+        found.push({ dn: entry.dn, name: this.groupName(entry) });
+    }
+    return found;
+  }
+
+  /**
+   * The memberOf of each of `groups`, read from the group's own entry: the groups it is in. A group that is gone, or
+   * that the service account may not see, is in none.
+   */
+  private async memberOfOf(client: Client, groups: GroupRef[]): Promise<GroupRef[][]> {
+    const all: GroupRef[][] = [];
+    for (let i = 0; i < groups.length; i += READS_AT_ONCE) {
+      const part = await Promise.all(
+        groups.slice(i, i + READS_AT_ONCE).map(async (group) => {
+          try {
+            const { searchEntries } = await client.search(group.dn, {
+              scope: 'base',
+              filter: '(objectClass=*)',
+              attributes: ['memberOf'],
+            });
+            const entry = searchEntries[0] as RawEntry | undefined;
+            return entry ? memberOfRefs(stringValues(entry, 'memberOf')) : [];
+          } catch (err) {
+            if (err instanceof NoSuchObjectError) return [];
+            throw err;
+          }
+        }),
+      );
+      all.push(...part);
+    }
+    return all;
   }
 
   private groupName(group: RawEntry): string | null {
@@ -244,4 +348,9 @@ export class LdapGateway {
       cause: lastError,
     });
   }
+}
+
+/** Groups named by DN in a memberOf attribute, each named by the first value of its DN. */
+function memberOfRefs(dns: string[]): GroupRef[] {
+  return dns.map((dn) => ({ dn, name: firstRdnValue(dn) }));
 }

@@ -29,7 +29,7 @@ export function ldapServices(
   },
 ): LdapServices {
   const settings = ldapSettings(config);
-  const gateway = new LdapGateway(settings);
+  const gateway = new LdapGateway(settings, deps.log);
   const accounts = new ExternalAccounts({
     directory: 'ldap',
     users: deps.users,

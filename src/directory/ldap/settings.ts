@@ -27,6 +27,8 @@ export interface LdapSettings {
     memberValue: 'dn' | 'username';
     nameAttribute: string;
     createMissing: boolean;
+    /** also the groups a user is in through other groups */
+    nested: boolean;
   };
   syncIntervalSeconds: number;
 }
@@ -79,6 +81,7 @@ export function ldapSettings(config: LdapConfig): LdapSettings {
       memberValue: config.groups.member_value,
       nameAttribute: config.groups.name_attribute,
       createMissing: config.groups.create_missing,
+      nested: config.groups.nested,
     },
     syncIntervalSeconds: config.sync_interval,
   };

@@ -35,7 +35,7 @@ describe('filters', () => {
     expect(userFilter(ad, 'piet')).toBe(
       '(&(&(objectCategory=person)(objectClass=user))(sAMAccountName=piet))',
     );
-    expect(groupFilter(openldap, 'uid=jan,ou=people,dc=example,dc=org')).toBe(
+    expect(groupFilter(openldap, ['uid=jan,ou=people,dc=example,dc=org'])).toBe(
       '(&(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))(member=uid=jan,ou=people,dc=example,dc=org))',
     );
   });
