@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = [
   'saml.assertion.issued',
   'saml.logout',
   'logout',
+  'logout.upstream',
   'password.changed',
   'password.reset.requested',
   'password.reset.completed',

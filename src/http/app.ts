@@ -30,6 +30,7 @@ import { samlExtraParams } from '../saml/params.js';
 import { samlRoutes } from '../saml/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
+import { UpstreamSignOns } from '../directory/upstream/sign-ons.js';
 import { clientAddress } from './client-address.js';
 import { pageContext, renderPage } from './render.js';
 import { noStore, securityHeaders } from './security-headers.js';
@@ -55,6 +56,8 @@ export interface AppHandle {
   sessionPolicy: SessionPolicyCheck;
   /** after an OIDC logout: where the browser goes to tell the session's SAML service providers, if anywhere */
   afterLogout: (sessionUid: string, location: string) => Promise<string | undefined>;
+  /** a sign-in became a single sign-on session's (where upstream providers sign out with Poort) */
+  signedIn?: (interactionUid: string, sessionUid: string, accountId: string) => Promise<void>;
   /** after an OIDC logout: ends the sessions of Poort's own pages (account, console) that the sign-on began */
   signOnEnded: (sids: ReadonlyMap<string, string>) => Promise<void>;
   /** the authorization parameters of the SAML front-end, with oidc-provider's check of them */
@@ -152,6 +155,9 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     services.users,
   );
   app.use('/signin', noStore);
+  const upstreamSignOns = services.upstream?.anySignsOut()
+    ? new UpstreamSignOns(services.upstream, services.kv, config.oidc.ttl, services.audit, log)
+    : undefined;
   const signIn = signInRoutes({
     provider,
     flow,
@@ -169,6 +175,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     serviceProviderName: async (entityId) => (await services.serviceProviders.find(entityId))?.settings.name,
     ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
     ...(services.upstream ? { upstream: services.upstream } : {}),
+    ...(upstreamSignOns ? { upstreamSignOns } : {}),
     kv: services.kv,
   });
   app.use(signIn.router);
@@ -298,7 +305,14 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     handle,
     sessionPolicy: policy.sessionCheck,
     extraParams: samlExtraParams(new SpBinding(services.secrets)),
-    afterLogout: saml.afterOidcLogout,
+    // the SAML service providers of the session first, then the upstream provider it signed in at, then on
+    afterLogout: async (uid, location) => {
+      const upstreamTo = await upstreamSignOns?.afterLogout(uid, location);
+      return (await saml.afterOidcLogout(uid, upstreamTo ?? location)) ?? upstreamTo;
+    },
+    ...(upstreamSignOns
+      ? { signedIn: (interaction, session, account) => upstreamSignOns.adopt(interaction, session, account) }
+      : {}),
     signOnEnded: async (sids) => {
       const own = [ACCOUNT_CLIENT_ID, ADMIN_CLIENT_ID].flatMap((id) => sids.get(id) ?? []);
       if (own.length > 0)

@@ -49,6 +49,8 @@ export interface ProviderDeps {
   afterLogout?: (sessionUid: string, location: string) => Promise<string | undefined>;
   /** a logout ended a single sign-on session: the sid its ID tokens gave each client */
   signOnEnded?: (sids: ReadonlyMap<string, string>) => Promise<void>;
+  /** a sign-in (interaction `interactionUid`) has just become single sign-on session `sessionUid`'s */
+  signedIn?: (interactionUid: string, sessionUid: string, accountId: string) => Promise<void>;
 }
 
 const interactionPath = (uid: string) => `/signin/${uid}`;
@@ -211,6 +213,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   );
   // A finished sign-in has just become the session's: keep its second factor's strength where the acr cannot say it.
   // Without the record the session counts as its acr says (weaker), so a failure here costs a prompt, not access.
+  const { signedIn } = deps;
   provider.use(async (ctx, next) => {
     await next();
     const { route, result, session } = ctx.oidc ?? {};
@@ -220,6 +223,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       .catch((err: unknown) =>
         log.warn({ err }, 'could not keep the strength of a sign-in with its session'),
       );
+    const interaction = ctx.oidc?.entities.Interaction;
+    if (signedIn && interaction && session.accountId) {
+      // what the sign-in leaves for its session's logout; without it, the logout ends Poort's session only
+      await signedIn(interaction.uid, session.uid, session.accountId).catch((err: unknown) =>
+        log.warn({ err }, 'could not keep what a sign-in leaves for its session’s logout'),
+      );
+    }
   });
   // A new sign-in shows its form at once, at the authorization endpoint, instead of redirecting to /signin/:uid to
   // show it there: one round trip less for every sign-in. The interaction and its cookies are the same.

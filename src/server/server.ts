@@ -68,6 +68,7 @@ export async function startServer(
       extraParams: handle.extraParams,
       afterLogout: handle.afterLogout,
       signOnEnded: handle.signOnEnded,
+      ...(handle.signedIn ? { signedIn: handle.signedIn } : {}),
     });
   provider = build();
 

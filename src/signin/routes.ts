@@ -21,6 +21,7 @@ import { enrolmentRoutes, type SignInEnrolment } from './enrolment-routes.js';
 import { passkeyRoutes } from './passkey-routes.js';
 import { upstreamRoutes } from './upstream-routes.js';
 import type { UpstreamDirectory } from '../directory/upstream/directory.js';
+import type { UpstreamSignOns } from '../directory/upstream/sign-ons.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { attemptContext, field, form, rememberAsked, type Interaction } from './request.js';
 import { applicationOf, requestedRequirement } from '../saml/client.js';
@@ -51,6 +52,8 @@ export interface SignInRouteDeps {
   forgotPassword?: string;
   /** upstream OpenID providers: a button each on the sign-in page */
   upstream?: UpstreamDirectory;
+  /** sign-ins at providers that sign out with Poort (`sign_out`), kept for the logout of their sessions */
+  upstreamSignOns?: UpstreamSignOns;
   /** where a sign-in at an upstream provider waits for the browser to come back */
   kv: KeyValueStore;
 }

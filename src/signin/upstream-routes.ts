@@ -3,7 +3,12 @@ import * as oidc from 'openid-client';
 import { verifyCsrfToken } from '../http/csrf.js';
 import type { Identity } from '../directory/identity.js';
 import { UpstreamUnavailableError, type UpstreamAnswer } from '../directory/upstream/client.js';
-import { upstreamCallbackPath, type UpstreamDirectory } from '../directory/upstream/directory.js';
+import {
+  upstreamCallbackPath,
+  upstreamSignedOutPath,
+  type UpstreamDirectory,
+} from '../directory/upstream/directory.js';
+import type { UpstreamSignOns } from '../directory/upstream/sign-ons.js';
 import type { Enforcement } from '../policy/enforce.js';
 import type { AttemptContext } from './flow.js';
 import { field, form, type Interaction } from './request.js';
@@ -28,6 +33,7 @@ interface Answer {
 
 export interface UpstreamRouteDeps extends StepRouteDeps {
   upstream: UpstreamDirectory;
+  upstreamSignOns?: UpstreamSignOns;
   afterFirstFactor: AfterFirstFactor;
   signInPage(
     req: Request,
@@ -49,6 +55,8 @@ export interface UpstreamRouteDeps extends StepRouteDeps {
  * 3. GET /signin/:uid/upstream/finish: with the pending sign-in's own cookie, which only the browser that began it
  *    has, the answer becomes a user and the sign-in goes on. A code or state planted in someone else's browser
  *    (login CSRF) therefore signs nobody in there.
+ * A provider that signs out with Poort (`sign_out`) sends the browser back to GET
+ * /signin/upstream/:provider/signed-out after a logout, which goes on to where Poort's logout was going.
  */
 export function upstreamRoutes(deps: UpstreamRouteDeps): {
   router: Router;
@@ -179,6 +187,14 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): {
       case 'denied':
         return deps.showDenied(req, res, outcome.enforcement);
       case 'authenticated':
+        // the provider's ID token, for signing out there when this sign-in's session is logged out
+        if (deps.upstreamSignOns && answer !== 'unavailable' && answer.ok) {
+          await deps.upstreamSignOns.remember(interaction.uid, {
+            provider,
+            idToken: answer.idToken,
+            accountId: outcome.authentication.identity.id,
+          });
+        }
         return deps.afterFirstFactor(
           req,
           res,
@@ -188,6 +204,17 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): {
           attempt,
         );
     }
+  });
+
+  // 4. After a logout signed the browser out at the provider too (`sign_out`): on to where the logout was going.
+  router.get(upstreamSignedOutPath(':provider'), async (req, res) => {
+    const state = new URL(req.originalUrl, 'http://signed-out').searchParams.get('state');
+    const location =
+      state && deps.upstreamSignOns
+        ? await deps.upstreamSignOns.returned(String(req.params.provider), state)
+        : undefined;
+    if (!location) return deps.showError(req, res, 400, 'session_expired');
+    res.redirect(303, location);
   });
 
   return { router, start };

@@ -1,4 +1,5 @@
 import * as oidc from 'openid-client';
+import { pino } from 'pino';
 import { generate } from 'otplib';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,16 +12,19 @@ import {
   isPasswordForm,
   redeemCode,
   relyingParty,
+  signOutOfPoort,
   startAuthorization,
   submitPassword,
 } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
+import { UpstreamSignOns } from '../../src/directory/upstream/sign-ons.js';
 import { readSamlPost } from '../helpers/saml-browser.js';
 import { startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider } from '../helpers/saml-sp.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
 
 const REDIRECT = 'http://127.0.0.1:7812/cb';
+const SIGNED_OUT = 'http://127.0.0.1:7812/signed-out';
 const SECRET = 'app-secret-0123456789';
 const UPSTREAM_SECRET = 'downstream-secret-0123456789';
 const PASSWORD = 'ulla at the hospital directory';
@@ -42,21 +46,28 @@ beforeAll(async () => {
     groups: ['Nurses'],
   });
   poort = await startPoort(
-    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer, '    domains: [hospital.example]\n')}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`)}${provider('trusted', 'Trusted', upstream.issuer, '    trust_mfa: true\n    claims: { username: email }\n')}`,
+    `${FAST_ARGON2}upstream_providers:\n${provider('hospital', 'Hospital', upstream.issuer, '    domains: [hospital.example]\n')}${provider('clinic', 'Clinic', upstream.issuer)}${provider('gone', 'Gone', `http://127.0.0.1:${await freePort()}`, '    sign_out: true\n')}${provider('trusted', 'Trusted', upstream.issuer, '    trust_mfa: true\n    claims: { username: email }\n')}${provider('kiosk', 'Kiosk', upstream.issuer, '    sign_out: true\n')}`,
   );
   for (const [id, firstParty] of [
     ['hospital', true],
     ['clinic', false],
     ['trusted', true],
+    ['kiosk', true],
   ] as const) {
     await upstream.addClient({
       clientId: `${id}-client`,
       secret: UPSTREAM_SECRET,
       redirectUris: [`${poort.issuer}/signin/upstream/${id}/callback`],
+      postLogoutRedirectUris: [`${poort.issuer}/signin/upstream/${id}/signed-out`],
       firstParty,
     });
   }
-  await poort.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+  await poort.addClient({
+    clientId: 'app',
+    secret: SECRET,
+    redirectUris: [REDIRECT],
+    postLogoutRedirectUris: [SIGNED_OUT],
+  });
   app = await relyingParty(poort, 'app', SECRET);
 });
 afterAll(async () => {
@@ -378,5 +389,121 @@ describe('a SAML service provider’s sign-in', () => {
     } finally {
       await samlPoort.stop();
     }
+  });
+});
+
+describe('signing out of Poort after a sign-in at an upstream provider', () => {
+  // a user of their own at the provider: a username in Poort belongs to one directory
+  let keesUpstreamId: string;
+  beforeAll(async () => {
+    keesUpstreamId = await upstream.addUser({
+      username: 'kees',
+      password: PASSWORD,
+      email: 'kees@kiosk.example',
+    });
+  });
+
+  /** Signs `username` in to the app through `provider`'s button; the browser and the ID token. */
+  async function signedInThrough(provider: string, username: string) {
+    const { browser, pending, next } = await pressButton(provider);
+    const tokens = await redeemCode(
+      app,
+      await submitPassword(browser, next, username, PASSWORD, REDIRECT),
+      pending,
+    );
+    return { browser, idToken: tokens.id_token! };
+  }
+  /** Whether the provider still knows the browser: its button brings it straight back, without a password there. */
+  async function upstreamKnows(browser: Browser, provider: string): Promise<boolean> {
+    const page = await browser.navigate(
+      (await startAuthorization(app, { redirectUri: REDIRECT, scope: SCOPE })).url.href,
+    );
+    const button = readForm(page, `upstream-${provider}`);
+    const next = await browser.navigate(button.action, { form: button.fields }, REDIRECT);
+    if (next.status === 0) return true;
+    expect(isPasswordForm(next)).toBe(true);
+    return false;
+  }
+  const endSession = (idToken: string) =>
+    oidc.buildEndSessionUrl(app, { id_token_hint: idToken, post_logout_redirect_uri: SIGNED_OUT }).href;
+
+  it('signs out there too where sign_out is on, then goes on to the application', async () => {
+    const { browser, idToken } = await signedInThrough('kiosk', 'kees');
+    const kees = (await poort.services.users.findExternal('upstream:kiosk', keesUpstreamId))!;
+    const seq = await lastSeq(poort);
+    // Poort's logout sends the browser to the provider's end_session_endpoint, whose own page confirms it
+    const there = await signOutOfPoort(browser, endSession(idToken), SIGNED_OUT);
+    expect(there.url.startsWith(`${upstream.issuer}/session/end`)).toBe(true);
+    const confirm = readForm(there, 'op.logoutForm');
+    const back = await browser.navigate(
+      confirm.action,
+      { form: { ...confirm.fields, logout: 'yes' } },
+      SIGNED_OUT,
+    );
+    expect(back.status).toBe(0);
+    expect(back.url.startsWith(SIGNED_OUT)).toBe(true);
+    expect(byAction(await eventsSince(poort, seq), 'logout.upstream')).toEqual([
+      expect.objectContaining({
+        outcome: 'success',
+        actor: { type: 'user', id: kees.id },
+        subject: { id: kees.id },
+        details: { provider: 'kiosk' },
+      }),
+    ]);
+    expect(JSON.stringify(await eventsSince(poort, seq))).not.toContain(idToken.split('.')[2]!);
+    // the next person at this computer meets the provider's password form, not kees's session there
+    expect(await upstreamKnows(browser, 'kiosk')).toBe(false);
+    // the way back works once
+    const replay = await browser.request(
+      back.url.replace(SIGNED_OUT, `${poort.issuer}/signin/upstream/kiosk/signed-out`),
+    );
+    expect(replay.status).toBe(400);
+  });
+
+  it('leaves the provider’s session alone where sign_out is off', async () => {
+    const { browser, idToken } = await signedInThrough('hospital', 'ulla');
+    const seq = await lastSeq(poort);
+    const out = await signOutOfPoort(browser, endSession(idToken), SIGNED_OUT);
+    expect(out.status).toBe(0);
+    expect(out.url.startsWith(SIGNED_OUT)).toBe(true);
+    expect(byAction(await eventsSince(poort, seq), 'logout.upstream')).toEqual([]);
+    expect(await upstreamKnows(browser, 'hospital')).toBe(true);
+  });
+
+  it('ends Poort’s session anyway when the provider cannot be asked, and records it; another user’s sign-in drops it', async () => {
+    const services = poort.services;
+    const signOns = new UpstreamSignOns(
+      services.upstream!,
+      services.kv,
+      { interaction: 60, session: 60 },
+      services.audit,
+      pino({ level: 'silent' }),
+    );
+    const seq = await lastSeq(poort);
+    await signOns.remember('interaction-1', {
+      provider: 'gone',
+      idToken: 'header.payload.signature',
+      accountId: 'u-1',
+    });
+    await signOns.adopt('interaction-1', 'session-1', 'u-1');
+    expect(await signOns.afterLogout('session-1', `${poort.issuer}/session/end/success`)).toBeUndefined();
+    expect(byAction(await eventsSince(poort, seq), 'logout.upstream')).toEqual([
+      expect.objectContaining({
+        outcome: 'failure',
+        subject: { id: 'u-1' },
+        details: { provider: 'gone', reason: 'upstream_unavailable' },
+      }),
+    ]);
+
+    // a provider without sign_out keeps nothing; another user signing in to the same session drops what was kept
+    await signOns.remember('interaction-2', { provider: 'hospital', idToken: 'h.p.s', accountId: 'u-2' });
+    expect(await services.kv.get('upstream-signon-pending:interaction-2')).toBeUndefined();
+    await signOns.remember('interaction-3', { provider: 'gone', idToken: 'h.p.s', accountId: 'u-3' });
+    await signOns.adopt('interaction-3', 'session-2', 'u-3');
+    await signOns.adopt('interaction-4', 'session-2', 'u-3');
+    expect(await services.kv.get('upstream-signon:session-2')).toMatchObject({ accountId: 'u-3' });
+    await signOns.adopt('interaction-5', 'session-2', 'u-4');
+    expect(await services.kv.get('upstream-signon:session-2')).toBeUndefined();
+    expect(await signOns.returned('gone', 'no-such-state')).toBeUndefined();
   });
 });

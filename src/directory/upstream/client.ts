@@ -8,7 +8,8 @@ export class UpstreamUnavailableError extends Error {
 
 /** What the provider's answer came to. */
 export type UpstreamAnswer =
-  | { ok: true; claims: Record<string, unknown> }
+  /** `idToken`: the provider's ID token itself, the hint of a sign-out there */
+  | { ok: true; claims: Record<string, unknown>; idToken: string }
   /** the provider said no (`access_denied`: the person cancelled or may not use the application there) */
   | { ok: false; reason: 'refused'; error: string }
   /** the answer did not hold up: bad state or nonce, a token that does not verify, an error at the token endpoint */
@@ -107,7 +108,30 @@ export class UpstreamClient {
         return this.failure(err);
       }
     }
-    return { ok: true, claims };
+    return { ok: true, claims, idToken: tokens.id_token! };
+  }
+
+  /**
+   * Where to send the browser to sign out at the provider (RP-initiated logout), coming back to
+   * `postLogoutRedirectUri` with `state`. Throws UpstreamUnavailableError when the provider cannot be discovered or
+   * names no end_session_endpoint.
+   */
+  async endSessionUrl(params: {
+    idTokenHint: string;
+    postLogoutRedirectUri: string;
+    state: string;
+  }): Promise<URL> {
+    const config = await this.configuration();
+    if (!config.serverMetadata().end_session_endpoint) {
+      throw new UpstreamUnavailableError(
+        `the OpenID provider ${this.settings.issuer} names no end_session_endpoint: it cannot sign anyone out`,
+      );
+    }
+    return oidc.buildEndSessionUrl(config, {
+      id_token_hint: params.idTokenHint,
+      post_logout_redirect_uri: params.postLogoutRedirectUri,
+      state: params.state,
+    });
   }
 
   private failure(err: unknown): UpstreamAnswer {

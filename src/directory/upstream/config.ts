@@ -73,6 +73,12 @@ export const upstreamProviderSchema = z
     userinfo: z.boolean().default(true),
     /** make Poort groups for the provider's groups it does not have yet; else only existing ones are filled */
     create_missing_groups: z.boolean().default(true),
+    /**
+     * signing out of Poort also signs the person out at the provider, when they signed in there: the browser goes
+     * to its end_session_endpoint and comes back to <issuer>/signin/upstream/<id>/signed-out (register that as a
+     * post-logout redirect URI there). For shared computers; it also ends their other applications' sessions there
+     */
+    sign_out: z.boolean().default(false),
   })
   .strict()
   .superRefine((p, ctx) => {

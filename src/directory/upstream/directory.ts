@@ -13,6 +13,11 @@ export function upstreamCallbackPath(providerId: string): string {
   return `/signin/upstream/${providerId}/callback`;
 }
 
+/** Where a provider sends the browser back after signing it out (`sign_out`); register <issuer><path> there. */
+export function upstreamSignedOutPath(providerId: string): string {
+  return `/signin/upstream/${providerId}/signed-out`;
+}
+
 interface Provider {
   config: UpstreamProviderConfig;
   client: UpstreamClient;
@@ -35,6 +40,7 @@ export type UpstreamResult =
 export class UpstreamDirectory {
   readonly #providers = new Map<string, Provider>();
   readonly #log: Logger;
+  readonly #issuer: string;
 
   constructor(
     configs: UpstreamProviderConfig[],
@@ -42,6 +48,7 @@ export class UpstreamDirectory {
     deps: { users: UserRepository; groups: GroupRepository; audit: AuditLog; log: Logger },
   ) {
     this.#log = deps.log;
+    this.#issuer = issuer.replace(/\/$/, '');
     for (const config of configs) {
       this.#providers.set(config.id, {
         config,
@@ -65,6 +72,26 @@ export class UpstreamDirectory {
 
   has(id: string): boolean {
     return this.#providers.has(id);
+  }
+
+  /** Whether signing out of Poort signs out at this provider too (`sign_out`). */
+  signsOut(id: string): boolean {
+    return this.#providers.get(id)?.config.sign_out ?? false;
+  }
+
+  /** Whether any provider signs out with Poort. */
+  anySignsOut(): boolean {
+    return [...this.#providers.values()].some((p) => p.config.sign_out);
+  }
+
+  /** Where to send the browser to sign out at the provider; throws UpstreamUnavailableError where it cannot. */
+  endSessionUrl(id: string, idTokenHint: string, state: string): Promise<URL> {
+    const provider = this.provider(id);
+    return provider.client.endSessionUrl({
+      idTokenHint,
+      postLogoutRedirectUri: `${this.#issuer}${upstreamSignedOutPath(id)}`,
+      state,
+    });
   }
 
   /** The provider whose `domains` hold the domain of a typed name that is an e-mail address, if any. */
