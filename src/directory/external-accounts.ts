@@ -60,7 +60,8 @@ export class ExternalAccounts {
    */
   async upsert(
     profile: ExternalProfile,
-    groups: string[],
+    /** null: the directory did not say; the user's groups stay as they are */
+    groups: string[] | null,
     ctx: AttemptSource = {},
     about: Record<string, unknown> = {},
   ): Promise<AccountOutcome> {
@@ -76,7 +77,7 @@ export class ExternalAccounts {
       await event({
         action: 'user.created',
         subject: { id, username: profile.username },
-        details: { directory, ...about, groups },
+        details: { directory, ...about, groups: groups ?? [] },
       });
       try {
         user = await users.createExternal(id, directory, profile);
@@ -107,7 +108,7 @@ export class ExternalAccounts {
         changed = true;
       }
     }
-    changed = (await this.setGroups(user, profile.username, groups, event)) || changed;
+    if (groups !== null) changed = (await this.setGroups(user, profile.username, groups, event)) || changed;
     return { ok: true, user: (await users.findById(user.id))!, changed };
   }
 

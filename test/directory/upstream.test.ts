@@ -347,6 +347,31 @@ describe('signing in at an upstream OpenID provider', () => {
     }
   });
 
+  it('keeps a user’s groups when the provider leaves them out as too many for a token (Entra overage)', async () => {
+    const upstreamDirectory = poort.services.upstream!;
+    const claims = { sub: 'olga-at-hospital', preferred_username: 'olga', email: 'olga@hospital.example' };
+    const signIn = (more: Record<string, unknown>) =>
+      upstreamDirectory.complete(
+        'hospital',
+        { ok: true, claims: { ...claims, ...more }, idToken: 'h.p.s' },
+        {},
+      );
+    expect(await signIn({ groups: ['Doctors', 'Nurses'] })).toMatchObject({ ok: true });
+    const olga = () => poort.services.users.findExternal('upstream:hospital', 'olga-at-hospital');
+    expect((await olga())!.groups).toEqual(['Doctors', 'Nurses']);
+    const seq = await lastSeq(poort);
+    expect(
+      await signIn({ _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: 'x' } } }),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect((await olga())!.groups).toEqual(['Doctors', 'Nurses']);
+    expect(byAction(await eventsSince(poort, seq), 'group.changed')).toEqual([]);
+    // a provider that says "no groups" is believed
+    expect(await signIn({ groups: [] })).toMatchObject({ ok: true });
+    expect((await olga())!.groups).toEqual([]);
+  });
+
   it('leaves the user’s password and groups to the provider', async () => {
     const set = await runCliOn(poort, ['user', 'set-password', 'ulla', '--password-stdin'], {
       input: 'a local password for ulla\n',

@@ -137,6 +137,13 @@ export class UpstreamDirectory {
       this.#log.warn({ provider: id, ...found }, 'an upstream provider’s claims cannot make a Poort user');
       return { ok: false, code: 'invalid_credentials', reason: 'directory_conflict' };
     }
+    if (found.groups === null) {
+      this.#log.warn(
+        { provider: id, claim: provider.config.claims.groups },
+        'an upstream provider left the groups out of its answer (too many for a token): the user keeps the groups ' +
+          'Poort had. At Entra ID, have the application registration emit only the groups assigned to it',
+      );
+    }
     const account = await provider.accounts.upsert(found.profile, found.groups, ctx, {
       issuer: provider.config.issuer,
     });

@@ -49,4 +49,21 @@ describe('a provider’s claims as a Poort user', () => {
       claim: 'email',
     });
   });
+
+  it('says the groups are unknown, not empty, where the provider left them out as too many (Entra overage)', () => {
+    const base = { oid: 'x', preferred_username: 'jan', email: 'jan@school.example' };
+    const overage = {
+      ...base,
+      _claim_names: { groups: 'src1' },
+      _claim_sources: { src1: { endpoint: 'https://graph.windows.net/tenant/users/x/getMemberObjects' } },
+    };
+    expect(upstreamProfile(overage, entra)).toMatchObject({ profile: { username: 'jan' }, groups: null });
+    expect(upstreamProfile({ ...base, hasgroups: true }, entra)).toMatchObject({ groups: null });
+    // a groups claim that is there wins; no claim and no sign of overage: no groups
+    expect(upstreamProfile({ ...overage, groups: ['Staff'] }, entra)).toMatchObject({ groups: ['Staff'] });
+    expect(upstreamProfile(base, entra)).toMatchObject({ groups: [] });
+    expect(upstreamProfile({ ...base, _claim_names: { address: 'src1' } }, entra)).toMatchObject({
+      groups: [],
+    });
+  });
 });
