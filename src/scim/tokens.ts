@@ -7,13 +7,20 @@ export const SCIM_TOKEN_PREFIX = 'poort_scim_';
 /** The longest a fixed token may live: a connector's token is rotated at least this often. */
 export const MAX_SCIM_TOKEN_SECONDS = 3 * 365 * 86400;
 
+/** How exactly the last use of a token is kept: one write an hour per token, not one per request. */
+export const LAST_USED_PRECISION_SECONDS = 3600;
+
 export interface ScimTokenRecord {
   id: string;
   clientId: string;
   /** ISO-8601 */
   createdAt: string;
   expiresAt: string;
+  /** ISO-8601, to within an hour; null: never used */
+  lastUsedAt: string | null;
 }
+
+const COLUMNS = ['id', 'client_id', 'created_at', 'expires_at', 'last_used_at'] as const;
 
 /** SHA-256, hex: a token is 256 random bits, so a fast hash keeps it as safe as a slow one would. */
 function hashOf(token: string): string {
@@ -25,8 +32,15 @@ function toRecord(row: {
   client_id: string;
   created_at: string;
   expires_at: string;
+  last_used_at: string | null;
 }): ScimTokenRecord {
-  return { id: row.id, clientId: row.client_id, createdAt: row.created_at, expiresAt: row.expires_at };
+  return {
+    id: row.id,
+    clientId: row.client_id,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    lastUsedAt: row.last_used_at ?? null,
+  };
 }
 
 /**
@@ -53,6 +67,7 @@ export class ScimTokens {
       token_hash: hashOf(token),
       created_at: new Date(now).toISOString(),
       expires_at: new Date(now + lifetimeSeconds * 1000).toISOString(),
+      last_used_at: null,
     };
     await this.db.insertInto('scim_tokens').values(row).execute();
     return { token, record: toRecord(row) };
@@ -63,18 +78,33 @@ export class ScimTokens {
     if (!token.startsWith(SCIM_TOKEN_PREFIX) || token.length > 200) return undefined;
     const row = await this.db
       .selectFrom('scim_tokens')
-      .select(['id', 'client_id', 'created_at', 'expires_at'])
+      .select(COLUMNS)
       .where('token_hash', '=', hashOf(token))
       .where('expires_at', '>', new Date().toISOString())
       .executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }
 
+  /**
+   * Notes that `record` was just used, where the last use kept is older than LAST_USED_PRECISION_SECONDS (or none):
+   * at most one write an hour per token, and the condition keeps several nodes from writing it each.
+   */
+  async used(record: ScimTokenRecord, at = new Date()): Promise<void> {
+    const stale = new Date(at.getTime() - LAST_USED_PRECISION_SECONDS * 1000).toISOString();
+    if (record.lastUsedAt !== null && record.lastUsedAt > stale) return;
+    await this.db
+      .updateTable('scim_tokens')
+      .set({ last_used_at: at.toISOString() })
+      .where('id', '=', record.id)
+      .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<=', stale)]))
+      .execute();
+  }
+
   /** Every token, expired ones too, oldest first. */
   async list(): Promise<ScimTokenRecord[]> {
     const rows = await this.db
       .selectFrom('scim_tokens')
-      .select(['id', 'client_id', 'created_at', 'expires_at'])
+      .select(COLUMNS)
       .orderBy('created_at')
       .orderBy('id')
       .execute();
@@ -95,7 +125,7 @@ export class ScimTokens {
     const row = await this.db
       .deleteFrom('scim_tokens')
       .where('id', '=', id)
-      .returning(['id', 'client_id', 'created_at', 'expires_at'])
+      .returning(COLUMNS)
       .executeTakeFirst();
     return row ? toRecord(row) : undefined;
   }

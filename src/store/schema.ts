@@ -107,6 +107,8 @@ export interface ScimTokenTable {
   token_hash: string;
   created_at: string;
   expires_at: string;
+  /** ISO-8601, kept to within LAST_USED_PRECISION; null: never used */
+  last_used_at: string | null;
 }
 
 export interface DeviceTable {

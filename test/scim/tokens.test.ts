@@ -14,6 +14,7 @@ interface Token {
   clientId: string;
   createdAt: string;
   expiresAt: string;
+  lastUsedAt: string | null;
   token: string;
 }
 
@@ -44,6 +45,8 @@ describe('fixed SCIM tokens (poort scim token)', { timeout: 60_000 }, () => {
     const made = await add('hr', '--lifetime', '180d');
     expect(made.token).toMatch(/^poort_scim_[\w-]{43}$/);
     expect(made.clientId).toBe('hr');
+    expect(made.lastUsedAt).toBeNull();
+    const before = new Date().toISOString();
     const days = (Date.parse(made.expiresAt) - Date.parse(made.createdAt)) / 86400_000;
     expect(days).toBe(180);
 
@@ -80,10 +83,31 @@ describe('fixed SCIM tokens (poort scim token)', { timeout: 60_000 }, () => {
     const rows = await poort.services.db.selectFrom('scim_tokens').selectAll().execute();
     expect(JSON.stringify(rows)).not.toContain(made.token.slice('poort_scim_'.length));
 
+    // when it was last used: written at its first use, then at most once an hour
+    const lastUsed = async () =>
+      (await new ScimTokens(poort.services.db).list()).find((t) => t.id === made.id)!.lastUsedAt;
+    const first = await lastUsed();
+    expect(first! >= before).toBe(true);
+    expect((await users(made.token)).status).toBe(200);
+    expect(await lastUsed()).toBe(first);
+    await poort.services.db
+      .updateTable('scim_tokens')
+      .set({ last_used_at: new Date(Date.now() - 3601_000).toISOString() })
+      .where('id', '=', made.id)
+      .execute();
+    expect((await users(made.token)).status).toBe(200);
+    expect(await lastUsed()).not.toBe(first);
+    expect((await lastUsed())! >= first!).toBe(true);
+
     const listed = await cli('scim', 'token', 'list');
     expect(listed.code).toBe(0);
-    expect(listed.stdout).toMatch(new RegExp(`^${made.id}\\s+hr\\s+\\S+\\s+\\S+\\s+works$`, 'm'));
+    expect(listed.stdout).toMatch(new RegExp(`^${made.id}\\s+hr\\s+\\S+\\s+\\S+\\s+\\S+\\s+works$`, 'm'));
+    expect(listed.stdout).toMatch(/^ID\s+CLIENT\s+CREATED\s+EXPIRES\s+LAST USED\s+STATE$/m);
     expect(listed.stdout).not.toContain(made.token);
+    const unused = await add('hr');
+    expect((await cli('scim', 'token', 'list')).stdout).toMatch(
+      new RegExp(`^${unused.id}\\s+hr\\s+\\S+\\s+\\S+\\s+never\\s+works$`, 'm'),
+    );
   });
 
   it('refuses a revoked, an expired and a forged token, and those of a removed client', async () => {

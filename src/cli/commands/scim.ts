@@ -66,12 +66,13 @@ export function registerScimCommands(program: Command): void {
         if (opts.json) return printJson(tokens);
         const now = new Date().toISOString();
         printTable(
-          ['ID', 'CLIENT', 'CREATED', 'EXPIRES', 'STATE'],
+          ['ID', 'CLIENT', 'CREATED', 'EXPIRES', 'LAST USED', 'STATE'],
           tokens.map((t) => [
             t.id,
             t.clientId,
             t.createdAt,
             t.expiresAt,
+            t.lastUsedAt ?? 'never',
             t.expiresAt <= now
               ? 'expired'
               : services.config.scim.clients.includes(t.clientId)

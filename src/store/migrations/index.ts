@@ -10,6 +10,7 @@ import * as sessionsNotBefore from './008_sessions_not_before.js';
 import * as lastSignIn from './009_last_signin.js';
 import * as userDirectory from './010_user_directory.js';
 import * as scimTokens from './011_scim_tokens.js';
+import * as scimTokenLastUsed from './012_scim_token_last_used.js';
 
 /** Versioned migrations, applied in name order; never edit one that has shipped, add the next. */
 export const migrations: Record<string, Migration> = {
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '009_last_signin': lastSignIn,
   '010_user_directory': userDirectory,
   '011_scim_tokens': scimTokens,
+  '012_scim_token_last_used': scimTokenLastUsed,
 };
 
 export const migrationProvider: MigrationProvider = {
