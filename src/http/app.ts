@@ -179,7 +179,7 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     kv: services.kv,
   });
   app.use(signIn.router);
-  const saml = samlRoutes({ services, provider, page, log });
+  const saml = samlRoutes({ services, provider, page, log, ...(upstreamSignOns ? { upstreamSignOns } : {}) });
   app.use(saml.router);
   app.use('/account', noStore);
   app.use(

@@ -1,3 +1,4 @@
+import type { UpstreamSignOns } from '../directory/upstream/sign-ons.js';
 import crypto from 'node:crypto';
 import express, { type Request, type Response } from 'express';
 import type Provider from 'oidc-provider';
@@ -30,6 +31,8 @@ export interface SamlRouteDeps {
   provider: () => Provider;
   page: (req: Request, res: Response, pagePath?: string) => PageContext;
   log: Logger;
+  /** sign-ins at upstream providers that sign out with Poort: a single logout signs out there too */
+  upstreamSignOns?: UpstreamSignOns;
 }
 
 export const MAX_RELAY_STATE = 1024;

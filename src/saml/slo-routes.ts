@@ -167,15 +167,27 @@ export function sloRoutes(
         },
       });
       const toTell = await withLogoutEndpoint(others);
+      const final = {
+        entityId: sp.entityId,
+        inResponseTo: logout.id,
+        ...(raw.relayState ? { relayState: raw.relayState } : {}),
+      };
+      // the other SPs first, then the upstream provider the session began at (where it signs out with Poort),
+      // then the LogoutResponse to this SP
+      const signOns = deps.upstreamSignOns;
+      if (first.oidcSession && signOns) {
+        const upstreamTo = await signOns.afterLogout(
+          first.oidcSession,
+          async () => `${NEXT_PATH}?chain=${await state.saveChain({ remaining: [], final })}`,
+        );
+        if (upstreamTo) {
+          if (toTell.length === 0) return res.redirect(303, upstreamTo);
+          const id = await state.saveChain({ remaining: toTell, final: { location: upstreamTo } });
+          return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
+        }
+      }
       if (toTell.length > 0) {
-        const id = await state.saveChain({
-          remaining: toTell,
-          final: {
-            entityId: sp.entityId,
-            inResponseTo: logout.id,
-            ...(raw.relayState ? { relayState: raw.relayState } : {}),
-          },
-        });
+        const id = await state.saveChain({ remaining: toTell, final });
         return res.redirect(303, `${NEXT_PATH}?chain=${id}`);
       }
       return answerLogout(req, res, sp, logout.id, STATUS.success, raw.relayState);

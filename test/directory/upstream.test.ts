@@ -18,7 +18,8 @@ import {
 } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
 import { UpstreamSignOns } from '../../src/directory/upstream/sign-ons.js';
-import { readSamlPost } from '../helpers/saml-browser.js';
+import { readSamlPost, walk } from '../helpers/saml-browser.js';
+import { STATUS } from '../helpers/saml-xml.js';
 import { startSamlPoort } from '../helpers/saml-poort.js';
 import { ServiceProvider } from '../helpers/saml-sp.js';
 import { eventsSince, lastSeq } from '../helpers/trail.js';
@@ -411,6 +412,60 @@ describe('a SAML service provider’s sign-in', () => {
         application: { id: sp.entityId, protocol: 'saml' },
         details: { provider: 'ward' },
       });
+    } finally {
+      await samlPoort.stop();
+    }
+  });
+});
+
+describe('a SAML single logout after a sign-in at an upstream provider', () => {
+  it('signs out at the provider too where sign_out is on, then answers the service provider', async () => {
+    const sp = await ServiceProvider.create({ entityId: 'https://ward-2.example.test/sp' });
+    const samlPoort = await startSamlPoort([{ sp }], {
+      yaml: `upstream_providers:\n${provider('ward2', 'Ward', upstream.issuer, '    sign_out: true\n')}`,
+    });
+    try {
+      await upstream.addClient({
+        clientId: 'ward2-client',
+        secret: UPSTREAM_SECRET,
+        redirectUris: [`${samlPoort.issuer}/signin/upstream/ward2/callback`],
+        postLogoutRedirectUris: [`${samlPoort.issuer}/signin/upstream/ward2/signed-out`],
+        firstParty: true,
+      });
+      const browser = new Browser();
+      const atUpstream = async () => {
+        const page = await browser.navigate((await sp.redirectRequest()).url);
+        const button = readForm(page, 'upstream-ward2');
+        return browser.navigate(button.action, { form: button.fields });
+      };
+      const back = await submitPassword(browser, await atUpstream(), 'ulla', PASSWORD, sp.acsUrl);
+      const result = await sp.validateResponse(readSamlPost(back)!.fields as { SAMLResponse: string });
+      const logout = await sp.logoutRequest({
+        nameId: result.nameId,
+        nameIdFormat: result.nameIdFormat,
+        spNameQualifier: result.spNameQualifier,
+        sessionIndex: result.sessionIndex,
+      });
+      // the LogoutRequest ends Poort's session and sends the browser to sign out at the provider
+      const there = await browser.navigate(logout.url, {}, sp.sloUrl);
+      expect(there.url.startsWith(`${upstream.issuer}/session/end`)).toBe(true);
+      const confirm = readForm(there, 'op.logoutForm');
+      const done = await walk(
+        browser,
+        await browser.navigate(confirm.action, { form: { ...confirm.fields, logout: 'yes' } }, sp.sloUrl),
+        undefined,
+        sp.sloUrl,
+      );
+      const answer = done.redirectedTo
+        ? await sp.validateLogoutResponse({ binding: 'redirect', url: done.redirectedTo })
+        : await sp.validateLogoutResponse({ binding: 'post', fields: done.post!.fields });
+      expect(answer.status).toBe(STATUS.success);
+      const [signedOut] = await samlPoort.services.audit.query({ action: 'logout.upstream', limit: 1 });
+      expect(signedOut?.event).toMatchObject({ outcome: 'success', details: { provider: 'ward2' } });
+      // the provider no longer knows this browser
+      const next = await atUpstream();
+      expect(next.url.startsWith(`${upstream.issuer}/`)).toBe(true);
+      expect(isPasswordForm(next)).toBe(true);
     } finally {
       await samlPoort.stop();
     }

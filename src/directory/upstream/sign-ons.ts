@@ -70,11 +70,15 @@ export class UpstreamSignOns {
   }
 
   /**
-   * The single sign-on session `sessionUid` was logged out, and the browser is about to go to `location`: where it
-   * should go first instead (the provider's end_session_endpoint), if anywhere. Where the provider cannot be asked,
-   * Poort's own logout still stands and the browser goes on; the trail and the log say so.
+   * The single sign-on session `sessionUid` was logged out, and the browser is about to go to `location` (or where
+   * that function says, asked only when needed): where it should go first instead (the provider's
+   * end_session_endpoint), if anywhere. Where the provider cannot be asked, Poort's own logout still stands and the
+   * browser goes on; the trail and the log say so.
    */
-  async afterLogout(sessionUid: string, location: string): Promise<string | undefined> {
+  async afterLogout(
+    sessionUid: string,
+    location: string | (() => Promise<string>),
+  ): Promise<string | undefined> {
     const signOn = await this.kv.update<SignOn, SignOn | undefined>(
       this.sessionKey(sessionUid),
       (current) => ({
@@ -104,7 +108,10 @@ export class UpstreamSignOns {
     }
     await this.kv.set(
       this.signingOutKey(state),
-      { provider: signOn.provider, location } satisfies SigningOut,
+      {
+        provider: signOn.provider,
+        location: typeof location === 'string' ? location : await location(),
+      } satisfies SigningOut,
       SIGN_OUT_SECONDS,
     );
     await this.audit.append({ ...event, outcome: 'success', details: { provider: signOn.provider } });
