@@ -86,12 +86,30 @@ export class GroupRepository {
       .select(['memberships.group_id', 'users.username'])
       .orderBy('users.username')
       .execute();
+    const byGroup = new Map<string, string[]>();
+    for (const m of members) {
+      const list = byGroup.get(m.group_id);
+      if (list) list.push(m.username);
+      else byGroup.set(m.group_id, [m.username]);
+    }
     return groups.map((g) => ({
       id: g.id,
       name: g.name,
       createdAt: g.created_at,
-      members: members.filter((m) => m.group_id === g.id).map((m) => m.username),
+      members: byGroup.get(g.id) ?? [],
     }));
+  }
+
+  /**
+   * Groups without their members, by name, or those named `name` or with id `id` only (exactly, as a SCIM filter
+   * compares): what a search needs before it knows whether members are wanted at all.
+   */
+  async summaries(only: { name?: string; id?: string } = {}): Promise<Array<Omit<GroupRecord, 'members'>>> {
+    let query = this.db.selectFrom('groups').select(['id', 'name', 'created_at']).orderBy('name');
+    if (only.name !== undefined) query = query.where('name', '=', only.name);
+    if (only.id !== undefined) query = query.where('id', '=', only.id);
+    const rows = await query.execute();
+    return rows.map((g) => ({ id: g.id, name: g.name, createdAt: g.created_at }));
   }
 
   /** Removes a group and its memberships (the users stay); returns it as it was, with its members. */

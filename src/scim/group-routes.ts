@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response, Router } from 'express';
-import { project, projectionOf } from './projection.js';
+import { project, projectionOf, shows } from './projection.js';
 import type { AuditEventInput } from '../audit/event.js';
 import { recordedBy, type Actor, type Change } from '../audit/recorded.js';
 import { rolesOf } from '../admin/roles.js';
@@ -99,18 +99,26 @@ export function groupRoutes(ctx: GroupRouteContext): void {
     GROUPS,
     handle(async (req, res) => {
       const { start, count } = paging(req.query);
-      let groups = await services.groups.list();
+      let only: { name?: string; id?: string } = {};
       if (typeof req.query.filter === 'string') {
         const match = /^\s*(displayName|id)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$/i.exec(req.query.filter);
         if (!match)
           throw new ScimError(400, 'supported group filters: displayName eq "…", id eq "…"', 'invalidFilter');
         const value = JSON.parse(`"${match[2]!}"`) as string;
-        groups = groups.filter((g) => (match[1]!.toLowerCase() === 'id' ? g.id === value : g.name === value));
+        only = match[1]!.toLowerCase() === 'id' ? { id: value } : { name: value };
       }
+      // Entra ID looks each group up by name with excludedAttributes=members: no member is read for that
+      const groups = await services.groups.summaries(only);
       const page = groups.slice(start - 1, start - 1 + Math.min(count, MAX_COUNT));
       const projection = projectionOf(req.query);
+      const withMembers = shows(projection, 'members');
       const resources = await Promise.all(
-        page.map(async (g) => project(toGroupResource(await group(g.id), base), projection)),
+        page.map(async (g) =>
+          project(
+            toGroupResource(withMembers ? await group(g.id) : { ...g, memberIds: [] }, base),
+            projection,
+          ),
+        ),
       );
       send(res, 200, {
         schemas: [LIST_SCHEMA],
@@ -125,11 +133,12 @@ export function groupRoutes(ctx: GroupRouteContext): void {
   router.get(
     `${GROUPS}/:id`,
     handle(async (req, res) => {
-      send(
-        res,
-        200,
-        project(toGroupResource(await group(String(req.params.id)), base), projectionOf(req.query)),
-      );
+      const projection = projectionOf(req.query);
+      const id = String(req.params.id);
+      const found = shows(projection, 'members')
+        ? await group(id)
+        : { ...((await services.groups.summaries({ id }))[0] ?? (await group(id))), memberIds: [] };
+      send(res, 200, project(toGroupResource(found, base), projection));
     }),
   );
 

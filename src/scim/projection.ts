@@ -32,6 +32,14 @@ export function projectionOf(query: Request['query']): Projection {
   return { ...(attributes ? { attributes } : {}), ...(excluded ? { excluded } : {}) };
 }
 
+/** Whether a resource projected so shows anything of the top-level attribute `name` (lower case). */
+export function shows(projection: Projection, name: string): boolean {
+  if (ALWAYS.has(name)) return true;
+  if (projection.excluded?.has(name)) return false;
+  const { attributes } = projection;
+  return !attributes || attributes.has(name) || [...attributes].some((p) => p.startsWith(`${name}.`));
+}
+
 /** A complex value, or each value of a multi-valued one, with only the sub-attributes `keep` says yes to. */
 function subAttributes(value: unknown, keep: (sub: string) => boolean): unknown {
   const one = (v: unknown) =>

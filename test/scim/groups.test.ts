@@ -133,6 +133,15 @@ describe('SCIM 2.0 provisioning of groups (/scim/v2/Groups)', { timeout: 60_000 
     ]);
     const named = await scim('GET', `/Groups/${id}?attributes=displayName`);
     expect(named.body).toEqual({ schemas: [GROUP_SCHEMA], id, displayName: 'maths' });
+    expect((await scim('GET', '/Groups/no-such-group?attributes=displayName')).status).toBe(404);
+    const byId = await scim(
+      'GET',
+      `/Groups?excludedAttributes=members&filter=${encodeURIComponent(`id eq "${id}"`)}`,
+    );
+    expect(byId.body).toMatchObject({ totalResults: 1, Resources: [{ id, displayName: 'maths' }] });
+    expect((byId.body.Resources as Array<{ members?: unknown }>)[0]!.members).toBeUndefined();
+    const none = await scim('GET', `/Groups?filter=${encodeURIComponent('displayName eq "Maths"')}`);
+    expect(none.body).toMatchObject({ totalResults: 0, Resources: [] });
   });
 
   it('keeps names, unknown members and administrative groups out of its reach', async () => {

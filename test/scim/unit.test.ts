@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScimError } from '../../src/scim/errors.js';
 import { parseFilter } from '../../src/scim/filter.js';
-import { project, projectionOf } from '../../src/scim/projection.js';
+import { project, projectionOf, shows } from '../../src/scim/projection.js';
 import { applyGroupPatch, fromGroupResource } from '../../src/scim/group-resource.js';
 import { applyPatch, fromResource, type ScimUser } from '../../src/scim/user-resource.js';
 
@@ -186,5 +186,16 @@ describe('SCIM attributes and excludedAttributes', () => {
     expect(shown({ excludedAttributes: 'name.familyName' }).name).toEqual({ givenName: 'Anna' });
     expect(shown({})).toBe(user);
     expect(shown({ attributes: '' })).toBe(user);
+  });
+
+  it('says whether an attribute is shown at all, so that what is not shown need not be read', () => {
+    const of = (query: Record<string, string>) => (name: string) => shows(projectionOf(query), name);
+    expect(of({})('members')).toBe(true);
+    expect(of({ excludedAttributes: 'members' })('members')).toBe(false);
+    expect(of({ excludedAttributes: 'members.display' })('members')).toBe(true);
+    expect(of({ attributes: 'displayName' })('members')).toBe(false);
+    expect(of({ attributes: 'members.value' })('members')).toBe(true);
+    expect(of({ attributes: 'urn:ietf:params:scim:schemas:core:2.0:Group:members' })('members')).toBe(true);
+    expect(of({ excludedAttributes: 'id' })('id')).toBe(true);
   });
 });
