@@ -167,11 +167,13 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv } =
         'configured: set passwords.reset.email (or mfa.otp.email)',
     );
   }
-  if (config.notifications.security_changes && !reset.email && !config.mfa.otp.email) {
-    throw new ConfigError(
-      `${file}: notifications.security_changes: the notices are e-mailed, but no e-mail sender is configured: ` +
-        'set passwords.reset.email (or mfa.otp.email)',
-    );
+  for (const key of ['security_changes', 'new_sign_ins'] as const) {
+    if (config.notifications[key] && !reset.email && !config.mfa.otp.email) {
+      throw new ConfigError(
+        `${file}: notifications.${key}: the notices are e-mailed, but no e-mail sender is configured: ` +
+          'set passwords.reset.email (or mfa.otp.email)',
+      );
+    }
   }
   const issuer = new URL(config.server.issuer);
   if (issuer.search || issuer.hash) {

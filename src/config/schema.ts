@@ -261,6 +261,12 @@ export const configSchema = z
          * passwords.reset.email, else mfa.otp.email)
          */
         security_changes: z.boolean().default(false),
+        /**
+         * e-mail users when their account signs in with a browser it has not signed in with before (a cookie of a
+         * year remembers the browsers), with the browser, place and address, so that someone else's sign-in with
+         * their password is noticed (through the same sender)
+         */
+        new_sign_ins: z.boolean().default(false),
       })
       .strict()
       .prefault({}),

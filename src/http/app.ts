@@ -31,6 +31,7 @@ import { samlRoutes } from '../saml/routes.js';
 import { Throttle } from '../signin/throttle.js';
 import { cidrMatcher } from './cidr.js';
 import { UpstreamSignOns } from '../directory/upstream/sign-ons.js';
+import { KnownDevices, SEEN_BROWSER_COOKIE } from '../policy/known-device.js';
 import { clientAddress } from './client-address.js';
 import { pageContext, renderPage } from './render.js';
 import { noStore, securityHeaders } from './security-headers.js';
@@ -172,6 +173,15 @@ export function createApp(services: Services, provider: () => Provider, log: Log
     enrolment: signInEnrolment(services, flow),
     policy: policy.enforcement,
     knownDevices: policy.knownDevices,
+    ...(config.notifications.new_sign_ins
+      ? {
+          seenBrowsers: new KnownDevices(
+            services.secrets.csrfKey,
+            { enabled: true, days: 365, secure: config.server.issuer.startsWith('https:') },
+            SEEN_BROWSER_COOKIE,
+          ),
+        }
+      : {}),
     serviceProviderName: async (entityId) => (await services.serviceProviders.find(entityId))?.settings.name,
     ...(forgotSender ? { forgotPassword: FORGOT_PATH } : {}),
     ...(services.upstream ? { upstream: services.upstream } : {}),

@@ -2,6 +2,8 @@ import crypto from 'node:crypto';
 import { readCookie } from '../http/i18n.js';
 
 export const KNOWN_DEVICE_COOKIE = 'poort_device';
+/** The browsers an account signed in with before (notifications.new_sign_ins): the same form, another cookie. */
+export const SEEN_BROWSER_COOKIE = 'poort_seen';
 
 /** Users one browser is remembered for at most (a shared computer): the oldest drop out. */
 const MAX_USERS = 5;
@@ -31,13 +33,17 @@ export interface KnownDeviceOptions {
 export class KnownDevices {
   private readonly key: Buffer;
 
+  /**
+   * `cookie`: the cookie's name; each name has a key of its own, so that one cookie's value never passes for the
+   * other's (the "seen browsers" of new sign-in notices use the same form as SEEN_BROWSER_COOKIE).
+   */
   constructor(
     secret: Buffer,
     private readonly options: KnownDeviceOptions,
+    private readonly cookie = KNOWN_DEVICE_COOKIE,
   ) {
-    this.key = Buffer.from(
-      crypto.hkdfSync('sha256', secret, Buffer.alloc(0), 'poort known-device cookie', 32),
-    );
+    const label = cookie === KNOWN_DEVICE_COOKIE ? 'poort known-device cookie' : `poort cookie ${cookie}`;
+    this.key = Buffer.from(crypto.hkdfSync('sha256', secret, Buffer.alloc(0), label, 32));
   }
 
   get enabled(): boolean {
@@ -67,7 +73,7 @@ export class KnownDevices {
 
   /** The cookie's unexpired entries; none when it is missing, altered or malformed. */
   private entries(cookieHeader: string | undefined, now: number): Entry[] {
-    const value = readCookie(cookieHeader, KNOWN_DEVICE_COOKIE);
+    const value = readCookie(cookieHeader, this.cookie);
     if (!value) return [];
     const dot = value.indexOf('.');
     if (dot < 0) return [];
@@ -116,7 +122,7 @@ export class KnownDevices {
       'base64url',
     );
     return (
-      `${KNOWN_DEVICE_COOKIE}=${payload}.${this.mac(payload)}; Path=/; Max-Age=${maxAge}; HttpOnly; SameSite=Lax` +
+      `${this.cookie}=${payload}.${this.mac(payload)}; Path=/; Max-Age=${maxAge}; HttpOnly; SameSite=Lax` +
       (this.options.secure ? '; Secure' : '')
     );
   }

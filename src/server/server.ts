@@ -96,7 +96,8 @@ export async function startServer(
   keyWatch.unref();
 
   // Poort's own sinks (security notices), beside the configured ones
-  const own = config.notifications.security_changes ? [await securityNotices(services, config, log)] : [];
+  const notices = config.notifications.security_changes || config.notifications.new_sign_ins;
+  const own = notices ? [await securityNotices(services, config, log)] : [];
   const maintenance = new AuditMaintenance(
     services.audit,
     services.db,
@@ -105,10 +106,7 @@ export async function startServer(
       checkpointInterval: config.audit.checkpoint_interval,
       retention: config.audit.retention,
       archiveDir: path.join(config.storage.data_dir, 'audit-archive'),
-      sinkNames: [
-        ...config.audit.sinks.map((s) => s.name),
-        ...(config.notifications.security_changes ? [SECURITY_NOTICES_SINK] : []),
-      ],
+      sinkNames: [...config.audit.sinks.map((s) => s.name), ...(notices ? [SECURITY_NOTICES_SINK] : [])],
     },
     log,
   );
@@ -172,8 +170,8 @@ export async function startServer(
 }
 
 /**
- * The security notices' sink (notifications.security_changes). Turned on for the first time, it begins at the head
- * of the trail: nobody is told about changes from before.
+ * The security notices' sink (notifications.security_changes, new_sign_ins). Turned on for the first time, it begins
+ * at the head of the trail: nobody is told about changes from before.
  */
 async function securityNotices(
   services: Services,
@@ -181,7 +179,7 @@ async function securityNotices(
   log: Logger,
 ): Promise<SecurityNoticeSink> {
   const sender = resetLinkSender(config, log);
-  if (!sender) throw new Error('notifications.security_changes needs an e-mail sender');
+  if (!sender) throw new Error('security notices need an e-mail sender');
   if ((await services.audit.cursor(SECURITY_NOTICES_SINK)) === 0) {
     const head = (await services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
     if (head > 0) await services.audit.setCursor(SECURITY_NOTICES_SINK, head);
@@ -193,5 +191,9 @@ async function securityNotices(
     language: config.organisation.default_language,
     organisation: config.organisation.name,
     log,
+    kinds: {
+      changes: config.notifications.security_changes,
+      newSignIns: config.notifications.new_sign_ins,
+    },
   });
 }

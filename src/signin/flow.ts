@@ -327,7 +327,12 @@ export class SignInFlow {
    * The sign-in is done and about to be handed back to the application. Where and when it happened becomes the
    * "previous sign-in" of the next one (impossible travel).
    */
-  async completed(authentication: Authentication, ctx: AttemptContext): Promise<void> {
+  /** `newBrowser`: the account never signed in with this browser before (notifications.new_sign_ins) */
+  async completed(
+    authentication: Authentication,
+    ctx: AttemptContext,
+    about: { newBrowser?: boolean } = {},
+  ): Promise<void> {
     const { identity } = authentication;
     await this.audit.append(
       this.event(ctx, {
@@ -336,7 +341,11 @@ export class SignInFlow {
         actor: { type: 'user', id: identity.id, name: identity.username },
         subject: { id: identity.id, username: identity.username, known: true },
         ...(authentication.policy ? { policy: authentication.policy } : {}),
-        details: { amr: authentication.amr, acr: authentication.acr },
+        details: {
+          amr: authentication.amr,
+          acr: authentication.acr,
+          ...(about.newBrowser ? { new_browser: true } : {}),
+        },
       }),
     );
     // The trail has the sign-in; the user's row only a convenience copy, not worth failing the sign-in over.

@@ -46,6 +46,8 @@ export interface SignInRouteDeps {
   policy: PolicyEnforcement;
   /** "remember this device" after a multi-factor sign-in */
   knownDevices: KnownDevices;
+  /** the browsers accounts signed in with before, where new sign-ins are told (notifications.new_sign_ins) */
+  seenBrowsers?: KnownDevices;
   /** the display name of a SAML service provider, for sign-ins Poort's SAML front-end began for it */
   serviceProviderName?: (entityId: string) => Promise<string | undefined>;
   /** the "Forgot your password?" page, linked from the sign-in page when self-service resets are on */
@@ -363,7 +365,15 @@ export function signInRoutes(deps: SignInRouteDeps): SignInRoutes {
       }
       policy = enforcement.audit;
     }
-    await flow.completed({ ...authentication, policy }, attempt);
+    const { seenBrowsers } = deps;
+    const userId = authentication.identity.id;
+    const newBrowser = seenBrowsers
+      ? !seenBrowsers.isKnown(req.headers.cookie, userId, attempt.source.user_agent)
+      : undefined;
+    await flow.completed({ ...authentication, policy }, attempt, newBrowser ? { newBrowser } : {});
+    // remembered again at every sign-in: a year from the last one
+    const seen = seenBrowsers?.remember(req.headers.cookie, userId, attempt.source.user_agent);
+    if (seen) res.appendHeader('Set-Cookie', seen);
     // only where the user asked for it on the second-factor form (not on a shared computer)
     if (authentication.amr.includes('mfa') && rememberAsked(req)) {
       const cookie = deps.knownDevices.remember(

@@ -158,7 +158,15 @@ describe('loading the configuration file', () => {
         'set passwords.reset.email (or mfa.otp.email)',
     );
     const otp = 'mfa: { otp: { email: { type: outbox } } }\nnotifications: { security_changes: true }\n';
-    expect(loadConfig({ file: file(otp), env: {} }).config.notifications).toEqual({ security_changes: true });
+    expect(loadConfig({ file: file(otp), env: {} }).config.notifications).toEqual({
+      security_changes: true,
+      new_sign_ins: false,
+    });
+    const signIns = configError('notifications: { new_sign_ins: true }\n');
+    expect(signIns.message).toBe(
+      `${signIns.file}: notifications.new_sign_ins: the notices are e-mailed, but no e-mail sender is configured: ` +
+        'set passwords.reset.email (or mfa.otp.email)',
+    );
   });
 
   it('refuses an issuer with a query or a fragment', () => {

@@ -6,7 +6,7 @@ import { RecoveryCodes } from '../../src/mfa/recovery.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
 import { SecurityNoticeSink } from '../../src/notify/security-notices.js';
 import { accountSignIn, chooseNewPassword } from '../helpers/account.js';
-import { Browser, readForm } from '../helpers/browser.js';
+import { Browser, cookieKey, readForm } from '../helpers/browser.js';
 import { runCliOn } from '../helpers/cli.js';
 import { relyingParty, signIn } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
@@ -162,5 +162,88 @@ notifications: { security_changes: true }
     await noticeSink({ now: () => late }).deliver(second);
     await new Promise((r) => setTimeout(r, 300));
     expect(smtp.to('kees@acme.example')).toHaveLength(3);
+  });
+});
+
+// Someone else signing in with a person's password shows up as a sign-in with a browser the account never used.
+describe('new sign-in notices (notifications.new_sign_ins)', { timeout: 90_000 }, () => {
+  let smtp: TestSmtpServer;
+  let poort: TestPoort;
+  let app: Awaited<ReturnType<typeof relyingParty>>;
+  const DUTCH_ADDRESS = '145.97.39.155';
+  const FIREFOX_ON_WINDOWS =
+    'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0';
+
+  beforeAll(async () => {
+    smtp = await startSmtpServer();
+    poort = await startPoort(`organisation: { name: Acme, default_language: nl }
+server: { trust_proxy: [127.0.0.1/32, "::1/128"] }
+passwords:
+  argon2: { memory_kib: 8192, iterations: 1 }
+  reset:
+    email: { type: smtp, host: 127.0.0.1, port: ${smtp.port}, security: none, from: security@acme.example }
+notifications: { new_sign_ins: true }
+`);
+    await poort.addClient({ clientId: 'app', secret: SECRET, redirectUris: [REDIRECT] });
+    app = await relyingParty(poort, 'app', SECRET);
+    await poort.addUser({ username: 'noor', password: PASSWORD, email: 'noor@acme.example', name: 'Noor' });
+  });
+  afterAll(async () => {
+    await poort?.stop();
+    await smtp?.close();
+  });
+
+  const signInWith = (browser: Browser) =>
+    signIn(app, browser, { username: 'noor', password: PASSWORD }, { redirectUri: REDIRECT });
+
+  it('tells of a sign-in with a browser the account had not used, once per browser, in the organisation’s language', async () => {
+    const laptop = new Browser({ 'x-forwarded-for': DUTCH_ADDRESS, 'user-agent': FIREFOX_ON_WINDOWS });
+    const from = await lastSeq(poort);
+    await signInWith(laptop);
+    const mail = await smtp.waitFor('noor@acme.example', 10_000);
+    expect(mail.subject).toBe('Nieuwe aanmelding met uw account bij Acme');
+    expect(mail.text).toContain('Beste Noor,');
+    expect(mail.text).toContain(
+      'Met uw account noor is aangemeld in een browser waarin dat nog niet eerder gebeurde (tijden in UTC):',
+    );
+    expect(mail.text).toMatch(
+      new RegExp(
+        `^- \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d: een aanmelding met Firefox op Windows, vanuit Nederland \\(adres ${DUTCH_ADDRESS.replace(/\./g, '\\.')}\\)\\.$`,
+        'm',
+      ),
+    );
+    const [completed] = await poort.services.audit.query({ action: 'signin.completed', limit: 1 });
+    expect(completed!.seq).toBeGreaterThan(from);
+    expect(completed!.event.details).toMatchObject({ new_browser: true });
+
+    // the same browser again, signed out (its session cookies gone, the year-long one kept): nothing; the cookie
+    // names no user, and does not count in another browser
+    for (const [key, cookie] of laptop.cookies) if (cookie.name !== 'poort_seen') laptop.cookies.delete(key);
+    await signInWith(laptop);
+    const [again] = await poort.services.audit.query({ action: 'signin.completed', limit: 1 });
+    expect(again!.seq).toBeGreaterThan(completed!.seq);
+    expect(again!.event.details).not.toHaveProperty('new_browser');
+    const seen = [...laptop.cookies.values()].find((c) => c.name === 'poort_seen')!;
+    expect(seen).toBeDefined();
+    expect(Buffer.from(seen.value.split('.')[0]!, 'base64url').toString()).not.toContain('noor');
+    const copied = new Browser({ 'user-agent': 'curl/8.5.0' });
+    copied.cookies.set(cookieKey(seen.host, seen.name, seen.path), { ...seen });
+    await signInWith(copied);
+    const other = await smtp.waitFor('noor@acme.example', 10_000);
+    expect(other.text).toMatch(
+      /: een aanmelding met een onbekende browser, vanuit een onbekende plaats \(adres /,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(smtp.to('noor@acme.example')).toHaveLength(2);
+  });
+
+  it('tells nothing of changes where only new sign-ins are told', async () => {
+    await poort.addUser({ username: 'olaf', password: PASSWORD, email: 'olaf@acme.example' });
+    const run = await runCliOn(poort, ['user', 'set-password', 'olaf', '--password-stdin'], {
+      input: `${NEW}\n`,
+    });
+    expect(run.code, run.stderr).toBe(0);
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(smtp.to('olaf@acme.example')).toHaveLength(0);
   });
 });
