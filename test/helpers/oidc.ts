@@ -118,14 +118,15 @@ export async function authorizeInBrowser(
   return submitPassword(browser, first, credentials.username, credentials.password, pending.redirectUri);
 }
 
-/** Whether `credentials` sign in (password alone) to the application at `redirectUri`, in a browser of its own. */
+/** Whether `credentials` sign in (password alone) to the application at `redirectUri`, in a browser of its own (sending `headers`). */
 export async function passwordSignsIn(
   config: oidc.Configuration,
   redirectUri: string,
   credentials: { username: string; password: string },
+  headers: Record<string, string> = {},
 ): Promise<boolean> {
   const pending = await startAuthorization(config, { redirectUri });
-  return (await authorizeInBrowser(new Browser(), pending, credentials)).status === 0;
+  return (await authorizeInBrowser(new Browser(headers), pending, credentials)).status === 0;
 }
 
 /** The application's half of the callback: checks state (and nonce) and redeems the code with the PKCE verifier. */
