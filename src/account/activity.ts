@@ -1,4 +1,6 @@
+import type { AuditLog } from '../audit/log.js';
 import type { StoredAuditEvent } from '../audit/event.js';
+import type { Translate } from '../http/i18n.js';
 
 /** How far back the account page shows sign-in attempts, and how many at most. */
 export const ACTIVITY_DAYS = 30;
@@ -70,4 +72,51 @@ export function activityOf(events: StoredAuditEvent[], userId: string): Activity
     if (rows.length === ACTIVITY_LIMIT) break;
   }
   return rows;
+}
+
+/** The sign-in attempts on `userId` of the last ACTIVITY_DAYS, newest first. */
+export async function recentActivity(audit: Pick<AuditLog, 'query'>, userId: string): Promise<ActivityRow[]> {
+  const since = new Date(Date.now() - ACTIVITY_DAYS * 86400_000).toISOString();
+  return activityOf(
+    await audit.query({ user: userId, action: 'signin.*', since, limit: 4 * ACTIVITY_LIMIT }),
+    userId,
+  );
+}
+
+/** A row as the activity table (views/activity-table.njk) shows it, in the page's language. */
+export interface ActivityCells {
+  iso: string;
+  when: string;
+  what: string;
+  ok: boolean;
+  browser: string;
+  place: string;
+  ip: string;
+  application: string;
+}
+
+export function activityCells(rows: ActivityRow[], lang: string, t: Translate): ActivityCells[] {
+  const dates = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
+  const regions = new Intl.DisplayNames([lang], { type: 'region' });
+  const place = (country: string | null) => {
+    if (!country) return t('account.activity.unknown_place');
+    try {
+      return regions.of(country) ?? country;
+    } catch {
+      return country;
+    }
+  };
+  return rows.map((r) => ({
+    iso: r.time,
+    when: `${dates.format(new Date(r.time))} UTC`,
+    what: t(`account.activity.kind.${r.kind}`),
+    ok: r.ok,
+    browser:
+      r.browser && r.os
+        ? t('account.activity.browser_on', { browser: r.browser, os: r.os })
+        : (r.browser ?? r.os ?? t('account.activity.unknown_browser')),
+    place: place(r.country),
+    ip: r.ip ?? '',
+    application: r.application ?? '',
+  }));
 }

@@ -1,4 +1,4 @@
-import { ACTIVITY_DAYS, ACTIVITY_LIMIT, activityOf } from './activity.js';
+import { ACTIVITY_DAYS, activityCells, recentActivity } from './activity.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response, type Router } from 'express';
 import { correlationId, type AuditAction, type AuditEventInput } from '../audit/event.js';
@@ -252,42 +252,13 @@ export function accountRoutes(deps: AccountRouteDeps): Router {
     const v = await visit(req, res, false);
     if (!v) return;
     const page = deps.page(req, res);
-    const since = new Date(Date.now() - ACTIVITY_DAYS * 86400_000).toISOString();
-    const events = await deps.audit.query({
-      user: v.identity.id,
-      action: 'signin.*',
-      since,
-      limit: 4 * ACTIVITY_LIMIT,
-    });
-    const dates = new Intl.DateTimeFormat(page.lang, { dateStyle: 'medium', timeStyle: 'short' });
-    const regions = new Intl.DisplayNames([page.lang], { type: 'region' });
-    const place = (country: string | null) => {
-      if (!country) return page.t('account.activity.unknown_place');
-      try {
-        return regions.of(country) ?? country;
-      } catch {
-        return country;
-      }
-    };
     send(
       res,
       200,
       renderPage('account/activity', page, {
         back: SECURITY,
         days: ACTIVITY_DAYS,
-        rows: activityOf(events, v.identity.id).map((r) => ({
-          iso: r.time,
-          when: dates.format(new Date(r.time)),
-          what: page.t(`account.activity.kind.${r.kind}`),
-          ok: r.ok,
-          browser:
-            r.browser && r.os
-              ? page.t('account.activity.browser_on', { browser: r.browser, os: r.os })
-              : (r.browser ?? r.os ?? page.t('account.activity.unknown_browser')),
-          place: place(r.country),
-          ip: r.ip ?? '',
-          application: r.application ?? '',
-        })),
+        rows: activityCells(await recentActivity(deps.audit, v.identity.id), page.lang, page.t),
         password: PASSWORD,
       }),
     );

@@ -171,7 +171,8 @@ export class AdminConsole {
     res: Response,
     v: AdminVisit,
     view: string,
-    vars: Record<string, unknown>,
+    /** or made from the page (its language), for what is written out before rendering */
+    vars: Record<string, unknown> | ((page: PageContext) => Record<string, unknown>),
     status = 200,
   ): void {
     const page = this.deps.page(req, res, req.method === 'POST' ? undefined : req.originalUrl);
@@ -193,7 +194,7 @@ export class AdminConsole {
           csrf: v.csrf,
           signout: '/admin/signout',
         },
-        ...vars,
+        ...(typeof vars === 'function' ? vars(page) : vars),
       }),
     );
   }

@@ -1,4 +1,5 @@
 import type { Request, Response } from 'express';
+import { ACTIVITY_DAYS, activityCells, recentActivity } from '../account/activity.js';
 import type { PasswordResets } from '../account/password-reset.js';
 import {
   requestPasswordReset,
@@ -70,11 +71,24 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
       : undefined;
     const done = typeof req.query.done === 'string' && DONE.has(req.query.done) ? req.query.done : '';
     const action = (name: string) => `${userPath(user)}/${name}`;
-    console.render(req, res, v, 'user', {
+    // the account's sign-in attempts, to see why someone cannot get in; reading the trail is recorded, as a search
+    const activity = await recentActivity(services.audit, user.id);
+    await console.record(req, v, {
+      action: 'audit.searched',
+      subject: { id: user.id, username: user.username },
+      details: {
+        filter: { user: user.id, action: 'signin.*', days: ACTIVITY_DAYS },
+        results: activity.length,
+        via: 'user_page',
+      },
+    });
+    console.render(req, res, v, 'user', (page) => ({
       user,
       factors,
       done,
       back: USERS,
+      days: ACTIVITY_DAYS,
+      rows: activityCells(activity, page.lang, page.t),
       manage: manage?.ok
         ? {
             enable: user.enabled ? undefined : action('enable'),
@@ -88,7 +102,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
           }
         : undefined,
       refusal: manage && !manage.ok ? manage.reason : undefined,
-    });
+    }));
   });
 
   /**

@@ -234,6 +234,30 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
     });
   });
 
+  it('shows the helpdesk an account’s recent sign-ins and failed attempts, recording that the trail was read', async () => {
+    const joost = await poort.addUser({ username: 'joost', password: PASSWORD, email: 'joost@example.org' });
+    expect(await passwordSignsIn(app, REDIRECT, { username: 'joost', password: 'forgot it' })).toBe(false);
+    expect(await passwordSignsIn(app, REDIRECT, { username: 'joost', password: PASSWORD })).toBe(true);
+    const { browser } = await consoleOf('hanna');
+    const seq = await lastSeq(poort);
+    const page = await browser.navigate(`${poort.issuer}/admin/users/${joost}`);
+    expect(page.status).toBe(200);
+    const table = /<table class="data">[\s\S]*?<\/table>/.exec(page.body)![0].replace(/<[^>]+>/g, ' ');
+    expect(table.replace(/\s+/g, ' ')).toMatch(/Signed in .*wiki.* Wrong password .*wiki/);
+    expect(only(await eventsSince(poort, seq), 'audit.searched')).toEqual([
+      expect.objectContaining({
+        actor: { type: 'admin', id: ids.hanna, name: 'hanna' },
+        subject: { id: joost, username: 'joost' },
+        details: {
+          filter: { user: joost, action: 'signin.*', days: 30 },
+          results: 2,
+          via: 'user_page',
+          roles: ['helpdesk'],
+        },
+      }),
+    ]);
+  });
+
   it('lets the helpdesk give an enrolment code, shown once and kept only as a hash', async () => {
     const { browser, page } = await open('hanna', `/admin/users/${ids.carla}`);
     const seq = await lastSeq(poort);
