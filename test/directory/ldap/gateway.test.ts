@@ -1,11 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ldapConfigSchema } from '../../../src/directory/ldap/config.js';
-import { DirectoryUnavailableError, LdapGateway } from '../../../src/directory/ldap/gateway.js';
-import { ldapSettings } from '../../../src/directory/ldap/settings.js';
+import { DirectoryUnavailableError } from '../../../src/directory/ldap/gateway.js';
 import { freePort, tempDir } from '../../helpers/poort.js';
-import { GROUPS, PEOPLE, SERVICE_DN, SERVICE_PASSWORD, startSlapd, type Slapd } from '../../helpers/slapd.js';
+import { gatewayTo, SERVICE_DN, startSlapd, type Slapd } from '../../helpers/slapd.js';
 
 let slapd: Slapd;
 let dir: string;
@@ -23,21 +21,7 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function gateway(settings: Record<string, unknown>): LdapGateway {
-  return new LdapGateway(
-    ldapSettings(
-      ldapConfigSchema.parse({
-        url: slapd.url,
-        bind_dn: SERVICE_DN,
-        bind_password: SERVICE_PASSWORD,
-        timeout: 2,
-        users: { base_dn: PEOPLE },
-        groups: { base_dn: GROUPS },
-        ...settings,
-      }),
-    ),
-  );
-}
+const gateway = (settings: Record<string, unknown>) => gatewayTo(slapd, settings);
 
 describe('the connection to the directory', () => {
   it('speaks TLS: StartTLS and ldaps://, with the certificate checked against tls.ca_file', async () => {

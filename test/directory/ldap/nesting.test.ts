@@ -2,18 +2,10 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ldapConfigSchema } from '../../../src/directory/ldap/config.js';
-import { LdapGateway, type PasswordCheck } from '../../../src/directory/ldap/gateway.js';
+import type { PasswordCheck } from '../../../src/directory/ldap/gateway.js';
 import { MAX_NESTING, withParentGroups, type GroupRef } from '../../../src/directory/ldap/nesting.js';
 import { ldapSettings } from '../../../src/directory/ldap/settings.js';
-import {
-  BASE_DN,
-  GROUPS,
-  PEOPLE,
-  SERVICE_DN,
-  SERVICE_PASSWORD,
-  startSlapd,
-  type Slapd,
-} from '../../helpers/slapd.js';
+import { BASE_DN, gatewayTo, GROUPS, PEOPLE, startSlapd, type Slapd } from '../../helpers/slapd.js';
 
 const ref = (name: string): GroupRef => ({ dn: `cn=${name},${GROUPS}`, name });
 
@@ -83,22 +75,8 @@ describe('nested groups in a real directory', () => {
   });
   afterAll(async () => slapd?.stop());
 
-  function gateway(settings: Record<string, unknown>, groups: Record<string, unknown>): LdapGateway {
-    return new LdapGateway(
-      ldapSettings(
-        ldapConfigSchema.parse({
-          url: slapd.url,
-          bind_dn: SERVICE_DN,
-          bind_password: SERVICE_PASSWORD,
-          timeout: 2,
-          users: { base_dn: PEOPLE },
-          ...settings,
-          groups: { base_dn: GROUPS, ...groups },
-        }),
-      ),
-      log,
-    );
-  }
+  const gateway = (settings: Record<string, unknown>, groups: Record<string, unknown>) =>
+    gatewayTo(slapd, { ...settings, groups: { base_dn: GROUPS, ...groups } }, log);
 
   const groupsOf = (check: PasswordCheck) => (check.kind === 'ok' ? check.groups : check);
 
