@@ -2,7 +2,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { Browser } from '../helpers/browser.js';
-import { runCliOn } from '../helpers/cli.js';
+import { changeSeenBy, runCliOn } from '../helpers/cli.js';
 import {
   authorizeInBrowser,
   FAST_ARGON2,
@@ -32,7 +32,12 @@ describe('poort client update', { timeout: 90_000 }, () => {
   });
   afterAll(async () => poort?.stop());
 
-  const run = (args: string[], input?: string) => runCliOn(poort, args, input ? { input } : {});
+  /** the CLI, then what it changed as the server serves it */
+  const run = async (args: string[], input?: string) => {
+    const result = await runCliOn(poort, args, input ? { input } : {});
+    await changeSeenBy(poort);
+    return result;
+  };
   const since = async () => (await poort.services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
   const eventsAfter = async (seq: number) =>
     (await poort.services.audit.readAfter(seq, 100)).map((e) => e.event as AuditEvent);

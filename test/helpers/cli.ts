@@ -166,3 +166,15 @@ export function filesUnder(dir: string): string[] {
     .filter((e) => e.isFile())
     .map((e) => path.join(e.parentPath, e.name));
 }
+
+/**
+ * Waits until what a CLI command committed is what `poort` serves: at once on SQLite (its caches of durable data,
+ * the clients', follow data_version), and from the next second on PostgreSQL, whose caches are kept up to a second
+ * (timeBucketCounter in src/store/postgres.ts).
+ */
+export async function changeSeenBy(poort: {
+  services: { config: { storage: { durable: string } } };
+}): Promise<void> {
+  if (poort.services.config.storage.durable !== 'postgres') return;
+  await new Promise((resolve) => setTimeout(resolve, 1000 - (Date.now() % 1000) + 20));
+}
