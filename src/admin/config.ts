@@ -23,6 +23,18 @@ export const adminConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * whose membership of those groups counts: users of these directories (`local`, `ldap`, `upstream` for every
+     * upstream provider, or `upstream:<id>` for one). A directory group named like a role group grants it only
+     * where its directory is trusted to say who administers Poort
+     */
+    role_directories: z
+      .array(
+        z.string().regex(/^(local|ldap|upstream|upstream:[a-z0-9][a-z0-9-]{0,31})$/, {
+          message: 'expected local, ldap, upstream or upstream:<id>',
+        }),
+      )
+      .default(['local', 'ldap', 'upstream']),
     /** the second factor every console sign-in must show: any, or a passkey or security key */
     require: z.enum(['any', 'phishing_resistant']).default('any'),
     /** refuse the console to a person holding roles that must be kept apart (ISO 27001 A.5.3) */

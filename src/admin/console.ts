@@ -25,7 +25,7 @@ import {
 import {
   consoleAccess,
   permissionsOf,
-  rolesOf,
+  rolesOfUser,
   type AccessRefusal,
   type AdminRole,
   type Permission,
@@ -224,7 +224,7 @@ export class AdminConsole {
       else await this.#startLogin(res, returnPath(req.originalUrl));
       return undefined;
     }
-    const roles = rolesOf(identity.groups, this.config.admin.roles);
+    const roles = rolesOfUser(identity, this.config.admin);
     const access = consoleAccess(roles, this.config.admin.separate_duties);
     if (!access.ok) {
       await this.deps.services.audit.append(
@@ -289,7 +289,7 @@ export class AdminConsole {
     }
     const identity = await services.directory.findById(signedIn.sub);
     if (!identity) return this.deps.showError(req, res, 403, 'access_denied');
-    const roles = rolesOf(identity.groups, this.config.admin.roles);
+    const roles = rolesOfUser(identity, this.config.admin);
     const strong = satisfies(
       strengthOfAcr(signedIn.acr, this.config.oidc.acr),
       this.config.admin.require === 'any' ? 'any' : 'phishing_resistant',

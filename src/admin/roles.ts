@@ -32,6 +32,25 @@ export function rolesOf(groups: readonly string[], roles: AdminConfig['roles']):
   return ADMIN_ROLES.filter((role) => roles[role].some((group) => member.has(group)));
 }
 
+/** The settings that decide who holds a role: the role groups, and whose membership of them counts. */
+export type RoleSettings = Pick<AdminConfig, 'roles' | 'role_directories'>;
+
+/** Whether a user of `directory` (`local`, `ldap`, `upstream:<id>`) may hold roles (`admin.role_directories`). */
+export function directoryGrantsRoles(directory: string | undefined, trusted: readonly string[]): boolean {
+  const d = directory ?? 'local';
+  return trusted.includes(d) || (d.startsWith('upstream:') && trusted.includes('upstream'));
+}
+
+/** The roles a user holds: their groups', where their directory may grant roles. */
+export function rolesOfUser(
+  user: { groups: readonly string[]; directory?: string },
+  settings: RoleSettings,
+): AdminRole[] {
+  return directoryGrantsRoles(user.directory, settings.role_directories)
+    ? rolesOf(user.groups, settings.roles)
+    : [];
+}
+
 export function permissionsOf(roles: readonly AdminRole[]): Set<Permission> {
   return new Set(roles.flatMap((role) => GRANTS[role]));
 }
@@ -62,11 +81,11 @@ export type ManageRefusal = 'own_account' | 'privileged_user';
  */
 export function mayManage(
   actorId: string,
-  target: { id: string; groups: readonly string[] },
-  roles: AdminConfig['roles'],
+  target: { id: string; groups: readonly string[]; directory?: string },
+  settings: RoleSettings,
 ): { ok: true } | { ok: false; reason: ManageRefusal } {
   if (target.id === actorId) return { ok: false, reason: 'own_account' };
-  if (rolesOf(target.groups, roles).length > 0) return { ok: false, reason: 'privileged_user' };
+  if (rolesOfUser(target, settings).length > 0) return { ok: false, reason: 'privileged_user' };
   return { ok: true };
 }
 
@@ -79,12 +98,12 @@ export interface RoleHolder<U> {
 }
 
 /** Who holds which role, of `users`, in their order. */
-export function roleHolders<U extends { groups: readonly string[] }>(
+export function roleHolders<U extends { groups: readonly string[]; directory?: string }>(
   users: readonly U[],
-  roles: AdminConfig['roles'],
+  settings: RoleSettings,
 ): RoleHolder<U>[] {
   return users.flatMap((user) => {
-    const held = rolesOf(user.groups, roles);
+    const held = rolesOfUser(user, settings);
     return held.length > 0 ? [{ user, roles: held, conflicts: conflictsOf(held) }] : [];
   });
 }

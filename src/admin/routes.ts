@@ -24,7 +24,7 @@ export function adminPages(options: Omit<AdminConsoleDeps, 'tokenEndpoint'> & Us
     if (!v) return;
     // the access review: who holds which role, for those who audit (the helpdesk sees its own work only)
     const holders = v.permissions.has('audit.read')
-      ? roleHolders(await services.users.list(), config.admin.roles)
+      ? roleHolders(await services.users.list(), config.admin)
       : undefined;
     console.render(req, res, v, 'home', { holders, separateDuties: config.admin.separate_duties });
   });

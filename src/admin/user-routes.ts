@@ -67,7 +67,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
     if (!user) return;
     const factors = await services.factors.list(user.id);
     const manage = v.permissions.has('users.manage')
-      ? mayManage(v.identity.id, user, config.admin.roles)
+      ? mayManage(v.identity.id, user, config.admin)
       : undefined;
     const done = typeof req.query.done === 'string' && DONE.has(req.query.done) ? req.query.done : '';
     const action = (name: string) => `${userPath(user)}/${name}`;
@@ -119,7 +119,7 @@ export function userRoutes(console: AdminConsole, deps: UserPageDeps): void {
       if (!v) return;
       const user = await target(req, res);
       if (!user) return;
-      const allowed = mayManage(v.identity.id, user, config.admin.roles);
+      const allowed = mayManage(v.identity.id, user, config.admin);
       if (!allowed.ok) {
         await console.record(req, v, {
           action,

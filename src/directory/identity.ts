@@ -14,6 +14,8 @@ export interface Identity {
   givenName?: string | null;
   familyName?: string | null;
   groups: string[];
+  /** where the user comes from: `local`, `ldap` or `upstream:<id>` (absent: local) */
+  directory?: string;
   /** epoch seconds: sessions and tokens of sign-ins before it no longer count (the user was signed out everywhere) */
   sessionsNotBefore?: number;
 }

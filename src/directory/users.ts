@@ -90,6 +90,7 @@ export function toIdentity(user: UserRecord): Identity {
     givenName: user.givenName,
     familyName: user.familyName,
     groups: user.groups,
+    directory: user.directory,
     ...(user.sessionsNotBefore
       ? { sessionsNotBefore: Math.floor(Date.parse(user.sessionsNotBefore) / 1000) }
       : {}),

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { adminConfigSchema } from '../../src/admin/config.js';
-import { conflictsOf, consoleAccess, mayManage, permissionsOf, rolesOf } from '../../src/admin/roles.js';
+import {
+  conflictsOf,
+  consoleAccess,
+  directoryGrantsRoles,
+  mayManage,
+  permissionsOf,
+  roleHolders,
+  rolesOf,
+  rolesOfUser,
+} from '../../src/admin/roles.js';
 
-const roles = adminConfigSchema.parse({}).roles;
+const settings = adminConfigSchema.parse({});
+const { roles } = settings;
 
 describe('administrative roles', () => {
   it('come from groups: the default groups, or those configured, several groups per role', () => {
@@ -45,15 +55,37 @@ describe('administrative roles', () => {
   });
 
   it('let the helpdesk change neither its own account nor that of anyone with a role', () => {
-    expect(mayManage('h', { id: 'u', groups: ['staff'] }, roles)).toEqual({ ok: true });
-    expect(mayManage('h', { id: 'h', groups: ['poort-helpdesk'] }, roles)).toEqual({
+    expect(mayManage('h', { id: 'u', groups: ['staff'] }, settings)).toEqual({ ok: true });
+    expect(mayManage('h', { id: 'h', groups: ['poort-helpdesk'] }, settings)).toEqual({
       ok: false,
       reason: 'own_account',
     });
     for (const group of ['poort-helpdesk', 'poort-security-officers', 'poort-auditors'])
-      expect(mayManage('h', { id: 'u', groups: [group] }, roles)).toEqual({
+      expect(mayManage('h', { id: 'u', groups: [group] }, settings)).toEqual({
         ok: false,
         reason: 'privileged_user',
       });
+  });
+
+  it('count role groups only for users of the directories admin.role_directories trusts', () => {
+    const trusted = (role_directories: string[]) => ({ roles, role_directories });
+    const helpdesk = (directory: string) => ({ id: directory, groups: ['poort-helpdesk'], directory });
+    const all = trusted(['local', 'ldap', 'upstream']);
+    for (const d of ['local', 'ldap', 'upstream:entra'])
+      expect(rolesOfUser(helpdesk(d), all)).toEqual(['helpdesk']);
+    const onlyLocal = trusted(['local']);
+    expect(rolesOfUser(helpdesk('local'), onlyLocal)).toEqual(['helpdesk']);
+    expect(rolesOfUser(helpdesk('ldap'), onlyLocal)).toEqual([]);
+    expect(rolesOfUser(helpdesk('upstream:entra'), onlyLocal)).toEqual([]);
+    // one provider, not another
+    const entra = trusted(['local', 'upstream:entra']);
+    expect(rolesOfUser(helpdesk('upstream:entra'), entra)).toEqual(['helpdesk']);
+    expect(rolesOfUser(helpdesk('upstream:google'), entra)).toEqual([]);
+    expect(directoryGrantsRoles(undefined, ['local'])).toBe(true);
+    // an untrusted directory's "role" is no role: the helpdesk may help that person, and no access review lists them
+    expect(mayManage('h', helpdesk('upstream:entra'), onlyLocal)).toEqual({ ok: true });
+    expect(roleHolders([helpdesk('local'), helpdesk('ldap')], onlyLocal).map((h) => h.user.id)).toEqual([
+      'local',
+    ]);
   });
 });

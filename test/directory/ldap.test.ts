@@ -5,7 +5,9 @@ import { pino } from 'pino';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { LdapSyncSchedule } from '../../src/directory/ldap/schedule.js';
 import type { LdapSync } from '../../src/directory/ldap/sync.js';
+import { newTotpSecret } from '../../src/mfa/totp.js';
 import { accountSignIn } from '../helpers/account.js';
+import { adminSignIn } from '../helpers/admin.js';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
 import { runCliOn } from '../helpers/cli.js';
 import {
@@ -310,6 +312,48 @@ describe('groups of groups (groups.nested)', () => {
       { group: 'Everybody', change: 'member_removed', via: 'ldap' },
       { group: 'Personnel', change: 'member_removed', via: 'ldap' },
     ]);
+  });
+});
+
+describe('administrative roles from LDAP groups (admin.role_directories)', () => {
+  it('count where the directory is trusted with them, and not where only local groups are', async () => {
+    const dn = await slapd.addPerson({
+      uid: 'rick',
+      password: 'rick-directory-password',
+      mail: 'rick@school.example',
+    });
+    await slapd.addGroup('poort-helpdesk', [dn]);
+    const localOnly = await startPoort(
+      `${FAST_ARGON2}${ldapYaml(slapd, '  sync_interval: 0')}\nadmin: { role_directories: [local] }\n`,
+    );
+    try {
+      for (const [server, status] of [
+        [poort, 200],
+        [localOnly, 403],
+      ] as const) {
+        // the first sign-in makes the Poort user, a member of poort-helpdesk through LDAP; then a second factor
+        const first = await accountSignIn(server, 'rick', 'rick-directory-password');
+        expect(first.page.status).toBe(200);
+        const rick = (await server.services.users.findByUsername('rick'))!;
+        expect(rick).toMatchObject({ directory: 'ldap', groups: ['poort-helpdesk'] });
+        const secret = newTotpSecret();
+        await server.services.factors.add({ userId: rick.id, kind: 'totp', name: 'Phone', secret });
+        const seq = await lastSeq(server);
+        const page = await adminSignIn(server, 'rick', 'rick-directory-password', secret);
+        expect(page.status).toBe(status);
+        if (status === 403) {
+          expect(byAction(await eventsSince(server, seq), 'admin.access')).toEqual([
+            expect.objectContaining({
+              outcome: 'denied',
+              reason: 'no_role',
+              actor: expect.objectContaining({ id: rick.id }),
+            }),
+          ]);
+        }
+      }
+    } finally {
+      await localOnly.stop();
+    }
   });
 });
 

@@ -14,13 +14,14 @@ export function registerAdminCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       await withServices(cmd, async (services) => {
-        const { roles, separate_duties, enabled } = services.config.admin;
-        const holders = roleHolders(await services.users.list(), roles);
+        const { roles, separate_duties, enabled, role_directories } = services.config.admin;
+        const holders = roleHolders(await services.users.list(), services.config.admin);
         if (opts.json)
           return printJson({
             enabled,
             separate_duties,
             roles,
+            role_directories,
             holders: holders.map((h) => ({
               username: h.user.username,
               id: h.user.id,
@@ -37,6 +38,7 @@ export function registerAdminCommands(program: Command): void {
           Object.entries(roles).map(([role, groups]) => [role, groups.join(', ') || '(none)']),
           '',
         );
+        print(`Membership counts for users of: ${role_directories.join(', ')} (admin.role_directories)`);
         print();
         printTable(
           ['USERNAME', 'ROLES', 'DIRECTORY', 'ENABLED', 'LAST SIGN-IN', 'CONFLICT'],
