@@ -325,9 +325,9 @@ export class SignInFlow {
 
   /**
    * The sign-in is done and about to be handed back to the application. Where and when it happened becomes the
-   * "previous sign-in" of the next one (impossible travel).
+   * "previous sign-in" of the next one (impossible travel). `newBrowser`: the account never signed in with this
+   * browser before (notifications.new_sign_ins), which its event says.
    */
-  /** `newBrowser`: the account never signed in with this browser before (notifications.new_sign_ins) */
   async completed(
     authentication: Authentication,
     ctx: AttemptContext,
