@@ -1,6 +1,6 @@
 import type { AuditLog } from '../audit/log.js';
 import type { StoredAuditEvent } from '../audit/event.js';
-import type { Translate } from '../http/i18n.js';
+import { countryName, type Translate } from '../http/i18n.js';
 
 /** How far back the account page shows sign-in attempts, and how many at most. */
 export const ACTIVITY_DAYS = 30;
@@ -97,15 +97,8 @@ export interface ActivityCells {
 
 export function activityCells(rows: ActivityRow[], lang: string, t: Translate): ActivityCells[] {
   const dates = new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' });
-  const regions = new Intl.DisplayNames([lang], { type: 'region' });
-  const place = (country: string | null) => {
-    if (!country) return t('account.activity.unknown_place');
-    try {
-      return regions.of(country) ?? country;
-    } catch {
-      return country;
-    }
-  };
+  const place = (country: string | null) =>
+    country ? countryName(country, lang) : t('account.activity.unknown_place');
   return rows.map((r) => ({
     iso: r.time,
     when: `${dates.format(new Date(r.time))} UTC`,

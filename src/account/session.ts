@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Request, Response } from 'express';
 import { readCookie } from '../http/i18n.js';
-import type { KeyValueStore } from '../store/kv.js';
+import { takeOnce, type KeyValueStore } from '../store/kv.js';
 import { EndedSignOns } from '../oidc/ended-sign-ons.js';
 
 /** The account pages need a fresh sign-in: a session lasts ten minutes, then the password is asked again. */
@@ -159,10 +159,7 @@ export class AccountSessions {
     const setCookie = this.cookie(this.#loginCookie, '', 0);
     const own = this.verified(readCookie(req.headers.cookie, this.#loginCookie));
     if (!own || own !== state) return { login: undefined, setCookie };
-    const login = await this.kv.update<AccountLogin, AccountLogin | undefined>(
-      `${this.scope.name}:login:${state}`,
-      (current) => ({ value: undefined, result: current }),
-    );
+    const login = await takeOnce<AccountLogin>(this.kv, `${this.scope.name}:login:${state}`);
     return { login, setCookie };
   }
 }

@@ -1,7 +1,7 @@
 import type { AuditEvent, StoredAuditEvent } from '../audit/event.js';
 import type { Sink } from '../audit/sinks/sink.js';
 import type { UserRecord } from '../directory/users.js';
-import { translator, type Language, type Translate } from '../http/i18n.js';
+import { countryName, translator, type Language, type Translate } from '../http/i18n.js';
 import type { Logger } from '../log/logger.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { personParams } from './message-params.js';
@@ -40,14 +40,7 @@ function signInLine(event: AuditEvent, t: Translate, language: Language, when: s
   const source = event.source ?? {};
   const browser = source.device?.browser ?? t('notice.unknown_browser');
   const os = source.device?.os;
-  let place = t('notice.unknown_place');
-  if (source.country) {
-    try {
-      place = new Intl.DisplayNames([language], { type: 'region' }).of(source.country) ?? source.country;
-    } catch {
-      place = source.country;
-    }
-  }
+  const place = source.country ? countryName(source.country, language) : t('notice.unknown_place');
   return t(os ? 'notice.line.new_sign_in' : 'notice.line.new_sign_in_no_os', {
     when,
     browser,

@@ -1,3 +1,4 @@
+import { takeOnce } from '../store/kv.js';
 import express, { type Request, type Response, type Router } from 'express';
 import * as oidc from 'openid-client';
 import { verifyCsrfToken } from '../http/csrf.js';
@@ -73,10 +74,7 @@ export function upstreamRoutes(deps: UpstreamRouteDeps): {
   const pendingKey = (state: string) => `upstream-pending:${state}`;
   const answerKey = (uid: string) => `upstream-answer:${uid}`;
 
-  /** Takes a stored value once: the second reader finds nothing. */
-  function take<T>(key: string): Promise<T | undefined> {
-    return kv.update<T, T | undefined>(key, (current) => ({ value: undefined, result: current }));
-  }
+  const take = <T>(key: string) => takeOnce<T>(kv, key);
 
   /** The sign-in page again, saying the provider could not be reached (the attempt is recorded by then). */
   function unavailablePage(req: Request, res: Response, interaction: Interaction, provider: string) {

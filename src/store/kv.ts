@@ -24,6 +24,11 @@ export interface KeyValueStore {
   close(): Promise<void>;
 }
 
+/** Reads a value and deletes it in one atomic step: of several readers, one gets it (a state, a one-time record). */
+export function takeOnce<T>(kv: Pick<KeyValueStore, 'update'>, key: string): Promise<T | undefined> {
+  return kv.update<T, T | undefined>(key, (current) => ({ value: undefined, result: current }));
+}
+
 export interface Update<T, R> {
   value: T | undefined;
   ttlSeconds?: number;

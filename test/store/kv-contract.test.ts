@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ClientRepository } from '../../src/clients/clients.js';
 import { OidcAdapter } from '../../src/oidc/adapter.js';
 import { openDurableStore, type Db } from '../../src/store/database.js';
-import type { KeyValueStore } from '../../src/store/kv.js';
+import { takeOnce, type KeyValueStore } from '../../src/store/kv.js';
 import { SqliteKeyValueStore } from '../../src/store/kv-sqlite.js';
 import { RedisKeyValueStore } from '../../src/store/kv-redis.js';
 import { tempDir } from '../helpers/poort.js';
@@ -184,6 +184,15 @@ describe.each([sqlite(), redis()])('the key-value store contract on $name', (imp
       await kv.set('n', 1);
       await kv.update('n', () => ({ value: undefined, result: undefined }));
       expect(await kv.get('n')).toBeUndefined();
+    });
+
+    it('gives a value taken once (takeOnce) to one of several readers at once', async () => {
+      await kv.set('once', { state: 'x' }, 60);
+      const taken = await Promise.all(
+        Array.from({ length: 5 }, () => takeOnce<{ state: string }>(kv, 'once')),
+      );
+      expect(taken.filter((t) => t !== undefined)).toEqual([{ state: 'x' }]);
+      expect(await kv.get('once')).toBeUndefined();
     });
 
     it('changes nothing when fn throws, passes the error on, and stays usable', async () => {

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { AuditLog } from '../../audit/log.js';
 import type { Logger } from '../../log/logger.js';
-import type { KeyValueStore } from '../../store/kv.js';
+import { takeOnce, type KeyValueStore } from '../../store/kv.js';
 import { UpstreamUnavailableError } from './client.js';
 import type { UpstreamDirectory } from './directory.js';
 
@@ -54,13 +54,7 @@ export class UpstreamSignOns {
    * sign-in (a step-up) keeps it.
    */
   async adopt(interactionUid: string, sessionUid: string, accountId: string): Promise<void> {
-    const pending = await this.kv.update<SignOn, SignOn | undefined>(
-      this.pendingKey(interactionUid),
-      (current) => ({
-        value: undefined,
-        result: current,
-      }),
-    );
+    const pending = await takeOnce<SignOn>(this.kv, this.pendingKey(interactionUid));
     if (pending && pending.accountId === accountId) {
       await this.kv.set(this.sessionKey(sessionUid), pending, this.ttl.session);
       return;
@@ -79,13 +73,7 @@ export class UpstreamSignOns {
     sessionUid: string,
     location: string | (() => Promise<string>),
   ): Promise<string | undefined> {
-    const signOn = await this.kv.update<SignOn, SignOn | undefined>(
-      this.sessionKey(sessionUid),
-      (current) => ({
-        value: undefined,
-        result: current,
-      }),
-    );
+    const signOn = await takeOnce<SignOn>(this.kv, this.sessionKey(sessionUid));
     if (!signOn || !this.upstream.signsOut(signOn.provider)) return undefined;
     const state = crypto.randomBytes(24).toString('base64url');
     const event = {
@@ -121,10 +109,7 @@ export class UpstreamSignOns {
   /** The provider sent the browser back with `state`: where it was going (once), or undefined for a stray one. */
   async returned(provider: string, state: string): Promise<string | undefined> {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(state)) return undefined;
-    const signingOut = await this.kv.update<SigningOut, SigningOut | undefined>(
-      this.signingOutKey(state),
-      (current) => ({ value: undefined, result: current }),
-    );
+    const signingOut = await takeOnce<SigningOut>(this.kv, this.signingOutKey(state));
     return signingOut?.provider === provider ? signingOut.location : undefined;
   }
 }
