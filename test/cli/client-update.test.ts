@@ -155,12 +155,14 @@ describe('poort client update', { timeout: 90_000 }, () => {
 
     const seq = await since();
     const rotated = await run(
-      ['client', 'update', 'api', '--secret-stdin', '--keep-old-secret', '3s'],
+      ['client', 'update', 'api', '--secret-stdin', '--keep-old-secret', '8s'],
       `${secrets[1]}\n`,
     );
     expect(rotated.code).toBe(0);
     expect(rotated.stdout).toMatch(/The old secret works beside the new one until \S+Z;/);
     expect(rotated.stdout).toMatch(/^previous secret:\s+works until \S+Z$/m);
+    const until = Date.parse(/works beside the new one until (\S+Z);/.exec(rotated.stdout)![1]!);
+    expect(until - Date.now()).toBeGreaterThan(4000);
     expect([
       await works(secrets[0]!),
       await works(secrets[1]!),
@@ -181,7 +183,7 @@ describe('poort client update', { timeout: 90_000 }, () => {
     expect(await works(secrets[0]!)).toBe(true);
 
     // once the time is up, only the new one
-    await new Promise((resolve) => setTimeout(resolve, 3500));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, until - Date.now()) + 500));
     expect([await works(secrets[0]!), await works(secrets[1]!)]).toEqual([false, true]);
     expect((await run(['client', 'show', 'api'])).stdout).not.toContain('previous secret');
 
