@@ -456,9 +456,7 @@ describe('a SAML single logout after a sign-in at an upstream provider', () => {
         undefined,
         sp.sloUrl,
       );
-      const answer = done.redirectedTo
-        ? await sp.validateLogoutResponse({ binding: 'redirect', url: done.redirectedTo })
-        : await sp.validateLogoutResponse({ binding: 'post', fields: done.post!.fields });
+      const answer = await sp.validateWalkedLogoutResponse(done);
       expect(answer.status).toBe(STATUS.success);
       const [signedOut] = await samlPoort.services.audit.query({ action: 'logout.upstream', limit: 1 });
       expect(signedOut?.event).toMatchObject({ outcome: 'success', details: { provider: 'ward2' } });

@@ -508,6 +508,17 @@ export class ServiceProvider {
    * answer a LogoutRequest this SP sent and pass node-saml's checks (signature, issuer); any other status is
    * returned as read, for the tests that expect a refusal.
    */
+  /**
+   * The LogoutResponse a browser walk ended with (saml-browser.ts `walk` with this SP's SLO URL as `stopAt`): sent
+   * to the SLO URL by redirect, or posted there by an auto-submit form.
+   */
+  validateWalkedLogoutResponse(walked: { redirectedTo?: string; post?: { fields: Record<string, string> } }) {
+    if (walked.redirectedTo)
+      return this.validateLogoutResponse({ binding: 'redirect', url: walked.redirectedTo });
+    if (!walked.post) throw new Error('the walk ended neither at the SLO URL nor with a form posting to it');
+    return this.validateLogoutResponse({ binding: 'post', fields: walked.post.fields });
+  }
+
   async validateLogoutResponse(
     message: { binding: 'post'; fields: Record<string, string> } | { binding: 'redirect'; url: string },
   ): Promise<LogoutResult> {

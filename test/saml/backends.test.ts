@@ -56,9 +56,7 @@ describe('SAML on Redis and PostgreSQL', { timeout: 90_000 }, () => {
       sessionIndex: result.sessionIndex,
     });
     const done = await walk(browser, await browser.navigate(logout.url, {}, sp.sloUrl), undefined, sp.sloUrl);
-    const answer = done.redirectedTo
-      ? await sp.validateLogoutResponse({ binding: 'redirect', url: done.redirectedTo })
-      : await sp.validateLogoutResponse({ binding: 'post', fields: done.post!.fields });
+    const answer = await sp.validateWalkedLogoutResponse(done);
     expect(answer.status).toBe(STATUS.success);
     expect((await keysUnder(prefix)).some((k) => k.includes(`saml:session:${result.sessionIndex}`))).toBe(
       false,

@@ -169,9 +169,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
       undefined,
       alpha.sloUrl,
     );
-    const answer = walked.redirectedTo
-      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: walked.redirectedTo })
-      : await alpha.validateLogoutResponse({ binding: 'post', fields: walked.post!.fields });
+    const answer = await alpha.validateWalkedLogoutResponse(walked);
     if (walked.post) {
       expect(walked.post.action).toBe(alpha.sloUrl);
       expect(walked.post.RelayState).toBe('bye');
@@ -220,9 +218,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
   async function betaAnswers(browser: Browser, told: Awaited<ReturnType<typeof logoutPassedToBeta>>['told']) {
     const answerUrl = await beta.logoutResponseUrl(told.profile, told.relayState);
     const toAlpha = await walk(browser, await browser.navigate(answerUrl, {}, sps), undefined, sps);
-    const answer = toAlpha.redirectedTo
-      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: toAlpha.redirectedTo })
-      : await alpha.validateLogoutResponse({ binding: 'post', fields: toAlpha.post!.fields });
+    const answer = await alpha.validateWalkedLogoutResponse(toAlpha);
     return { answerUrl, answer };
   }
 
@@ -286,9 +282,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
       alpha.sloUrl,
     );
     if (walked.redirectedTo || walked.post) {
-      const answer = walked.redirectedTo
-        ? await alpha.validateLogoutResponse({ binding: 'redirect', url: walked.redirectedTo })
-        : await alpha.validateLogoutResponse({ binding: 'post', fields: walked.post!.fields });
+      const answer = await alpha.validateWalkedLogoutResponse(walked);
       expect(answer.status).toBe(STATUS.requester);
     } else {
       expect(walked.page.status).toBe(400);
@@ -315,9 +309,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
       undefined,
       alpha.sloUrl,
     );
-    const answer = done.redirectedTo
-      ? await alpha.validateLogoutResponse({ binding: 'redirect', url: done.redirectedTo })
-      : await alpha.validateLogoutResponse({ binding: 'post', fields: done.post!.fields });
+    const answer = await alpha.validateWalkedLogoutResponse(done);
     expect(answer.status).toBe(STATUS.success);
 
     const delivered = await receiver.waitFor('/wiki/bcl');
