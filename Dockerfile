@@ -52,6 +52,8 @@ ENV NODE_ENV=production \
     POORT_PORT=9000 \
     POORT_DATA_DIR=/var/lib/poort/data \
     POORT_KEYS_DIR=/var/lib/poort/keys
+# Password checks use one thread of Node's pool per core and leave one for the rest (README, security notes).
+ENV UV_THREADPOOL_SIZE=16
 
 WORKDIR /app
 

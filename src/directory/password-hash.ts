@@ -1,5 +1,9 @@
 import crypto from 'node:crypto';
 import argon2 from 'argon2';
+import { argon2Concurrency, Slots } from './hashing-slots.js';
+
+/** every hasher of this process shares the cores and libuv's thread pool: one limit for all of them */
+const slots = new Slots(argon2Concurrency());
 
 export interface Argon2Params {
   memory_kib: number;
@@ -7,7 +11,10 @@ export interface Argon2Params {
   parallelism: number;
 }
 
-/** argon2id for every password; verify against a dummy hash when there is no user, so unknown users cost the same. */
+/**
+ * argon2id for every password; verify against a dummy hash when there is no user, so unknown users cost the same.
+ * Hashes and verifies take turns in `argon2Concurrency()` slots (see there), the dummy too.
+ */
 export class PasswordHasher {
   readonly #options;
   #dummy: Promise<string> | undefined;
@@ -22,12 +29,12 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return argon2.hash(password, this.#options);
+    return slots.run(() => argon2.hash(password, this.#options));
   }
 
   async verify(hash: string, password: string): Promise<boolean> {
     try {
-      return await argon2.verify(hash, password);
+      return await slots.run(() => argon2.verify(hash, password));
     } catch {
       return false;
     }
