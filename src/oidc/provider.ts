@@ -14,6 +14,7 @@ import { isStoreUnavailable } from '../store/unavailable.js';
 import { identityClaims, SCOPE_CLAIMS, SCOPES } from './claims.js';
 import { clientFlag } from './client-flags.js';
 import { acceptPreviousSecrets } from './previous-secret.js';
+import { withoutProviderRequestStorage } from './request-context.js';
 import { interactions, type SessionPolicyCheck } from './step-up.js';
 import { predatesSignOut, type TokenTimes } from './signed-out.js';
 import { SessionStrengths, type LoginResult } from './session-strength.js';
@@ -198,6 +199,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
+  if (!withoutProviderRequestStorage())
+    log.warn(
+      { event: 'oidc.request_storage' },
+      "oidc-provider's request storage was not found where expected: left on",
+    );
   const provider = new Provider(config.server.issuer, configuration);
   provider.proxy = config.server.trust_proxy.length > 0;
   acceptPreviousSecrets(provider);
