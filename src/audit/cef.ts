@@ -21,6 +21,7 @@ const DESCRIPTIONS: Partial<Record<AuditAction, string>> = {
   'token.rejected': 'Token rejected',
   'saml.assertion.issued': 'SAML assertion issued',
   logout: 'Signed out',
+  'logout.backchannel': 'Applications told of a sign-out',
   'password.changed': 'Password changed',
   'password.reset.requested': 'Password reset requested',
   'password.reset.completed': 'Password reset completed',

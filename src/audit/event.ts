@@ -20,6 +20,7 @@ export const AUDIT_ACTIONS = [
   'saml.logout',
   'logout',
   'logout.upstream',
+  'logout.backchannel',
   'password.changed',
   'password.reset.requested',
   'password.reset.completed',

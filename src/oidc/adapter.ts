@@ -3,6 +3,8 @@ import type { ClientRepository } from '../clients/clients.js';
 import type { BatchOp, KeyValueStore } from '../store/kv.js';
 
 const key = (model: string, id: string) => `oidc:${model}:${id}`;
+/** The single sign-on sessions of an account: the keys of its Session records (see accountSessions). */
+const accountIndex = (accountId: string) => `oidc:account:${accountId}`;
 const grantIndex = (grantId: string) => `oidc:grant:${grantId}`;
 const uidKey = (uid: string) => `oidc:uid:${uid}`;
 const userCodeKey = (userCode: string) => `oidc:user_code:${userCode}`;
@@ -30,6 +32,13 @@ export class OidcAdapter implements Adapter {
         ttlSeconds,
       });
     if (payload.uid) ops.push({ op: 'set', key: uidKey(payload.uid), value: id, ttlSeconds });
+    if (this.name === 'Session' && payload.accountId)
+      ops.push({
+        op: 'indexAdd',
+        index: accountIndex(payload.accountId),
+        member: key(this.name, id),
+        ttlSeconds,
+      });
     if (payload.userCode) ops.push({ op: 'set', key: userCodeKey(payload.userCode), value: id, ttlSeconds });
     await (ops.length === 1 ? this.kv.set(key(this.name, id), payload, ttlSeconds) : this.kv.batch(ops));
   }
@@ -79,4 +88,23 @@ export class OidcAdapter implements Adapter {
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.kv.deleteIndexed(grantIndex(grantId));
   }
+}
+
+/** What a stored single sign-on session says of itself. */
+export interface StoredSession {
+  uid: string;
+  accountId: string;
+  /** when the person signed in (epoch seconds) */
+  loginTs?: number;
+}
+
+/** The live single sign-on sessions of an account, on every node (the adapter indexes them as they are saved). */
+export async function accountSessions(kv: KeyValueStore, accountId: string): Promise<StoredSession[]> {
+  const sessions: StoredSession[] = [];
+  for (const k of await kv.indexedKeys(accountIndex(accountId))) {
+    const payload = await kv.get<StoredSession>(k);
+    // gone since (ended, expired), or another account's since a sign-in as someone else in the same browser
+    if (payload?.uid && payload.accountId === accountId) sessions.push(payload);
+  }
+  return sessions;
 }

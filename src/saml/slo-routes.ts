@@ -7,7 +7,7 @@ import { attribute } from './xml.js';
 import type { ServiceProvider } from './service-providers.js';
 import { BINDINGS, logoutEndpoint } from './sp-metadata.js';
 import type { SamlSession } from './state.js';
-import { endOidcSession } from './logout.js';
+import { endOidcSession } from '../oidc/end-session.js';
 import { MAX_RELAY_STATE, single, type SamlContext } from './route-context.js';
 
 const NEXT_PATH = '/saml/slo/next';

@@ -16,6 +16,8 @@ import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
 import { resetLinkSender } from '../account/password-reset-message.js';
 import { SECURITY_NOTICES_SINK, SecurityNoticeSink } from '../notify/security-notices.js';
+import { ENDED_EVERYWHERE_SINK, EndedEverywhereSink } from '../oidc/ended-everywhere.js';
+import type { Sink } from '../audit/sinks/sink.js';
 import { warmSchemaValidator } from '../saml/inbound.js';
 
 export interface RunningServer {
@@ -95,9 +97,10 @@ export async function startServer(
   }, KEY_POLL_MS);
   keyWatch.unref();
 
-  // Poort's own sinks (security notices), beside the configured ones
+  // Poort's own sinks (applications told of a sign-out everywhere; security notices), beside the configured ones
   const notices = config.notifications.security_changes || config.notifications.new_sign_ins;
-  const own = notices ? [await securityNotices(services, config, log)] : [];
+  const own: Sink[] = [await endedEverywhere(services, () => provider, log)];
+  if (notices) own.push(await securityNotices(services, config, log));
   const maintenance = new AuditMaintenance(
     services.audit,
     services.db,
@@ -106,7 +109,7 @@ export async function startServer(
       checkpointInterval: config.audit.checkpoint_interval,
       retention: config.audit.retention,
       archiveDir: path.join(config.storage.data_dir, 'audit-archive'),
-      sinkNames: [...config.audit.sinks.map((s) => s.name), ...(notices ? [SECURITY_NOTICES_SINK] : [])],
+      sinkNames: [...config.audit.sinks.map((s) => s.name), ...own.map((s) => s.name)],
     },
     log,
   );
@@ -169,6 +172,30 @@ export async function startServer(
   };
 }
 
+/** A sink of Poort's own begins at the head of the trail the first time it runs: it does not act on the past. */
+async function startAtHead(services: Services, name: string): Promise<void> {
+  if ((await services.audit.cursor(name)) === 0) {
+    const head = (await services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
+    if (head > 0) await services.audit.setCursor(name, head);
+  }
+}
+
+/** The sink that tells applications when someone is signed out everywhere (back-channel logout). */
+async function endedEverywhere(
+  services: Services,
+  provider: () => Provider,
+  log: Logger,
+): Promise<EndedEverywhereSink> {
+  await startAtHead(services, ENDED_EVERYWHERE_SINK);
+  return new EndedEverywhereSink({
+    provider,
+    users: services.users,
+    kv: services.kv,
+    audit: services.audit,
+    log,
+  });
+}
+
 /**
  * The security notices' sink (notifications.security_changes, new_sign_ins). Turned on for the first time, it begins
  * at the head of the trail: nobody is told about changes from before.
@@ -180,10 +207,7 @@ async function securityNotices(
 ): Promise<SecurityNoticeSink> {
   const sender = resetLinkSender(config, log);
   if (!sender) throw new Error('security notices need an e-mail sender');
-  if ((await services.audit.cursor(SECURITY_NOTICES_SINK)) === 0) {
-    const head = (await services.audit.query({ limit: 1 }))[0]?.seq ?? 0;
-    if (head > 0) await services.audit.setCursor(SECURITY_NOTICES_SINK, head);
-  }
+  await startAtHead(services, SECURITY_NOTICES_SINK);
   return new SecurityNoticeSink({
     users: services.users,
     sender,

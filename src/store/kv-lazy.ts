@@ -42,6 +42,10 @@ export class LazyKeyValueStore implements KeyValueStore {
     return (await this.#store()).deleteIndexed(index);
   }
 
+  async indexedKeys(index: string): Promise<string[]> {
+    return (await this.#store()).indexedKeys(index);
+  }
+
   async batch(ops: BatchOp[]): Promise<void> {
     return (await this.#store()).batch(ops);
   }

@@ -211,6 +211,13 @@ export class RedisKeyValueStore implements KeyValueStore {
     await this.#client.eval(DELETE_INDEXED, { keys: [this.indexKey(index)] });
   }
 
+  async indexedKeys(index: string): Promise<string[]> {
+    const prefix = this.valueKey('');
+    return (await this.#client.sMembers(this.indexKey(index)))
+      .filter((member) => member.startsWith(prefix))
+      .map((member) => member.slice(prefix.length));
+  }
+
   async batch(ops: BatchOp[]): Promise<void> {
     if (ops.length === 0) return;
     const m = this.#client.multi();

@@ -45,6 +45,9 @@ export class SqliteKeyValueStore implements KeyValueStore {
            ELSE max(kv_index.expires_at, excluded.expires_at) END`,
       ),
       indexMembers: db.prepare<[string], { member: string }>('SELECT member FROM kv_index WHERE idx = ?'),
+      liveIndexMembers: db.prepare<[string, number], { member: string }>(
+        'SELECT member FROM kv_index WHERE idx = ? AND (expires_at IS NULL OR expires_at > ?)',
+      ),
       indexDelete: db.prepare<[string]>('DELETE FROM kv_index WHERE idx = ?'),
       sweep: db.prepare<[number]>('DELETE FROM kv WHERE expires_at IS NOT NULL AND expires_at <= ?'),
       sweepIndex: db.prepare<[number]>(
@@ -142,6 +145,11 @@ export class SqliteKeyValueStore implements KeyValueStore {
   async deleteIndexed(index: string): Promise<void> {
     this.flush();
     this.#deleteIndexedTx.immediate(index);
+  }
+
+  async indexedKeys(index: string): Promise<string[]> {
+    this.flush();
+    return this.#stmt.liveIndexMembers.all(index, Date.now()).map((r) => r.member);
   }
 
   batch(ops: BatchOp[]): Promise<void> {

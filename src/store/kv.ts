@@ -17,6 +17,8 @@ export interface KeyValueStore {
   indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void>;
   /** Atomically deletes every key recorded under `index`, and the index. */
   deleteIndexed(index: string): Promise<void>;
+  /** The keys recorded under `index` (some may have expired since). */
+  indexedKeys(index: string): Promise<string[]>;
   /** Several writes in one atomic step (one commit): stores and index entries that belong together. */
   batch(ops: BatchOp[]): Promise<void>;
   /** Throws when the store cannot be reached. */

@@ -12,7 +12,7 @@ import {
 } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { mailedLink as mailedLinkTo, startSmtpServer, type TestSmtpServer } from '../helpers/smtp.js';
-import { eventsSince as trailSince, lastSeq as trailHead } from '../helpers/trail.js';
+import { eventAfter, eventsSince as trailSince, lastSeq as trailHead } from '../helpers/trail.js';
 
 const REDIRECT = 'http://127.0.0.1:7906/cb';
 const SECRET = 'app-secret-0123456789';
@@ -152,6 +152,8 @@ passwords:
     expect(await canSignIn('alice', OLD)).toBe(false);
     expect(await canSignIn('alice', NEW)).toBe(true);
     await expectSignedOut(app, REDIRECT, earlier, before, aliceId);
+    // its session ended for the applications too (back-channel logout), recorded a moment later
+    await eventAfter(poort, since, (e) => e.action === 'logout.backchannel' && e.subject?.id === aliceId);
 
     const [requested] = await requestsSince(since, 1);
     expect(requested).toMatchObject({

@@ -14,6 +14,7 @@ import {
   startAuthorization,
 } from '../helpers/oidc.js';
 import { freePort, tempDir } from '../helpers/poort.js';
+import { startReceiver } from '../helpers/receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { deleteKeysUnder, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
 
@@ -229,6 +230,55 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
       startAuthorization(app, { redirectUri: REDIRECT }).then((p) => authorizeInBrowser(browser, p)),
     );
     expect(isPasswordForm(again)).toBe(true);
+  });
+
+  it('tells the applications once, from one node, when the CLI signs someone out everywhere', async () => {
+    const receiver = await startReceiver();
+    try {
+      await cliOk(
+        [
+          'client',
+          'add',
+          'notes',
+          '--secret-stdin',
+          '--redirect-uri',
+          REDIRECT,
+          '--backchannel-logout-uri',
+          receiver.url('/bcl'),
+          '--first-party',
+        ],
+        `${SECRET}\n`,
+      );
+      const notes = await oidc.discovery(new URL(balancer!.url), 'notes', SECRET, undefined, {
+        execute: [oidc.allowInsecureRequests],
+      });
+      await addUser('noor');
+      const noor = { username: 'noor', password: PASSWORD };
+      // a session begun on each node
+      const sids = [
+        await on('A', () => signIn(notes, new Browser(), noor, { redirectUri: REDIRECT })),
+        await on('B', () => signIn(notes, new Browser(), noor, { redirectUri: REDIRECT })),
+      ].map((s) => s.tokens.claims()!.sid);
+
+      await cliOk(['user', 'sign-out', 'noor']);
+      const deadline = Date.now() + 15_000;
+      while (receiver.requests.length < 2 && Date.now() < deadline) await sleep(100);
+      // both nodes read the trail every second: give the other one time to send again, which it must not
+      await sleep(3000);
+      const told = receiver.requests.map((r) => {
+        const token = new URLSearchParams(r.body).get('logout_token')!;
+        return (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { sid: string }).sid;
+      });
+      expect(told.sort()).toEqual([...sids].sort());
+      const recorded = (
+        await cliOk(['audit', 'search', '--action', 'logout.backchannel', '--user', 'noor', '--json'])
+      )
+        .trim()
+        .split('\n');
+      expect(recorded).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
   });
 
   /** A browser on the password form of a fresh authorization request, through the balancer. */

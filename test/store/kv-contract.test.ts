@@ -243,6 +243,21 @@ describe.each([sqlite(), redis()])('the key-value store contract on $name', (imp
       expect(await kv.get('token:3')).toBe('c');
     });
 
+    it('lists the keys of an index, each once, until it is deleted', async () => {
+      await kv.indexAdd('account:a', 'session:1', 60);
+      await kv.batch([
+        { op: 'set', key: 'session:2', value: 'x', ttlSeconds: 60 },
+        { op: 'indexAdd', index: 'account:a', member: 'session:2', ttlSeconds: 60 },
+      ]);
+      await kv.indexAdd('account:a', 'session:1', 60);
+      await kv.indexAdd('account:b', 'session:3', 60);
+      expect((await kv.indexedKeys('account:a')).sort()).toEqual(['session:1', 'session:2']);
+      expect(await kv.indexedKeys('account:none')).toEqual([]);
+      await kv.deleteIndexed('account:a');
+      expect(await kv.indexedKeys('account:a')).toEqual([]);
+      expect(await kv.indexedKeys('account:b')).toEqual(['session:3']);
+    });
+
     it('keeps indexes apart from values of the same name', async () => {
       await kv.set('grant:g', 'a value');
       await kv.set('token:1', 'a');

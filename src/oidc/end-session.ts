@@ -4,16 +4,18 @@ import type { Logger } from '../log/logger.js';
 /**
  * Ends a single sign-on session of oidc-provider as its own logout endpoint does: the applications that registered
  * a back-channel logout URI are told, every grant of the session is revoked with its tokens, and the session goes.
- * Returns the OIDC clients that were notified.
+ * Used where a session ends outside that endpoint: a SAML single logout, a sign-out everywhere. Returns the OIDC
+ * clients that were told and those that could not be.
  */
 export async function endOidcSession(
   provider: Provider,
   uid: string,
   log: Logger,
-): Promise<{ notified: string[] } | undefined> {
+): Promise<{ notified: string[]; failed: string[] } | undefined> {
   const session = await provider.Session.findByUid(uid);
   if (!session) return undefined;
   const notified: string[] = [];
+  const failed: string[] = [];
   const accountId = session.accountId;
   for (const [clientId, authorization] of Object.entries(session.authorizations ?? {})) {
     // oidc-provider's types leave out the back-channel logout method of a client
@@ -26,6 +28,7 @@ export async function endOidcSession(
         await client.backchannelLogout(accountId, sid!);
         notified.push(clientId);
       } catch (err) {
+        failed.push(clientId);
         log.warn(
           { err, event: 'logout.backchannel', outcome: 'failure', client: clientId },
           'back-channel logout not delivered',
@@ -45,5 +48,5 @@ export async function endOidcSession(
   }
   // The browser's session cookie now names nothing: oidc-provider treats it as signed out.
   await session.destroy();
-  return { notified };
+  return { notified, failed };
 }
