@@ -18,13 +18,23 @@ export interface RedisKeyValueStoreOptions {
   onError?: (err: Error) => void;
 }
 
+/** An index with more members than this drops those whose keys are gone, as it grows (see INDEX_ADD). */
+export const INDEX_PRUNE_ABOVE = 32;
+
 /**
  * Records `ARGV[1]` (a full key) in the set `KEYS[1]` and makes the set live as long as its longest-lived member:
- * `ARGV[2]` is the member's TTL in ms, or -1 for a member without expiry (which makes the set persistent).
+ * `ARGV[2]` is the member's TTL in ms, or -1 for a member without expiry (which makes the set persistent). A set
+ * that lives on because members keep coming (the sessions of an account, the tokens of a long-lived grant) would
+ * keep every member that ever expired: past INDEX_PRUNE_ABOVE members, those whose keys no longer exist are dropped.
  */
 const INDEX_ADD = `
 local existed = redis.call('EXISTS', KEYS[1])
 redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) > ${INDEX_PRUNE_ABOVE} then
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+    if member ~= ARGV[1] and redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[1], member) end
+  end
+end
 local ms = tonumber(ARGV[2])
 if ms < 0 then
   redis.call('PERSIST', KEYS[1])
@@ -66,7 +76,8 @@ type Multi = ReturnType<Client['multi']>;
  * primary with replicas), not Redis Cluster.
  *
  * Unlike the SQLite store, an index entry lives as long as the whole index (its longest-lived member), not as long
- * as its own member; members whose keys have expired are harmlessly deleted again by `deleteIndexed`.
+ * as its own member; members whose keys have expired are harmlessly deleted again by `deleteIndexed`, and dropped
+ * once the index grows past INDEX_PRUNE_ABOVE members.
  */
 export class RedisKeyValueStore implements KeyValueStore {
   readonly #client: Client;

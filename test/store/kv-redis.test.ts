@@ -4,7 +4,12 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RedisKeyValueStore, reconnectDelay, redactUrl } from '../../src/store/kv-redis.js';
+import {
+  INDEX_PRUNE_ABOVE,
+  RedisKeyValueStore,
+  reconnectDelay,
+  redactUrl,
+} from '../../src/store/kv-redis.js';
 import { loadConfig } from '../../src/config/load.js';
 import { FAST_ARGON2, relyingParty } from '../helpers/oidc.js';
 import { freePort, startPoort, tempDir } from '../helpers/poort.js';
@@ -138,6 +143,22 @@ describe('the Redis key-value store', () => {
       expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
       await kv.indexAdd('grant:g', 'token:3', 10);
       expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
+    });
+
+    it('drops the members whose keys are gone once an index grows past a few dozen, and no others', async () => {
+      for (let i = 0; i < INDEX_PRUNE_ABOVE; i++) {
+        // sessions of an account that ended or expired long ago, and two that go on
+        if (i < 2) await kv.set(`session:${i}`, 'live', 60);
+        await kv.indexAdd('account:a', `session:${i}`, 60);
+      }
+      expect(await kv.indexedKeys('account:a')).toHaveLength(INDEX_PRUNE_ABOVE);
+      await kv.batch([
+        { op: 'set', key: 'session:new', value: 'live', ttlSeconds: 60 },
+        { op: 'indexAdd', index: 'account:a', member: 'session:new', ttlSeconds: 60 },
+      ]);
+      expect((await kv.indexedKeys('account:a')).sort()).toEqual(['session:0', 'session:1', 'session:new']);
+      await kv.deleteIndexed('account:a');
+      expect(await kv.get('session:0')).toBeUndefined();
     });
 
     it('expires an index with its last member', async () => {
