@@ -5,7 +5,8 @@ import { whileAuditRefused } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
 import { expectSignedOut, FAST_ARGON2, relyingParty, signIn } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
-import { eventsSince, lastSeq } from '../helpers/trail.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { eventAfter, eventsSince, lastSeq } from '../helpers/trail.js';
 
 const SECRET = 'hr-secret-0123456789abcdef';
 const REDIRECT = 'http://127.0.0.1:7961/cb';
@@ -27,6 +28,8 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
   let hr: string;
   let other: string;
   let wiki: oidc.Configuration;
+  /** the wiki's server side, told of sign-outs (back-channel logout) */
+  let receiver: Receiver;
 
   async function tokenOf(clientId: string): Promise<string> {
     const config = await relyingParty(poort, clientId, SECRET);
@@ -74,14 +77,25 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
   });
 
   beforeAll(async () => {
-    poort = await startPoort(`${FAST_ARGON2}scim: { clients: [hr] }\n`);
+    [poort, receiver] = await Promise.all([
+      startPoort(`${FAST_ARGON2}scim: { clients: [hr] }\n`),
+      startReceiver(),
+    ]);
     for (const clientId of ['hr', 'other'])
       await poort.addClient({ clientId, secret: SECRET, grantTypes: ['client_credentials'] });
-    await poort.addClient({ clientId: 'wiki', secret: SECRET, redirectUris: [REDIRECT] });
+    await poort.addClient({
+      clientId: 'wiki',
+      secret: SECRET,
+      redirectUris: [REDIRECT],
+      backchannelLogoutUri: receiver.url('/wiki/bcl'),
+    });
     [hr, other] = await Promise.all([tokenOf('hr'), tokenOf('other')]);
     wiki = await relyingParty(poort, 'wiki', SECRET);
   });
-  afterAll(async () => poort?.stop());
+  afterAll(async () => {
+    await poort?.stop();
+    await receiver?.close();
+  });
 
   it('answers only an access token of a client scim.clients names, and records the refusals', async () => {
     const seq = await lastSeq(poort);
@@ -231,6 +245,22 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       actor: { type: 'client', id: 'hr' },
       subject: { id, username: 'dirk' },
       details: { via: 'scim', signed_out_everywhere: true },
+    });
+    // the wiki keeps a session of its own: it is told (back-channel logout), for the session it signed in with
+    const told = await eventAfter(
+      poort,
+      seq,
+      (e) => e.action === 'logout.backchannel' && e.subject?.id === id,
+    );
+    expect(told.details).toMatchObject({
+      cause: { action: 'user.disabled' },
+      sessions: 1,
+      notified: ['wiki'],
+    });
+    const logoutToken = new URLSearchParams((await receiver.waitFor('/wiki/bcl')).body).get('logout_token')!;
+    expect(JSON.parse(Buffer.from(logoutToken.split('.')[1]!, 'base64url').toString())).toMatchObject({
+      sub: id,
+      sid: before.tokens.claims()!.sid,
     });
 
     const back = await scim('PATCH', `/Users/${id}`, {
