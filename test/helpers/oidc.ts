@@ -1,3 +1,4 @@
+import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { expect } from 'vitest';
 import { Browser, readForm, type Page } from './browser.js';
@@ -208,4 +209,29 @@ export async function signOutOfPoort(
   const confirm = await browser.navigate(endSessionUrl);
   const form = readForm(confirm, 'op.logoutForm');
   return browser.navigate(form.action, { form: { ...form.fields, logout: 'yes' } }, stopAt);
+}
+
+const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const issuerKeys = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+/**
+ * The logout token of a back-channel logout request an application received, checked as the application must
+ * (OpenID Connect Back-Channel Logout 1.0 §2.6): signed by the issuer's published key, for this client, typed
+ * `logout+jwt`, with the back-channel logout event, a `jti` and an `iat`, and no `nonce`.
+ */
+export async function verifiedLogoutToken(
+  issuer: string,
+  request: { body: string },
+  clientId: string,
+): Promise<JWTPayload> {
+  const token = new URLSearchParams(request.body).get('logout_token');
+  expect(token, 'the request carries a logout_token').toBeTruthy();
+  let keys = issuerKeys.get(issuer);
+  if (!keys) issuerKeys.set(issuer, (keys = createRemoteJWKSet(new URL(`${issuer}/jwks`))));
+  const { payload } = await jwtVerify(token!, keys, { issuer, audience: clientId, typ: 'logout+jwt' });
+  expect(payload.events).toHaveProperty([BACKCHANNEL_LOGOUT_EVENT]);
+  expect(payload.jti).toBeTypeOf('string');
+  expect(payload.iat).toBeTypeOf('number');
+  expect(payload).not.toHaveProperty('nonce');
+  return payload;
 }

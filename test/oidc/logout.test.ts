@@ -1,4 +1,3 @@
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Browser, readForm, type Page } from '../helpers/browser.js';
@@ -9,6 +8,7 @@ import {
   relyingParty,
   signIn,
   startAuthorization,
+  verifiedLogoutToken,
 } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -17,7 +17,6 @@ const PASSWORD = 'correct horse battery staple';
 const ANNA = { username: 'anna', password: PASSWORD };
 const REDIRECT = 'http://127.0.0.1:7777/cb';
 const LOGGED_OUT = 'http://127.0.0.1:7777/logged-out';
-const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 /** The confirmation page's form, submitted with the button the person pressed. */
 async function answerLogout(browser: Browser, page: Page, signOut: boolean, stopAt: string): Promise<Page> {
@@ -181,7 +180,6 @@ describe('back-channel logout', () => {
     );
     expect((await answerLogout(browser, confirmation, true, LOGGED_OUT)).status).toBe(0);
 
-    const jwks = createRemoteJWKSet(new URL(`${poort.issuer}/jwks`));
     for (const [clientId, path] of [
       ['wiki', '/wiki/bcl'],
       ['chat', '/chat/bcl'],
@@ -189,19 +187,9 @@ describe('back-channel logout', () => {
       const request = await receiver.waitFor(path);
       expect(request.method).toBe('POST');
       expect(request.headers['content-type']).toMatch(/^application\/x-www-form-urlencoded/);
-      const logoutToken = new URLSearchParams(request.body).get('logout_token')!;
-      expect(decodeProtectedHeader(logoutToken).typ).toBe('logout+jwt');
-      const { payload } = await jwtVerify(logoutToken, jwks, {
-        issuer: poort.issuer,
-        audience: clientId,
-        typ: 'logout+jwt',
-      });
+      const payload = await verifiedLogoutToken(poort.issuer, request, clientId);
       expect(payload.sub).toBe(idTokens[clientId].sub);
       expect(payload.sid).toBe(idTokens[clientId].sid);
-      expect(payload.events).toHaveProperty([BACKCHANNEL_EVENT]);
-      expect(payload.jti).toBeTypeOf('string');
-      expect(payload.iat).toBeTypeOf('number');
-      expect(payload).not.toHaveProperty('nonce');
     }
   });
 });

@@ -1,4 +1,3 @@
-import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newTotpSecret } from '../../src/mfa/totp.js';
@@ -9,6 +8,7 @@ import {
   relyingParty,
   signIn as oidcSignIn,
   startAuthorization,
+  verifiedLogoutToken,
 } from '../helpers/oidc.js';
 import type { TestPoort } from '../helpers/poort.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -313,12 +313,7 @@ describe('SAML and the shared sign-in session', { timeout: 90_000 }, () => {
     expect(answer.status).toBe(STATUS.success);
 
     const delivered = await receiver.waitFor('/wiki/bcl');
-    const logoutToken = new URLSearchParams(delivered.body).get('logout_token')!;
-    const { payload } = await jwtVerify(logoutToken, createRemoteJWKSet(new URL(`${poort.issuer}/jwks`)), {
-      issuer: poort.issuer,
-      audience: 'wiki',
-      typ: 'logout+jwt',
-    });
+    const payload = await verifiedLogoutToken(poort.issuer, delivered, 'wiki');
     expect(payload.sid).toBe(tokens.claims()!.sid);
     expect(payload.sub).toBe(tokens.claims()!.sub);
   });

@@ -1,10 +1,9 @@
-import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { whileAuditRefused } from '../helpers/backend.js';
 import { Browser } from '../helpers/browser.js';
-import { expectSignedOut, FAST_ARGON2, relyingParty, signIn } from '../helpers/oidc.js';
+import { expectSignedOut, FAST_ARGON2, relyingParty, signIn, verifiedLogoutToken } from '../helpers/oidc.js';
 import { startPoort, type TestPoort } from '../helpers/poort.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { eventAfter, eventsSince, lastSeq } from '../helpers/trail.js';
@@ -258,8 +257,9 @@ describe('SCIM 2.0 provisioning of users (/scim/v2)', { timeout: 60_000 }, () =>
       sessions: 1,
       notified: ['wiki'],
     });
-    const logoutToken = new URLSearchParams((await receiver.waitFor('/wiki/bcl')).body).get('logout_token')!;
-    expect(decodeJwt(logoutToken)).toMatchObject({
+    expect(
+      await verifiedLogoutToken(poort.issuer, await receiver.waitFor('/wiki/bcl'), 'wiki'),
+    ).toMatchObject({
       sub: id,
       sid: before.tokens.claims()!.sid,
     });
