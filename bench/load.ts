@@ -128,6 +128,67 @@ export async function runLoad(
   };
 }
 
+/** How `warmUp` decides that the server has warmed up. */
+export interface WarmUpOptions {
+  /** length of one window */
+  windowMs: number;
+  /** at least this long (and at least four windows) */
+  minMs: number;
+  /** at most this long, settled or not */
+  maxMs: number;
+  serverCpuMs: () => { user: number; system: number; main: number };
+}
+
+export interface WarmUpResult {
+  ops: number;
+  errors: number;
+  firstError?: string;
+  elapsedMs: number;
+  /** false: stopped at maxMs with the CPU per operation still falling */
+  settled: boolean;
+  /** the server's main-thread CPU per operation in each window, in ms */
+  mainMsPerOp: number[];
+}
+
+/** Two windows in a row that are not this share cheaper than the two before: the server has warmed up. */
+export const WARM_SETTLED_SHARE = 0.03;
+
+/**
+ * Runs the workload until the server has warmed up: V8 compiles a function with its optimising compiler only after
+ * it has run a few hundred kilobytes of bytecode, which a handler run once per operation reaches only after
+ * thousands of operations (a fresh server's sign-in costs twice its main-thread CPU of a minute later). Windows of
+ * `windowMs` until the server's main-thread CPU per operation (not the thread pool's: argon2id is the same cold or
+ * warm, and its noise would hide the trend) in the last two windows is no longer WARM_SETTLED_SHARE below that of
+ * the two before, after `minMs`; at most `maxMs`.
+ */
+export async function warmUp(workload: Workload, options: WarmUpOptions): Promise<WarmUpResult> {
+  const result: WarmUpResult = { ops: 0, errors: 0, elapsedMs: 0, settled: false, mainMsPerOp: [] };
+  const start = performance.now();
+  const pair = (i: number) => (result.mainMsPerOp[i]! + result.mainMsPerOp[i + 1]!) / 2;
+  for (;;) {
+    const before = options.serverCpuMs().main;
+    const window = await phase(workload, options.windowMs);
+    result.ops += window.ops;
+    result.elapsedMs = performance.now() - start;
+    if (window.errors > 0) {
+      result.errors = window.errors;
+      result.firstError = `warm-up: ${window.firstError}`;
+      return result;
+    }
+    if (window.ops > 0) result.mainMsPerOp.push((options.serverCpuMs().main - before) / window.ops);
+    const n = result.mainMsPerOp.length;
+    if (
+      n >= 4 &&
+      result.elapsedMs >= options.minMs &&
+      pair(n - 2) >= pair(n - 4) * (1 - WARM_SETTLED_SHARE)
+    ) {
+      result.settled = true;
+      return result;
+    }
+    if (result.elapsedMs >= options.maxMs) return result;
+  }
+}
+
 /** Several measured windows of one workload as one: sums, the rate over their total time, percentiles of them all. */
 export function mergeLoadResults(results: readonly LoadResult[]): LoadResult {
   const sum = (f: (r: LoadResult) => number) => results.reduce((acc, r) => acc + f(r), 0);

@@ -12,7 +12,15 @@
  */
 import os from 'node:os';
 import { HttpClient, RoundRobinHttpClient } from './http.js';
-import { mergeLoadResults, runLoad, type LoadResult, type Workload } from './load.js';
+import {
+  mergeLoadResults,
+  runLoad,
+  warmUp,
+  WARM_SETTLED_SHARE,
+  type LoadResult,
+  type WarmUpResult,
+  type Workload,
+} from './load.js';
 import { argon2Ceiling, mergeArgon2Results, type Argon2Result } from './scenarios/argon2.js';
 import {
   auditAppends,
@@ -94,7 +102,22 @@ type LoadScenario = Exclude<
 >;
 const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'saml', 'healthz', 'discovery'];
 
+/**
+ * The load scenarios warm the server up until its CPU per operation settles (`warmUp`), in windows of this length,
+ * for at least minMs and at most maxMs; on two nodes each window and bound is twice as long (each node gets half the
+ * operations, and warms up as one node does).
+ */
+const WARM_UP: Record<LoadScenario, { windowMs: number; minMs: number; maxMs: number }> = {
+  signin: { windowMs: 4000, minMs: 16_000, maxMs: 60_000 },
+  cc: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
+  refresh: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
+  saml: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
+  healthz: { windowMs: 1000, minMs: 4000, maxMs: 10_000 },
+  discovery: { windowMs: 1000, minMs: 4000, maxMs: 10_000 },
+};
+
 const DEFAULTS = {
+  /** before signin-sink's and signin-ldap's alternating windows (both sides warm up alike) */
   warmupMs: 1000,
   durationMs: {
     argon2: 3000,
@@ -148,7 +171,9 @@ const TWO_NODE_CPU_LIMIT = 0.15;
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]... [--backend NAME]...
 
   --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
-                    per phase, policy 2, signin-sink 8 and signin-ldap 8 per server)
+                    per phase, policy 2, signin-sink 8 and signin-ldap 8 per server). Before it, each load
+                    scenario warms the server up until its main-thread CPU per operation stops falling
+                    (signin: 16 to 60 s, the others 8 to 30 s; twice that on two nodes)
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4,
                     signin-ldap 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
@@ -283,6 +308,8 @@ interface ScenarioReport extends LoadResult {
   serverCpuMsPerOp: number;
   serverCpuSecondsPer1000: number;
   clientCpuMsPerOp: number;
+  /** the load scenarios' warm-up before the measured windows */
+  warmUp?: WarmUpResult;
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
@@ -444,7 +471,17 @@ async function main(): Promise<void> {
       };
       // Each node compiles and warms its own code: as much warm-up per node as one node gets, or two nodes would
       // be measured colder than one.
-      const warmupMs = DEFAULTS.warmupMs * nodes.length;
+      const warmUpOn = (name: LoadScenario, workload: Workload) => {
+        const bounds = WARM_UP[name];
+        return warmUp(workload, {
+          windowMs: bounds.windowMs * nodes.length,
+          minMs: bounds.minMs * nodes.length,
+          maxMs: bounds.maxMs * nodes.length,
+          serverCpuMs: cpu,
+        });
+      };
+      const warmUpLog = (w: WarmUpResult) =>
+        `warmed up for ${fmt(w.elapsedMs / 1000)} s (${w.ops} operations${w.settled ? '' : ', not settled'})`;
       for (const name of load) {
         const concurrency = options.concurrency ?? DEFAULTS.concurrency[name];
         const http = client(concurrency);
@@ -454,9 +491,12 @@ async function main(): Promise<void> {
               ? await splitWorkload(name, concurrency)
               : await workloadOn(name, http, env.issuer, concurrency);
           let result: LoadResult;
+          log(`${name} (${label}): concurrency ${concurrency}, warming up ...`);
+          const warm = await warmUpOn(name, workload);
+          if (warm.errors > 0) throw new Error(warm.firstError);
           if (name === 'signin') {
             log(
-              `signin (${label}): concurrency ${concurrency}, ${warmupMs / 1000} s warm-up, then ${SIGNIN_ROUNDS} rounds of ` +
+              `signin (${label}): ${warmUpLog(warm)}, then ${SIGNIN_ROUNDS} rounds of ` +
                 `argon2id verifies in this process (m=${params.memory_kib} KiB t=${params.iterations} p=${params.parallelism}) ` +
                 `for ${duration('argon2') / SIGNIN_ROUNDS / 1000} s and sign-ins for ${duration(name) / SIGNIN_ROUNDS / 1000} s ...`,
             );
@@ -465,7 +505,7 @@ async function main(): Promise<void> {
             for (let round = 0; round < SIGNIN_ROUNDS; round++) {
               verifies.push(await argon2Ceiling(params, duration('argon2') / SIGNIN_ROUNDS, machineCpuMs));
               const window = await runLoad(workload, {
-                warmupMs: round === 0 ? warmupMs : SIGNIN_REWARM_MS,
+                warmupMs: round === 0 ? 0 : SIGNIN_REWARM_MS,
                 durationMs: duration(name) / SIGNIN_ROUNDS,
                 serverCpuMs: cpu,
                 machineCpuMs,
@@ -477,17 +517,15 @@ async function main(): Promise<void> {
             if (backend === 'embedded' || !argon2) argon2 = mergeArgon2Results(verifies);
             result = mergeLoadResults(windows);
           } else {
-            log(
-              `${name} (${label}): concurrency ${concurrency}, ${warmupMs / 1000} s warm-up + ${duration(name) / 1000} s ...`,
-            );
+            log(`${name} (${label}): ${warmUpLog(warm)}, then ${duration(name) / 1000} s ...`);
             result = await runLoad(workload, {
-              warmupMs,
+              warmupMs: 0,
               durationMs: duration(name),
               serverCpuMs: cpu,
               machineCpuMs,
             });
           }
-          reports.push(toReport(name, backend, concurrency, result));
+          reports.push({ ...toReport(name, backend, concurrency, result), warmUp: warm });
           if (result.errors > 0) {
             failed ??= `${name} (${label}): ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${output()}`;
           }
@@ -718,6 +756,31 @@ async function main(): Promise<void> {
     );
     out.push('  gen CPU: this load generator;');
     out.push('  other load: CPU of other processes during the window, share of all cores.');
+    const warmed = reports.filter((r) => r.warmUp !== undefined);
+    if (warmed.length > 0) {
+      out.push('');
+      out.push(
+        `Warm-up before each measurement: until the server's main-thread CPU per operation of two windows in a row ` +
+          `was no longer ${WARM_SETTLED_SHARE * 100}% below the two before (V8 optimises a handler only after thousands of runs):`,
+      );
+      out.push(
+        table([
+          ['scenario', 'backend', 'seconds', 'ops', 'main thr ms/op: first window', 'last window', 'settled'],
+          ...warmed.map((r) => {
+            const w = r.warmUp!;
+            return [
+              r.name,
+              BACKEND_LABELS[r.backend],
+              fmt(w.elapsedMs / 1000),
+              String(w.ops),
+              fmt(w.mainMsPerOp[0] ?? NaN, 3),
+              fmt(w.mainMsPerOp.at(-1) ?? NaN, 3),
+              w.settled ? 'yes' : 'no (at its limit)',
+            ];
+          }),
+        ]).replace(/^/gm, '  '),
+      );
+    }
     const noisy: string[] = reports
       .filter((r) => r.otherCpuShare > NOISY_SHARE)
       .map((r) => (r.backend === 'embedded' ? r.name : `${r.name} (${BACKEND_LABELS[r.backend]})`));
@@ -1109,6 +1172,12 @@ async function main(): Promise<void> {
           serverOtherThreadsMsPerOp: round((r.serverCpuMs - r.serverMainMs) / r.ops, 3),
           clientCpuMsPerOp: round(r.clientCpuMsPerOp, 3),
           otherCpuShare: round(r.otherCpuShare, 2),
+          warmUp: r.warmUp && {
+            seconds: round(r.warmUp.elapsedMs / 1000, 1),
+            ops: r.warmUp.ops,
+            settled: r.warmUp.settled,
+            mainThreadMsPerOp: r.warmUp.mainMsPerOp.map((ms) => round(ms, 3)),
+          },
         },
       ]),
     ),
