@@ -18,40 +18,64 @@ export interface RedisKeyValueStoreOptions {
   onError?: (err: Error) => void;
 }
 
-/** An index with more members than this drops those whose keys are gone, as it grows (see INDEX_ADD). */
-export const INDEX_PRUNE_ABOVE = 32;
+/**
+ * Lua shared by the index scripts. Redis's own clock (`now`, in ms), so that every node agrees with the expiry of
+ * the values. An index is a sorted set: each member (a full key) scored with the time it expires (its TTL when it was
+ * recorded; `+inf` without one), so expired members are dropped in O(log n) and an index lives as long as its
+ * longest-lived member. Indexes written by earlier versions of Poort were plain sets: `from_set` turns one into a
+ * sorted set the first time a script meets it, scoring each member by its key's TTL (members whose keys are gone are
+ * left out).
+ */
+const INDEX_LUA = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function expire_with_last(key)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if #last == 0 then return end
+  if last[2] == 'inf' then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, last[2]) end
+end
+local function from_set(key)
+  if redis.call('TYPE', key).ok ~= 'set' then return end
+  local members = redis.call('SMEMBERS', key)
+  redis.call('DEL', key)
+  for _, member in ipairs(members) do
+    local ms = redis.call('PTTL', member)
+    if ms == -1 then redis.call('ZADD', key, '+inf', member)
+    elseif ms > 0 then redis.call('ZADD', key, string.format('%.0f', now + ms), member) end
+  end
+  expire_with_last(key)
+end
+from_set(KEYS[1])
+`;
 
 /**
- * Records `ARGV[1]` (a full key) in the set `KEYS[1]` and makes the set live as long as its longest-lived member:
- * `ARGV[2]` is the member's TTL in ms, or -1 for a member without expiry (which makes the set persistent). A set
- * that lives on because members keep coming (the sessions of an account, the tokens of a long-lived grant) would
- * keep every member that ever expired: past INDEX_PRUNE_ABOVE members, those whose keys no longer exist are dropped.
+ * Records `ARGV[1]` (a full key) in the index `KEYS[1]` until it expires, `ARGV[2]` ms from now (-1: never); a
+ * member recorded again keeps the later of its two expiries. Members that have expired are dropped on the way, so
+ * an index that keeps getting members (the sessions of an account, the rotated refresh tokens of a long-lived grant)
+ * holds only the live ones, at O(log n) per member.
  */
-const INDEX_ADD = `
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('SADD', KEYS[1], ARGV[1])
-if redis.call('SCARD', KEYS[1]) > ${INDEX_PRUNE_ABOVE} then
-  for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-    if member ~= ARGV[1] and redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[1], member) end
-  end
-end
+const INDEX_ADD = `${INDEX_LUA}
 local ms = tonumber(ARGV[2])
-if ms < 0 then
-  redis.call('PERSIST', KEYS[1])
-elseif existed == 0 then
-  redis.call('PEXPIRE', KEYS[1], ms)
-else
-  local current = redis.call('PTTL', KEYS[1])
-  if current >= 0 and ms > current then redis.call('PEXPIRE', KEYS[1], ms) end
+local expires = ms < 0 and math.huge or now + ms
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if current == 'inf' then current = math.huge elseif current then current = tonumber(current) end
+if not current or expires > current then
+  redis.call('ZADD', KEYS[1], expires == math.huge and '+inf' or string.format('%.0f', expires), ARGV[1])
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
+expire_with_last(KEYS[1])
 return 1`;
 
-/** Deletes every key recorded in the set `KEYS[1]`, and the set. */
-const DELETE_INDEXED = `
-local members = redis.call('SMEMBERS', KEYS[1])
+/** Deletes every key recorded in the index `KEYS[1]`, and the index. */
+const DELETE_INDEXED = `${INDEX_LUA}
+local members = redis.call('ZRANGE', KEYS[1], 0, -1)
 for i = 1, #members do redis.call('DEL', members[i]) end
 redis.call('DEL', KEYS[1])
 return #members`;
+
+/** The members of the index `KEYS[1]` that have not expired. */
+const INDEXED_KEYS = `${INDEX_LUA}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')`;
 
 /** Backoff for reconnecting: 100 ms doubling up to `maxMs`, with jitter so that many nodes do not reconnect in step. */
 export function reconnectDelay(retries: number, maxMs = 5_000): number {
@@ -69,15 +93,12 @@ type Multi = ReturnType<Client['multi']>;
 
 /**
  * The key-value store on Redis, for several Poort nodes sharing ephemeral state. Values are JSON strings under
- * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sets under `<prefix>idx:<index>` holding the
- * full keys of their members and expiring with their longest-lived member. Plain commands share one pipelined
+ * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sorted sets under `<prefix>idx:<index>` holding
+ * the full keys of their members, each scored with its expiry, and expiring with their longest-lived member. Plain commands share one pipelined
  * connection; `update` runs WATCH/MULTI/EXEC on a connection of its own from a small pool and re-runs `fn` when
  * another writer got in between. Scripts touch keys they do not declare, so this expects a single Redis (or a
  * primary with replicas), not Redis Cluster.
- *
- * Unlike the SQLite store, an index entry lives as long as the whole index (its longest-lived member), not as long
- * as its own member; members whose keys have expired are harmlessly deleted again by `deleteIndexed`, and dropped
- * once the index grows past INDEX_PRUNE_ABOVE members.
+ * As in the SQLite store, an index entry lives as long as the member's TTL when it was recorded.
  */
 export class RedisKeyValueStore implements KeyValueStore {
   readonly #client: Client;
@@ -224,9 +245,8 @@ export class RedisKeyValueStore implements KeyValueStore {
 
   async indexedKeys(index: string): Promise<string[]> {
     const prefix = this.valueKey('');
-    return (await this.#client.sMembers(this.indexKey(index)))
-      .filter((member) => member.startsWith(prefix))
-      .map((member) => member.slice(prefix.length));
+    const members = (await this.#client.eval(INDEXED_KEYS, { keys: [this.indexKey(index)] })) as string[];
+    return members.filter((member) => member.startsWith(prefix)).map((member) => member.slice(prefix.length));
   }
 
   async batch(ops: BatchOp[]): Promise<void> {

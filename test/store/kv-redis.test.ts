@@ -4,18 +4,26 @@ import path from 'node:path';
 import * as oidc from 'openid-client';
 import { createClient } from 'redis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  INDEX_PRUNE_ABOVE,
-  RedisKeyValueStore,
-  reconnectDelay,
-  redactUrl,
-} from '../../src/store/kv-redis.js';
+import { RedisKeyValueStore, reconnectDelay, redactUrl } from '../../src/store/kv-redis.js';
 import { loadConfig } from '../../src/config/load.js';
 import { FAST_ARGON2, relyingParty } from '../helpers/oidc.js';
 import { freePort, startPoort, tempDir } from '../helpers/poort.js';
 import { deleteKeysUnder, keysUnder, rawPttl, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `fn` on a Redis connection of its own, beside the store: to look at or plant keys as they are stored. */
+const rawClient = () => createClient({ url: redisUrl });
+async function raw<T>(fn: (client: ReturnType<typeof rawClient>) => Promise<T>): Promise<T> {
+  const client = rawClient();
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
 
 // What every key-value store promises is checked in kv-contract.test.ts; these are the Redis store's own ways:
 // keys under a prefix, Redis's own expiry, WATCH conflicts, connections.
@@ -145,20 +153,64 @@ describe('the Redis key-value store', () => {
       expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
     });
 
-    it('drops the members whose keys are gone once an index grows past a few dozen, and no others', async () => {
-      for (let i = 0; i < INDEX_PRUNE_ABOVE; i++) {
-        // sessions of an account that ended or expired long ago, and two that go on
-        if (i < 2) await kv.set(`session:${i}`, 'live', 60);
-        await kv.indexAdd('account:a', `session:${i}`, 60);
+    it('drops each member once its own TTL has passed, however small the index', async () => {
+      // sessions of an account that ended long ago, one that goes on
+      for (let i = 0; i < 3; i++) {
+        await kv.set(`session:${i}`, 'short', 0.2);
+        await kv.indexAdd('account:a', `session:${i}`, 0.2);
       }
-      expect(await kv.indexedKeys('account:a')).toHaveLength(INDEX_PRUNE_ABOVE);
+      await kv.set('session:live', 'live', 60);
+      await kv.indexAdd('account:a', 'session:live', 60);
+      await sleep(300);
+      expect(await kv.indexedKeys('account:a')).toEqual(['session:live']);
       await kv.batch([
         { op: 'set', key: 'session:new', value: 'live', ttlSeconds: 60 },
         { op: 'indexAdd', index: 'account:a', member: 'session:new', ttlSeconds: 60 },
       ]);
-      expect((await kv.indexedKeys('account:a')).sort()).toEqual(['session:0', 'session:1', 'session:new']);
+      // the expired ones are gone from Redis too, not only filtered out: a long-lived grant whose refresh tokens
+      // rotate every few minutes keeps only the live ones
+      expect((await raw((c) => c.zRange(`${prefix}idx:account:a`, 0, -1))).sort()).toEqual([
+        `${prefix}kv:session:live`,
+        `${prefix}kv:session:new`,
+      ]);
       await kv.deleteIndexed('account:a');
-      expect(await kv.get('session:0')).toBeUndefined();
+      expect(await kv.get('session:live')).toBeUndefined();
+      expect(await keysUnder(prefix)).toEqual([]);
+    });
+
+    it('keeps the later expiry of a member recorded twice', async () => {
+      await kv.indexAdd('grant:g', 'token:1', 100);
+      await kv.indexAdd('grant:g', 'token:1', 0.2);
+      await kv.indexAdd('grant:g', 'token:2', 0.2);
+      await sleep(300);
+      expect(await kv.indexedKeys('grant:g')).toEqual(['token:1']);
+      await kv.indexAdd('grant:g', 'token:1');
+      expect(await rawPttl(`${prefix}idx:grant:g`)).toBe(-1);
+    });
+
+    it('takes over an index an earlier version kept as a plain set', async () => {
+      const key = `${prefix}idx:grant:old`;
+      await raw(async (c) => {
+        await c.set(`${prefix}kv:token:1`, '"a"', { expiration: { type: 'PX', value: 60_000 } });
+        await c.set(`${prefix}kv:token:2`, '"b"');
+        // token:3 has expired; an index member of another prefix is never returned
+        await c.sAdd(key, [`${prefix}kv:token:1`, `${prefix}kv:token:2`, `${prefix}kv:token:3`]);
+        await c.pExpire(key, 60_000);
+      });
+      expect((await kv.indexedKeys('grant:old')).sort()).toEqual(['token:1', 'token:2']);
+      expect(await raw((c) => c.type(key))).toBe('zset');
+      expect(await rawPttl(key)).toBe(-1);
+      await kv.indexAdd('grant:old', 'token:4', 60);
+      await kv.deleteIndexed('grant:old');
+      expect(await keysUnder(prefix)).toEqual([]);
+
+      // a set that only deleteIndexed meets
+      await raw(async (c) => {
+        await c.set(`${prefix}kv:token:5`, '"c"', { expiration: { type: 'PX', value: 60_000 } });
+        await c.sAdd(key, [`${prefix}kv:token:5`]);
+      });
+      await kv.deleteIndexed('grant:old');
+      expect(await keysUnder(prefix)).toEqual([]);
     });
 
     it('expires an index with its last member', async () => {
