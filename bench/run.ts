@@ -8,7 +8,7 @@
  *   npm run bench
  *   node dist/bench/run.js [--duration S] [--concurrency N]
  *     [--scenario argon2|signin|cc|refresh|saml|audit|policy|signin-sink|signin-ldap|healthz|discovery|steps]...
- *     [--backend embedded|scaled|two-nodes|two-apart]...
+ *     [--backend embedded|scaled|two-nodes|two-apart|two-split]...
  */
 import os from 'node:os';
 import { HttpClient, RoundRobinHttpClient } from './http.js';
@@ -84,18 +84,23 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = [
 ];
 type ScenarioName = (typeof SCENARIOS)[number];
 /**
- * embedded: SQLite, one node; scaled: Redis + PostgreSQL, one node; two-nodes: the same store, two server processes;
+ * embedded: SQLite, one node; scaled: Redis + PostgreSQL, one node; two-nodes: the same store, two server processes,
+ * each with as many virtual users as one node gets (scaling out: each node carries its share of twice the load);
  * two-apart: the control for two-nodes, two server processes as well but each on a store of its own (its own database
- * and Redis prefix), the load split the same way: what two processes cost on this machine with nothing shared.
+ * and Redis prefix), the same load per node: what two processes cost on this machine with nothing shared;
+ * two-split: two nodes on the same store sharing one node's virtual users, each node half as busy.
  */
-const BACKENDS = ['embedded', 'scaled', 'two-nodes', 'two-apart'] as const;
+const BACKENDS = ['embedded', 'scaled', 'two-nodes', 'two-apart', 'two-split'] as const;
 type Backend = (typeof BACKENDS)[number];
 const BACKEND_LABELS: Record<Backend, string> = {
   embedded: 'embedded',
   scaled: 'redis+postgres',
   'two-nodes': 'two nodes',
   'two-apart': 'two apart',
+  'two-split': 'two split',
 };
+/** Backends whose nodes each get the virtual users of one node, rather than a share of them. */
+const LOAD_PER_NODE: ReadonlySet<Backend> = new Set(['two-nodes', 'two-apart']);
 type LoadScenario = Exclude<
   ScenarioName,
   'argon2' | 'steps' | 'audit' | 'policy' | 'signin-sink' | 'signin-ldap'
@@ -108,7 +113,7 @@ const LOAD_SCENARIOS: readonly LoadScenario[] = ['signin', 'cc', 'refresh', 'sam
  * operations, and warms up as one node does).
  */
 const WARM_UP: Record<LoadScenario, { windowMs: number; minMs: number; maxMs: number }> = {
-  signin: { windowMs: 4000, minMs: 16_000, maxMs: 60_000 },
+  signin: { windowMs: 4000, minMs: 40_000, maxMs: 90_000 },
   cc: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
   refresh: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
   saml: { windowMs: 2000, minMs: 8000, maxMs: 30_000 },
@@ -173,7 +178,7 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
   --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
                     per phase, policy 2, signin-sink 8 and signin-ldap 8 per server). Before it, each load
                     scenario warms the server up until its main-thread CPU per operation stops falling
-                    (signin: 16 to 60 s, the others 8 to 30 s; twice that on two nodes)
+                    (signin: 40 to 90 s, the others 8 to 30 s; twice that on two nodes)
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4,
                     signin-ldap 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
@@ -194,13 +199,17 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
                     request of a sign-in and of the other flows (exact, from schedstat; idle between
                     requests, so higher than under load).
   --backend NAME    run the server scenarios (signin, cc, refresh, healthz, discovery) and audit on NAME only;
-                    repeat or separate with commas (default all four): embedded (SQLite, one node),
+                    repeat or separate with commas (default all five): embedded (SQLite, one node),
                     scaled (Redis + PostgreSQL, one node: a database and a key prefix of the bench's own,
                     created and dropped by it), two-nodes (the same store, two server processes, requests
-                    taking turns between them) and two-apart (the control: two server processes each on a
-                    store of its own, each virtual user staying with one; no audit scenario). Two nodes ÷ two
-                    apart is the cost of sharing the store (coordination); two nodes ÷ one node adds what two
-                    processes cost on this machine anyway. steps runs on embedded only; policy,
+                    taking turns between them, twice the virtual users: as many per node as one node gets),
+                    two-apart (the control: two server processes each on a store of its own, each virtual
+                    user staying with one, as many per node; no audit scenario) and two-split (two nodes on
+                    the same store sharing one node's virtual users: each half as busy; no audit scenario).
+                    Two nodes ÷ two apart is the cost of sharing the store (coordination); two nodes ÷ one
+                    node adds what a second process costs on this machine; two split ÷ one node adds what
+                    a node half as busy costs per operation (fewer requests share each turn of its event
+                    loop and each round trip to Redis and PostgreSQL). steps runs on embedded only; policy,
                     signin-sink and signin-ldap do not depend on the backend.
 
   BENCH_NODE_ARGS   extra node arguments for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof";
@@ -269,7 +278,7 @@ function parseArgs(argv: string[]): Options {
       case '--backend':
         for (const name of value().split(',')) {
           if (!(BACKENDS as readonly string[]).includes(name))
-            usage(`--backend: unknown backend "${name}" (embedded, scaled, two-nodes, two-apart)`);
+            usage(`--backend: unknown backend "${name}" (${BACKENDS.join(', ')})`);
           backends.add(name as Backend);
         }
         break;
@@ -393,7 +402,8 @@ async function main(): Promise<void> {
 
     const load = LOAD_SCENARIOS.filter((s) => options.scenarios.has(s));
     const wantsServers = load.length > 0 || options.scenarios.has('steps');
-    const users = Math.max(options.concurrency ?? 0, ...Object.values(DEFAULTS.concurrency));
+    // two-nodes runs each scenario with twice the virtual users, each signed in as a user of its own
+    const users = 2 * Math.max(options.concurrency ?? 0, ...Object.values(DEFAULTS.concurrency));
     const embedded = bench;
     /** A Redis + PostgreSQL store of the bench's own: a database, a key prefix, a folder; seeded. */
     const newScaled = async (): Promise<BenchEnvironment> => {
@@ -408,7 +418,7 @@ async function main(): Promise<void> {
       }
       return env;
     };
-    /** made once and shared by scaled and two-nodes (the same data, one node or two); two-apart adds a second */
+    /** made once and shared by scaled, two-nodes and two-split (the same data, one node or two); two-apart adds a second */
     let scaledEnv: Promise<BenchEnvironment> | undefined;
     const scaled = (): Promise<BenchEnvironment> => (scaledEnv ??= newScaled());
 
@@ -416,7 +426,8 @@ async function main(): Promise<void> {
     const runServerScenarios = async (backend: Backend, envs: BenchEnvironment[]): Promise<void> => {
       const env = envs[0]!;
       servers = [await startServer(env)];
-      if (backend === 'two-nodes') servers.push(await startServer(env, { port: await freePort() }));
+      if (backend === 'two-nodes' || backend === 'two-split')
+        servers.push(await startServer(env, { port: await freePort() }));
       if (backend === 'two-apart') servers.push(await startServer(envs[1]!));
       const nodes = servers;
       const label = BACKEND_LABELS[backend];
@@ -483,7 +494,9 @@ async function main(): Promise<void> {
       const warmUpLog = (w: WarmUpResult) =>
         `warmed up for ${fmt(w.elapsedMs / 1000)} s (${w.ops} operations${w.settled ? '' : ', not settled'})`;
       for (const name of load) {
-        const concurrency = options.concurrency ?? DEFAULTS.concurrency[name];
+        const concurrency =
+          (options.concurrency ?? DEFAULTS.concurrency[name]) *
+          (LOAD_PER_NODE.has(backend) ? nodes.length : 1);
         const http = client(concurrency);
         try {
           const workload =
@@ -603,7 +616,8 @@ async function main(): Promise<void> {
                 : [await scaled()];
           await runServerScenarios(backend, envs);
         }
-        if (options.scenarios.has('audit') && backend !== 'two-apart') await runAudit(backend);
+        if (options.scenarios.has('audit') && backend !== 'two-apart' && backend !== 'two-split')
+          await runAudit(backend);
       } catch (err) {
         failed ??= `${BACKEND_LABELS[backend]}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${servers.length > 0 ? `\n--- server output (tail) ---\n${servers.map((n) => n.output()).join('\n')}` : ''}`;
         await Promise.all(servers.map((n) => n.stop()));
@@ -1041,6 +1055,12 @@ async function main(): Promise<void> {
     const two = row.cells['two-nodes'];
     return one && two && !row.name.startsWith('argon2') ? two.cpuPer1000 / one.cpuPer1000 : NaN;
   };
+  /** one node's load split over two nodes ÷ one node: what a node half as busy costs per operation */
+  const splitRatio = (row: (typeof sideRows)[number]) => {
+    const one = row.cells.scaled;
+    const split = row.cells['two-split'];
+    return one && split && !row.name.startsWith('argon2') ? split.cpuPer1000 / one.cpuPer1000 : NaN;
+  };
   /** two nodes sharing the store ÷ two nodes each on its own: what sharing costs, the processes' own cost taken out */
   const sharingRatio = (row: (typeof sideRows)[number]) => {
     const apart = row.cells['two-apart'];
@@ -1060,7 +1080,9 @@ async function main(): Promise<void> {
     ),
     twoNodesToOneNodeCpu: round(twoNodeRatio(row), 3),
     twoNodesToTwoApartCpu: round(sharingRatio(row), 3),
+    twoSplitToOneNodeCpu: round(splitRatio(row), 3),
   }));
+  const withSplit = ran.includes('scaled') && ran.includes('two-split');
   if (sideRows.length > 0 && ran.length > 1) {
     out.push('');
     out.push('Side by side: ops/s and server CPU-seconds per 1,000 operations on each backend:');
@@ -1071,6 +1093,7 @@ async function main(): Promise<void> {
           ...ran.flatMap((b) => [`${BACKEND_LABELS[b]} ops/s`, 'CPU s/1k']),
           ...(ran.includes('scaled') && ran.includes('two-nodes') ? ['2 nodes ÷ 1 node CPU'] : []),
           ...(withSharing ? ['2 nodes ÷ 2 apart CPU'] : []),
+          ...(withSplit ? ['2 split ÷ 1 node CPU'] : []),
         ],
         ...sideRows.map((row) => [
           row.name,
@@ -1080,6 +1103,7 @@ async function main(): Promise<void> {
           }),
           ...(ran.includes('scaled') && ran.includes('two-nodes') ? [fmt(twoNodeRatio(row), 2)] : []),
           ...(withSharing ? [fmt(sharingRatio(row), 2)] : []),
+          ...(withSplit ? [fmt(splitRatio(row), 2)] : []),
         ]),
       ]),
     );
@@ -1089,9 +1113,18 @@ async function main(): Promise<void> {
     out.push(
       '  this process appending one at a time (two nodes: two stores side by side, both appending); argon2: one core, no store.',
     );
+    out.push(
+      "  two nodes and two apart: each node with one node's virtual users (twice the load in all); two split: one node's",
+    );
+    out.push('  virtual users shared by two nodes on the same store.');
     if (withSharing)
       out.push(
         '  2 nodes ÷ 2 apart: the same two processes and load, sharing one store or each on its own: the cost of sharing.',
+      );
+    if (withSplit)
+      out.push(
+        '  2 split ÷ 1 node: the same load on two nodes, each half as busy: fewer requests share each turn of the event loop',
+        '  and each round trip to Redis and PostgreSQL (group commits, pipelining), so each costs more (not a target).',
       );
   }
   for (const row of sideRows) {
