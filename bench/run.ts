@@ -127,9 +127,9 @@ const DEFAULTS = {
   durationMs: {
     argon2: 3000,
     signin: 8000,
-    cc: 5000,
-    refresh: 5000,
-    saml: 5000,
+    cc: 12_000,
+    refresh: 12_000,
+    saml: 8000,
     audit: 3000,
     policy: 2000,
     'signin-sink': 8000,
@@ -175,10 +175,13 @@ const TWO_NODE_CPU_LIMIT = 0.15;
 
 const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [--scenario NAME]... [--backend NAME]...
 
-  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 5, refresh 5, saml 5, audit 3
-                    per phase, policy 2, signin-sink 8 and signin-ldap 8 per server). Before it, each load
-                    scenario warms the server up until its main-thread CPU per operation stops falling
-                    (signin: 40 to 90 s, the others 8 to 30 s; twice that on two nodes)
+  --duration S      measured seconds of every scenario (default: argon2 3, signin 8, cc 12, refresh 12, saml 8, audit 3
+                    per phase, policy 2, signin-sink 8 and signin-ldap 8 per server), in four windows; the
+                    Redis + PostgreSQL backends are measured together, their windows taking turns (and
+                    signin's with argon2id's), so that each comparison sees the same minutes of a shared
+                    machine. Before that, each load scenario warms the server up until its main-thread
+                    CPU per operation stops falling (signin: 40 to 90 s, the others 8 to 30 s; twice that
+                    on two nodes)
   --concurrency N   virtual users of every load scenario (default: signin 4, cc 8, refresh 8, saml 4, signin-sink 4,
                     signin-ldap 4)
   --scenario NAME   run only NAME; repeat or separate with commas (argon2, signin, cc, refresh, saml, audit,
@@ -422,35 +425,44 @@ async function main(): Promise<void> {
     let scaledEnv: Promise<BenchEnvironment> | undefined;
     const scaled = (): Promise<BenchEnvironment> => (scaledEnv ??= newScaled());
 
-    /** The server scenarios on one backend: its node(s) started, every load scenario run, the node(s) stopped. */
-    const runServerScenarios = async (backend: Backend, envs: BenchEnvironment[]): Promise<void> => {
-      const env = envs[0]!;
-      servers = [await startServer(env)];
-      if (backend === 'two-nodes' || backend === 'two-split')
-        servers.push(await startServer(env, { port: await freePort() }));
-      if (backend === 'two-apart') servers.push(await startServer(envs[1]!));
-      const nodes = servers;
-      const label = BACKEND_LABELS[backend];
+    /**
+     * The server scenarios on one backend, or on several Redis + PostgreSQL backends at once: the nodes started (node
+     * A on the shared store serves every backend of the family, B beside it two-nodes and two-split, C on a store of
+     * its own two-apart), then each load scenario warmed up on every backend and measured in windows that take turns
+     * between the backends (and, for signin, with argon2id's), so that each comparison sees the same minutes of a
+     * shared machine; the nodes stopped.
+     */
+    const runServerScenarios = async (backends: Backend[]): Promise<void> => {
+      const family = !backends.includes('embedded');
+      const shared = family ? await scaled() : embedded;
+      const own = backends.includes('two-apart') ? await newScaled() : undefined;
+      const a = await startServer(shared);
+      servers = [a];
+      const b = backends.some((x) => x === 'two-nodes' || x === 'two-split')
+        ? await startServer(shared, { port: await freePort() })
+        : undefined;
+      if (b) servers.push(b);
+      const c = own ? await startServer(own) : undefined;
+      if (c) servers.push(c);
       log(
-        `${label}: server pid ${nodes.map((n) => `${n.pid} on port ${n.port}`).join(', ')} ready for ${env.issuer}`,
+        `${backends.map((x) => BACKEND_LABELS[x]).join(', ')}: server pid ${servers.map((n) => `${n.pid} on port ${n.port}`).join(', ')} ready`,
       );
-      const output = () =>
+      const nodesOf = (backend: Backend): RunningBenchServer[] =>
+        backend === 'two-apart'
+          ? [a, c!]
+          : backend === 'two-nodes' || backend === 'two-split'
+            ? [a, b!]
+            : [a];
+      const issuerOf = (node: RunningBenchServer) => (node === c ? own!.issuer : shared.issuer);
+      const output = (nodes: RunningBenchServer[]) =>
         nodes.length === 1
           ? nodes[0]!.output()
           : nodes.map((n) => `--- node ${n.pid} ---\n${n.output()}`).join('\n');
       // every node's CPU: what two nodes cost together for the operations of the window
-      const cpu = (): ProcessCpu =>
+      const cpuOf = (nodes: RunningBenchServer[]) => (): ProcessCpu =>
         nodes
           .map((n) => n.cpuMs())
-          .reduce((a, b) => ({ user: a.user + b.user, system: a.system + b.system, main: a.main + b.main }));
-      const client = (concurrency: number) =>
-        nodes.length === 1 || backend === 'two-apart'
-          ? new HttpClient(nodes[0]!.port, nodes[0]!.hostHeader, concurrency)
-          : new RoundRobinHttpClient(
-              nodes.map((n) => n.port),
-              nodes[0]!.hostHeader,
-              concurrency,
-            );
+          .reduce((x, y) => ({ user: x.user + y.user, system: x.system + y.system, main: x.main + y.main }));
       const workloadOn = async (
         name: LoadScenario,
         http: HttpClient,
@@ -463,92 +475,120 @@ async function main(): Promise<void> {
         if (name === 'saml') return samlWorkload(http, issuer, concurrency);
         return floorWorkload(http, name, concurrency);
       };
-      /** two-apart: a workload per node, on its own store; virtual user vu stays with node vu % 2 */
-      const apartClients: HttpClient[] = [];
-      const splitWorkload = async (name: LoadScenario, concurrency: number): Promise<Workload> => {
-        const share = Math.ceil(concurrency / nodes.length);
-        const parts = await Promise.all(
-          nodes.map((n, i) => {
-            const http = new HttpClient(n.port, n.hostHeader, share);
-            apartClients.push(http);
-            return workloadOn(name, http, envs[i]!.issuer, share);
-          }),
-        );
-        return {
-          name,
-          concurrency,
-          op: (vu) => parts[vu % parts.length]!.op(Math.floor(vu / parts.length)),
-        };
-      };
-      // Each node compiles and warms its own code: as much warm-up per node as one node gets, or two nodes would
-      // be measured colder than one.
-      const warmUpOn = (name: LoadScenario, workload: Workload) => {
-        const bounds = WARM_UP[name];
-        return warmUp(workload, {
-          windowMs: bounds.windowMs * nodes.length,
-          minMs: bounds.minMs * nodes.length,
-          maxMs: bounds.maxMs * nodes.length,
-          serverCpuMs: cpu,
-        });
-      };
       const warmUpLog = (w: WarmUpResult) =>
         `warmed up for ${fmt(w.elapsedMs / 1000)} s (${w.ops} operations${w.settled ? '' : ', not settled'})`;
+
+      interface Measured {
+        backend: Backend;
+        nodes: RunningBenchServer[];
+        concurrency: number;
+        workload: Workload;
+        warm: WarmUpResult;
+        windows: LoadResult[];
+      }
       for (const name of load) {
-        const concurrency =
-          (options.concurrency ?? DEFAULTS.concurrency[name]) *
-          (LOAD_PER_NODE.has(backend) ? nodes.length : 1);
-        const http = client(concurrency);
+        const clients: HttpClient[] = [];
+        const measured: Measured[] = [];
+        let current: Backend | undefined;
         try {
-          const workload =
-            backend === 'two-apart'
-              ? await splitWorkload(name, concurrency)
-              : await workloadOn(name, http, env.issuer, concurrency);
-          let result: LoadResult;
-          log(`${name} (${label}): concurrency ${concurrency}, warming up ...`);
-          const warm = await warmUpOn(name, workload);
-          if (warm.errors > 0) throw new Error(warm.firstError);
-          if (name === 'signin') {
-            log(
-              `signin (${label}): ${warmUpLog(warm)}, then ${SIGNIN_ROUNDS} rounds of ` +
-                `argon2id verifies in this process (m=${params.memory_kib} KiB t=${params.iterations} p=${params.parallelism}) ` +
-                `for ${duration('argon2') / SIGNIN_ROUNDS / 1000} s and sign-ins for ${duration(name) / SIGNIN_ROUNDS / 1000} s ...`,
-            );
-            const windows: LoadResult[] = [];
-            const verifies: Argon2Result[] = [];
-            for (let round = 0; round < SIGNIN_ROUNDS; round++) {
-              verifies.push(await argon2Ceiling(params, duration('argon2') / SIGNIN_ROUNDS, machineCpuMs));
-              const window = await runLoad(workload, {
-                warmupMs: round === 0 ? 0 : SIGNIN_REWARM_MS,
-                durationMs: duration(name) / SIGNIN_ROUNDS,
-                serverCpuMs: cpu,
+          for (const backend of backends) {
+            current = backend;
+            const nodes = nodesOf(backend);
+            const label = BACKEND_LABELS[backend];
+            const concurrency =
+              (options.concurrency ?? DEFAULTS.concurrency[name]) *
+              (LOAD_PER_NODE.has(backend) ? nodes.length : 1);
+            let workload: Workload;
+            if (backend === 'two-apart') {
+              // a workload per node, on its own store; virtual user vu stays with node vu % 2
+              const share = Math.ceil(concurrency / nodes.length);
+              const parts = await Promise.all(
+                nodes.map((n) => {
+                  const http = new HttpClient(n.port, n.hostHeader, share);
+                  clients.push(http);
+                  return workloadOn(name, http, issuerOf(n), share);
+                }),
+              );
+              workload = {
+                name,
+                concurrency,
+                op: (vu) => parts[vu % parts.length]!.op(Math.floor(vu / parts.length)),
+              };
+            } else {
+              const http =
+                nodes.length === 1
+                  ? new HttpClient(a.port, a.hostHeader, concurrency)
+                  : new RoundRobinHttpClient(
+                      nodes.map((n) => n.port),
+                      a.hostHeader,
+                      concurrency,
+                    );
+              clients.push(http);
+              workload = await workloadOn(name, http, shared.issuer, concurrency);
+            }
+            // Each node compiles and warms its own code: as much warm-up per node as one node gets, or two nodes
+            // would be measured colder than one.
+            log(`${name} (${label}): concurrency ${concurrency}, warming up ...`);
+            const bounds = WARM_UP[name];
+            const warm = await warmUp(workload, {
+              windowMs: bounds.windowMs * nodes.length,
+              minMs: bounds.minMs * nodes.length,
+              maxMs: bounds.maxMs * nodes.length,
+              serverCpuMs: cpuOf(nodes),
+            });
+            if (warm.errors > 0) throw new Error(warm.firstError);
+            log(`${name} (${label}): ${warmUpLog(warm)}`);
+            measured.push({ backend, nodes, concurrency, workload, warm, windows: [] });
+          }
+          current = undefined;
+          // With signin, argon2id's verifies take turns with the windows too: its target compares the two.
+          const withArgon2 = name === 'signin' && (backends.includes('embedded') || !argon2);
+          const rounds = SIGNIN_ROUNDS;
+          const windowMs = duration(name) / rounds;
+          log(
+            `${name}: ${rounds} rounds of ${windowMs / 1000} s on ${backends.map((x) => BACKEND_LABELS[x]).join(', ')} in turn` +
+              (withArgon2
+                ? `, each after argon2id verifies in this process (m=${params.memory_kib} KiB t=${params.iterations} ` +
+                  `p=${params.parallelism}) for ${duration('argon2') / rounds / 1000} s`
+                : '') +
+              ' ...',
+          );
+          const verifies: Argon2Result[] = [];
+          rounds: for (let round = 0; round < rounds; round++) {
+            if (withArgon2)
+              verifies.push(await argon2Ceiling(params, duration('argon2') / rounds, machineCpuMs));
+            for (const m of measured) {
+              current = m.backend;
+              // a short warm-up first: the verifies, or the other backends' windows, evicted this one's caches
+              const window = await runLoad(m.workload, {
+                warmupMs: measured.length === 1 && round === 0 && !withArgon2 ? 0 : SIGNIN_REWARM_MS,
+                durationMs: windowMs,
+                serverCpuMs: cpuOf(m.nodes),
                 machineCpuMs,
               });
-              windows.push(window);
-              if (window.errors > 0) break;
+              m.windows.push(window);
+              if (window.errors > 0) break rounds;
             }
-            // the reference of the sign-in target is the embedded store's (the one the issue's target is about)
-            if (backend === 'embedded' || !argon2) argon2 = mergeArgon2Results(verifies);
-            result = mergeLoadResults(windows);
-          } else {
-            log(`${name} (${label}): ${warmUpLog(warm)}, then ${duration(name) / 1000} s ...`);
-            result = await runLoad(workload, {
-              warmupMs: 0,
-              durationMs: duration(name),
-              serverCpuMs: cpu,
-              machineCpuMs,
-            });
           }
-          reports.push({ ...toReport(name, backend, concurrency, result), warmUp: warm });
-          if (result.errors > 0) {
-            failed ??= `${name} (${label}): ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${output()}`;
+          current = undefined;
+          // the reference of the sign-in target is the embedded store's (the one the issue's target is about)
+          if (withArgon2) argon2 = mergeArgon2Results(verifies);
+          for (const m of measured) {
+            const result = mergeLoadResults(m.windows);
+            reports.push({ ...toReport(name, m.backend, m.concurrency, result), warmUp: m.warm });
+            if (result.errors > 0) {
+              failed ??= `${name} (${BACKEND_LABELS[m.backend]}): ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${output(m.nodes)}`;
+            }
           }
         } catch (err) {
-          failed ??= `${name} (${label}): ${err instanceof Error ? err.message : String(err)}\n--- server output (tail) ---\n${output()}`;
+          const nodes = current ? nodesOf(current) : servers;
+          failed ??= `${name}${current ? ` (${BACKEND_LABELS[current]})` : ''}: ${err instanceof Error ? err.message : String(err)}\n--- server output (tail) ---\n${output(nodes)}`;
         } finally {
-          http.close();
-          for (const c of apartClients.splice(0)) c.close();
+          for (const http of clients) http.close();
         }
       }
+      const nodes = servers;
+      const backend = backends[0]!;
       const server = nodes[0]!;
       if (options.scenarios.has('steps') && backend === 'embedded') {
         const http = new HttpClient(server.port, server.hostHeader, 1);
@@ -601,25 +641,26 @@ async function main(): Promise<void> {
       }
     };
 
-    for (const backend of BACKENDS.filter((b) => options.backends.has(b))) {
+    // embedded on its own, then the Redis + PostgreSQL backends together (their windows take turns)
+    const groups = [
+      BACKENDS.filter((b) => b === 'embedded' && options.backends.has(b)),
+      BACKENDS.filter((b) => b !== 'embedded' && options.backends.has(b)),
+    ].filter((group) => group.length > 0);
+    for (const group of groups) {
       try {
         if (wantsServers) {
-          if (backend === 'embedded') {
+          if (group.includes('embedded')) {
             log(`seeding ${users} users and a client in ${embedded.dir} ...`);
             await seed(embedded, users);
           }
-          const envs =
-            backend === 'embedded'
-              ? [embedded]
-              : backend === 'two-apart'
-                ? [await scaled(), await newScaled()]
-                : [await scaled()];
-          await runServerScenarios(backend, envs);
+          await runServerScenarios(group);
         }
-        if (options.scenarios.has('audit') && backend !== 'two-apart' && backend !== 'two-split')
-          await runAudit(backend);
+        for (const backend of group) {
+          if (options.scenarios.has('audit') && backend !== 'two-apart' && backend !== 'two-split')
+            await runAudit(backend);
+        }
       } catch (err) {
-        failed ??= `${BACKEND_LABELS[backend]}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${servers.length > 0 ? `\n--- server output (tail) ---\n${servers.map((n) => n.output()).join('\n')}` : ''}`;
+        failed ??= `${group.map((b) => BACKEND_LABELS[b]).join(', ')}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}${servers.length > 0 ? `\n--- server output (tail) ---\n${servers.map((n) => n.output()).join('\n')}` : ''}`;
         await Promise.all(servers.map((n) => n.stop()));
         servers = [];
       }
