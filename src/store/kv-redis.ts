@@ -94,11 +94,12 @@ type Multi = ReturnType<Client['multi']>;
 /**
  * The key-value store on Redis, for several Poort nodes sharing ephemeral state. Values are JSON strings under
  * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sorted sets under `<prefix>idx:<index>` holding
- * the full keys of their members, each scored with its expiry, and expiring with their longest-lived member. Plain commands share one pipelined
- * connection; `update` runs WATCH/MULTI/EXEC on a connection of its own from a small pool and re-runs `fn` when
- * another writer got in between. Scripts touch keys they do not declare, so this expects a single Redis (or a
- * primary with replicas), not Redis Cluster.
- * As in the SQLite store, an index entry lives as long as the member's TTL when it was recorded.
+ * the full keys of their members, each scored with its expiry, and expiring with their longest-lived member. Plain
+ * commands share one pipelined connection; `update` runs WATCH/MULTI/EXEC on a connection of its own from a small
+ * pool and re-runs `fn` when another writer got in between. Scripts touch keys they do not declare, so this expects a
+ * single Redis (or a primary with replicas), not Redis Cluster.
+ *
+ * As in the SQLite store, an index entry lives as long as its member's TTL when it was recorded.
  */
 export class RedisKeyValueStore implements KeyValueStore {
   readonly #client: Client;
