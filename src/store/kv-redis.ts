@@ -19,12 +19,10 @@ export interface RedisKeyValueStoreOptions {
 }
 
 /**
- * Lua shared by the index scripts. Redis's own clock (`now`, in ms), so that every node agrees with the expiry of
- * the values. An index is a sorted set: each member (a full key) scored with the time it expires (its TTL when it was
- * recorded; `+inf` without one), so expired members are dropped in O(log n) and an index lives as long as its
- * longest-lived member. Indexes written by earlier versions of Poort were plain sets: `from_set` turns one into a
- * sorted set the first time a script meets it, scoring each member by its key's TTL (members whose keys are gone are
- * left out).
+ * Lua shared by the index scripts: Redis's own clock (`now`, in ms), so that every node agrees with the expiry of
+ * the values. An index is a sorted set (`KEYS[1]`): each member (a full key) scored with the time it expires (its TTL
+ * when it was recorded; `+inf` without one), so expired members are dropped in O(log n) and the index lives as long
+ * as its longest-lived member.
  */
 const INDEX_LUA = `
 local t = redis.call('TIME')
@@ -34,18 +32,6 @@ local function expire_with_last(key)
   if #last == 0 then return end
   if last[2] == 'inf' then redis.call('PERSIST', key) else redis.call('PEXPIREAT', key, last[2]) end
 end
-local function from_set(key)
-  if redis.call('TYPE', key).ok ~= 'set' then return end
-  local members = redis.call('SMEMBERS', key)
-  redis.call('DEL', key)
-  for _, member in ipairs(members) do
-    local ms = redis.call('PTTL', member)
-    if ms == -1 then redis.call('ZADD', key, '+inf', member)
-    elseif ms > 0 then redis.call('ZADD', key, string.format('%.0f', now + ms), member) end
-  end
-  expire_with_last(key)
-end
-from_set(KEYS[1])
 `;
 
 /**
@@ -66,16 +52,31 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now))
 expire_with_last(KEYS[1])
 return 1`;
 
-/** Deletes every key recorded in the index `KEYS[1]`, and the index. */
-const DELETE_INDEXED = `${INDEX_LUA}
+/**
+ * Deletes every key recorded in the index `KEYS[1]`, and the index; and so for `KEYS[2]`, the plain set the same
+ * index was kept in by earlier versions of Poort (see LEGACY_INDEX).
+ */
+const DELETE_INDEXED = `
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do members[#members + 1] = member end
 for i = 1, #members do redis.call('DEL', members[i]) end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 return #members`;
 
-/** The members of the index `KEYS[1]` that have not expired. */
+/** The members of the index `KEYS[1]` that have not expired, and those of the legacy set `KEYS[2]` whose keys live. */
 const INDEXED_KEYS = `${INDEX_LUA}
-return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')`;
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.0f', now), '+inf')
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', member) == 1 then members[#members + 1] = member end
+end
+return members`;
+
+/**
+ * Where earlier versions of Poort kept an index: a plain set. New indexes go elsewhere (`zidx:`), so that during a
+ * rolling upgrade the nodes still on the old version keep adding to theirs without meeting a sorted set; revoking
+ * and listing read both, and the old sets expire with their longest-lived member.
+ */
+const LEGACY_INDEX = 'idx:';
 
 /** Backoff for reconnecting: 100 ms doubling up to `maxMs`, with jitter so that many nodes do not reconnect in step. */
 export function reconnectDelay(retries: number, maxMs = 5_000): number {
@@ -93,7 +94,7 @@ type Multi = ReturnType<Client['multi']>;
 
 /**
  * The key-value store on Redis, for several Poort nodes sharing ephemeral state. Values are JSON strings under
- * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sorted sets under `<prefix>idx:<index>` holding
+ * `<prefix>kv:<key>` with Redis's own expiry (`SET … PX`); indexes are sorted sets under `<prefix>zidx:<index>` holding
  * the full keys of their members, each scored with its expiry, and expiring with their longest-lived member. Plain
  * commands share one pipelined connection; `update` runs WATCH/MULTI/EXEC on a connection of its own from a small
  * pool and re-runs `fn` when another writer got in between. Scripts touch keys they do not declare, so this expects a
@@ -181,7 +182,12 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   private indexKey(index: string): string {
-    return `${this.#prefix}idx:${index}`;
+    return `${this.#prefix}zidx:${index}`;
+  }
+
+  /** An index and the plain set earlier versions kept it in: the keys of DELETE_INDEXED and INDEXED_KEYS. */
+  private indexKeys(index: string): string[] {
+    return [this.indexKey(index), `${this.#prefix}${LEGACY_INDEX}${index}`];
   }
 
   async get<T>(key: string): Promise<T | undefined> {
@@ -241,12 +247,12 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   async deleteIndexed(index: string): Promise<void> {
-    await this.#client.eval(DELETE_INDEXED, { keys: [this.indexKey(index)] });
+    await this.#client.eval(DELETE_INDEXED, { keys: this.indexKeys(index) });
   }
 
   async indexedKeys(index: string): Promise<string[]> {
     const prefix = this.valueKey('');
-    const members = (await this.#client.eval(INDEXED_KEYS, { keys: [this.indexKey(index)] })) as string[];
+    const members = (await this.#client.eval(INDEXED_KEYS, { keys: this.indexKeys(index) })) as string[];
     return members.filter((member) => member.startsWith(prefix)).map((member) => member.slice(prefix.length));
   }
 
