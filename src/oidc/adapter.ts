@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../clients/clients.js';
 import type { BatchOp, KeyValueStore } from '../store/kv.js';
+import { SIGNED_OUT_REASON } from './step-up.js';
 
 const key = (model: string, id: string) => `oidc:${model}:${id}`;
 /** The single sign-on sessions of an account: the keys of its Session records (see accountSessions). */
@@ -22,6 +23,8 @@ export class OidcAdapter implements Adapter {
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    if (this.name === 'Interaction' && beginsAfterSignOut(payload))
+      payload = { ...payload, session: undefined, grantId: undefined };
     const ttlSeconds = expiresIn > 0 ? expiresIn : undefined;
     const ops: BatchOp[] = [{ op: 'set', key: key(this.name, id), value: payload, ttlSeconds }];
     if (payload.grantId)
@@ -88,6 +91,19 @@ export class OidcAdapter implements Adapter {
   async revokeByGrantId(grantId: string): Promise<void> {
     await this.kv.deleteIndexed(grantIndex(grantId));
   }
+}
+
+/**
+ * Whether an interaction asks for a new sign-in because the browser's session is from before its person was signed
+ * out everywhere. Such an interaction is tied neither to that session nor to the application's grant in it: the
+ * sign-out's follower (EndedEverywhereSink, on any node) ends both, perhaps while the person types their password,
+ * and the new sign-in would fail once — revoking the grant deletes what is indexed under it, this interaction too,
+ * and oidc-provider refuses an interaction whose session has gone. Untied, it goes on as a sign-in in a browser
+ * without a session; at its end oidc-provider signs the person in to whichever session the browser has then.
+ */
+function beginsAfterSignOut(payload: AdapterPayload): boolean {
+  const reasons = (payload.prompt as { reasons?: string[] } | undefined)?.reasons;
+  return payload.session !== undefined && reasons?.includes(SIGNED_OUT_REASON) === true;
 }
 
 /** What a stored single sign-on session says of itself. */

@@ -62,4 +62,23 @@ describe("oidc-provider's storage on the key-value store", () => {
     // The race's winner may store its new refresh token only now: without its grant, oidc-provider refuses it.
     expect(await adapter('Grant').find('g')).toBeUndefined();
   });
+
+  it('ties an interaction that asks for a new sign-in after a sign-out everywhere neither to its session nor to its grant', async () => {
+    const interactions = adapter('Interaction');
+    const session = { accountId: 'a', uid: 's1', cookie: 'c1' };
+    const interaction = (reasons: string[]) =>
+      ({ prompt: { name: 'login', reasons, details: {} }, session, grantId: 'g' }) as AdapterPayload;
+    await interactions.upsert('after', interaction(['signed_out_everywhere']), 60);
+    await interactions.upsert('stepup', interaction(['acr_step_up']), 60);
+
+    const after = await interactions.find('after');
+    expect(after).toMatchObject({ prompt: { reasons: ['signed_out_everywhere'] } });
+    expect(after).not.toHaveProperty('session');
+    expect(after).not.toHaveProperty('grantId');
+    expect(await interactions.find('stepup')).toMatchObject({ session, grantId: 'g' });
+    // revoking the old grant (the sign-out's follower ending the session) leaves the new sign-in alone
+    await adapter('AccessToken').revokeByGrantId('g');
+    expect(await interactions.find('after')).toBeDefined();
+    expect(await interactions.find('stepup')).toBeUndefined();
+  });
 });

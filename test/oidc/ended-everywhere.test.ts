@@ -3,6 +3,7 @@ import type * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { endsEverySession, sessionEnded } from '../../src/oidc/ended-everywhere.js';
+import { signInsCountAgain } from '../../src/oidc/signed-out.js';
 import { accountSignIn } from '../helpers/account.js';
 import { Browser, readForm } from '../helpers/browser.js';
 import { runCliOn } from '../helpers/cli.js';
@@ -10,9 +11,11 @@ import {
   authorizeInBrowser,
   FAST_ARGON2,
   isPasswordForm,
+  redeemCode,
   relyingParty,
   signIn,
   startAuthorization,
+  submitPassword,
   verifiedLogoutToken,
 } from '../helpers/oidc.js';
 import { freePort, startPoort, type TestPoort } from '../helpers/poort.js';
@@ -186,6 +189,38 @@ describe('a sign-out everywhere tells the applications (back-channel logout)', (
       await startAuthorization(chat, { redirectUri: REDIRECT }),
     );
     expect(isPasswordForm(again)).toBe(true);
+  });
+
+  it('lets a sign-in that began before the sessions were ended go on after they end', async () => {
+    const evaId = await poort.addUser({ username: 'eva', password: PASSWORD });
+    const eva = { username: 'eva', password: PASSWORD };
+    const phone = new Browser();
+    const before = await signIn(chat, phone, eva, { redirectUri: REDIRECT });
+    const seq = await lastSeq(poort);
+    const from = receiver.requests.length;
+    // signed out everywhere, but not yet followed: the phone's session still exists when eva starts to sign in again
+    await signInsCountAgain(await poort.services.users.endSessions(evaId));
+    const pending = await startAuthorization(chat, { redirectUri: REDIRECT });
+    const asked = await authorizeInBrowser(phone, pending);
+    expect(isPasswordForm(asked)).toBe(true);
+    // the sign-out is followed while she types her password: the session she began with ends
+    await poort.services.audit.append({
+      action: 'logout',
+      outcome: 'success',
+      actor: { type: 'cli' },
+      subject: { id: evaId, username: 'eva' },
+      details: { everywhere: true },
+    });
+    expect((await told(evaId, seq)).details).toMatchObject({ sessions: 1, notified: ['chat'] });
+    expect((await logoutTokens('/chat/bcl', 'chat', from)).map((t) => t.sid)).toEqual([
+      before.tokens.claims()!.sid,
+    ]);
+
+    const callback = await submitPassword(phone, asked, eva.username, eva.password, REDIRECT);
+    expect(callback.status, callback.body.slice(0, 300)).toBe(0);
+    const after = await redeemCode(chat, callback, pending);
+    expect(after.claims()).toMatchObject({ sub: evaId });
+    expect(after.claims()!.sid).not.toBe(before.tokens.claims()!.sid);
   });
 
   it('decides by the event alone', () => {
