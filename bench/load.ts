@@ -23,6 +23,11 @@ export interface LoadResult {
   serverSystemMs: number;
   /** the part of it on the main thread; the rest is libuv's thread pool (argon2, WebCrypto) and V8's helpers (GC) */
   serverMainMs: number;
+  /**
+   * CPU of the Redis and PostgreSQL servers over the measured window (storeServersCpuMs), NaN where not measured (the
+   * embedded store works inside the server: its CPU is the server's)
+   */
+  storeCpuMs: number;
   /** this process's CPU over the measured window: the load generator's share of the machine */
   clientCpuMs: number;
   /** CPU the rest of the machine used meanwhile (other processes), as a share of all cores: noise in the wall-clock figures */
@@ -77,6 +82,8 @@ export async function runLoad(
     durationMs: number;
     serverCpuMs: () => { user: number; system: number; main: number };
     machineCpuMs: () => { busy: number; total: number };
+    /** CPU so far of the store servers the server talks to (Redis, PostgreSQL), in milliseconds */
+    storeCpuMs?: () => number;
   },
 ): Promise<LoadResult> {
   const warm = await phase(workload, options.warmupMs);
@@ -92,6 +99,7 @@ export async function runLoad(
       serverCpuMs: 0,
       serverSystemMs: 0,
       serverMainMs: 0,
+      storeCpuMs: NaN,
       clientCpuMs: 0,
       otherCpuShare: NaN,
       latenciesMs: [],
@@ -100,6 +108,7 @@ export async function runLoad(
   const serverBefore = options.serverCpuMs();
   const clientBefore = process.cpuUsage();
   const machineBefore = options.machineCpuMs();
+  const storeBefore = options.storeCpuMs?.() ?? NaN;
   const start = performance.now();
   const measured = await phase(workload, options.durationMs);
   const elapsedMs = performance.now() - start;
@@ -107,9 +116,15 @@ export async function runLoad(
   const serverAfter = options.serverCpuMs();
   const serverSystemMs = serverAfter.system - serverBefore.system;
   const serverCpuMs = serverAfter.user - serverBefore.user + serverSystemMs;
+  const storeCpuMs = (options.storeCpuMs?.() ?? NaN) - storeBefore;
   const machineAfter = options.machineCpuMs();
   const clientCpuMs = (client.user + client.system) / 1000;
-  const otherCpuMs = machineAfter.busy - machineBefore.busy - serverCpuMs - clientCpuMs;
+  const otherCpuMs =
+    machineAfter.busy -
+    machineBefore.busy -
+    serverCpuMs -
+    clientCpuMs -
+    (Number.isFinite(storeCpuMs) ? storeCpuMs : 0);
   const sorted = measured.latencies.sort((a, b) => a - b);
   return {
     ops: measured.ops,
@@ -122,6 +137,7 @@ export async function runLoad(
     serverCpuMs,
     serverSystemMs,
     serverMainMs: serverAfter.main - serverBefore.main,
+    storeCpuMs,
     clientCpuMs,
     otherCpuShare: Math.max(0, otherCpuMs) / (machineAfter.total - machineBefore.total),
     latenciesMs: sorted,
@@ -206,6 +222,7 @@ export function mergeLoadResults(results: readonly LoadResult[]): LoadResult {
     serverCpuMs: sum((r) => r.serverCpuMs),
     serverSystemMs: sum((r) => r.serverSystemMs),
     serverMainMs: sum((r) => r.serverMainMs),
+    storeCpuMs: sum((r) => r.storeCpuMs),
     clientCpuMs: sum((r) => r.clientCpuMs),
     // weighted by time: each window's share of the machine over its own length
     otherCpuShare:

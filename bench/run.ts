@@ -48,6 +48,7 @@ import {
   clockTicksPerSecond,
   freePort,
   machineCpuMs,
+  storeServersCpuMs,
   prepareEnvironment,
   seed,
   startServer,
@@ -565,6 +566,7 @@ async function main(): Promise<void> {
                 durationMs: windowMs,
                 serverCpuMs: cpuOf(m.nodes),
                 machineCpuMs,
+                ...(m.backend === 'embedded' ? {} : { storeCpuMs: storeServersCpuMs }),
               });
               m.windows.push(window);
               if (window.errors > 0) break rounds;
@@ -778,6 +780,7 @@ async function main(): Promise<void> {
         'main thr',
         'other thr',
         'of it sys',
+        'store CPU ms/op',
         'gen CPU ms/op',
         'other load',
         'errors',
@@ -796,6 +799,7 @@ async function main(): Promise<void> {
         fmt(r.serverMainMs / r.ops, 3),
         fmt((r.serverCpuMs - r.serverMainMs) / r.ops, 3),
         `${fmt((r.serverSystemMs / r.serverCpuMs) * 100, 0)}%`,
+        fmt(r.storeCpuMs / r.ops, 3),
         fmt(r.clientCpuMsPerOp, 3),
         `${fmt(r.otherCpuShare * 100, 0)}%`,
         String(r.errors),
@@ -805,9 +809,12 @@ async function main(): Promise<void> {
     out.push(
       '  srv CPU: the server child (all threads; on two nodes both children), /proc/<pid>/stat utime+stime (of it sys:',
     );
-    out.push('  stime share); Redis and PostgreSQL are not in it;');
+    out.push('  stime share); Redis and PostgreSQL are not in it: they are store CPU;');
     out.push(
       '  main thr: JavaScript, HTTP, synchronous SQLite; other thr: libuv pool (argon2, WebCrypto), V8 helpers (GC);',
+    );
+    out.push(
+      "  store CPU: the Redis and PostgreSQL servers' processes (on the embedded store, SQLite is in the server's CPU);",
     );
     out.push('  gen CPU: this load generator;');
     out.push('  other load: CPU of other processes during the window, share of all cores.');
@@ -1244,6 +1251,7 @@ async function main(): Promise<void> {
           serverSystemMsPerOp: round(r.serverSystemMs / r.ops, 3),
           serverMainThreadMsPerOp: round(r.serverMainMs / r.ops, 3),
           serverOtherThreadsMsPerOp: round((r.serverCpuMs - r.serverMainMs) / r.ops, 3),
+          storeCpuMsPerOp: round(r.storeCpuMs / r.ops, 3),
           clientCpuMsPerOp: round(r.clientCpuMsPerOp, 3),
           otherCpuShare: round(r.otherCpuShare, 2),
           warmUp: r.warmUp && {

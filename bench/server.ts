@@ -150,12 +150,58 @@ export function clockTicksPerSecond(): number {
   return clockTicks;
 }
 
-function statTimes(file: string): { utime: number; stime: number } {
-  const stat = fs.readFileSync(file, 'utf8');
+interface StatTimes {
+  /** the command name (field 2) */
+  comm: string;
+  /** clock ticks of the process's threads in user and system mode */
+  utime: number;
+  stime: number;
+  /** clock ticks of its ended children that it waited for */
+  cutime: number;
+  cstime: number;
+}
+
+function parseStat(stat: string): StatTimes {
   // The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime is field 14, stime field 15.
-  return { utime: Number(fields[11]), stime: Number(fields[12]) };
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state); utime is field 14, stime 15, cutime 16, cstime 17.
+  return {
+    comm: stat.slice(stat.indexOf('(') + 1, close),
+    utime: Number(fields[11]),
+    stime: Number(fields[12]),
+    cutime: Number(fields[13]),
+    cstime: Number(fields[14]),
+  };
+}
+
+function statTimes(file: string): StatTimes {
+  return parseStat(fs.readFileSync(file, 'utf8'));
+}
+
+/** The command names of the Redis and PostgreSQL servers (PostgreSQL's connection backends keep its name). */
+const STORE_SERVERS = new Set(['redis-server', 'postgres']);
+
+/**
+ * CPU time so far of this machine's Redis and PostgreSQL servers, in milliseconds: every process named redis-server
+ * or postgres, with the CPU of its ended children (a PostgreSQL backend whose connection closed is counted by the
+ * postmaster that waited for it, so it counts once whether it ends before, during or after a window). On the Redis +
+ * PostgreSQL backends this is part of what an operation costs, as SQLite's work is in the server's own CPU on the
+ * embedded store.
+ */
+export function storeServersCpuMs(): number {
+  let ticks = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (entry.charCodeAt(0) < 48 || entry.charCodeAt(0) > 57) continue;
+    let times: StatTimes;
+    try {
+      times = statTimes(`/proc/${entry}/stat`);
+    } catch {
+      continue; // the process ended
+    }
+    if (STORE_SERVERS.has(times.comm)) ticks += times.utime + times.stime + times.cutime + times.cstime;
+  }
+  return ticks * (1000 / clockTicksPerSecond());
 }
 
 export interface ProcessCpu {

@@ -1,5 +1,9 @@
+import os from 'node:os';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
-import { warmUp, WARM_SETTLED_SHARE, type Workload } from '../../bench/load.js';
+import { runLoad, warmUp, WARM_SETTLED_SHARE, type Workload } from '../../bench/load.js';
+import { storeServersCpuMs } from '../../bench/server.js';
+import { redisUrl, requireRedis } from '../helpers/redis.js';
 
 /**
  * `npm run bench` warms a server up until its CPU per operation stops falling. A fake server here: every operation
@@ -76,5 +80,55 @@ describe('warmUp', () => {
     const result = await warmUp(failing, { ...WINDOW, maxMs: 10_000, serverCpuMs: flat.serverCpuMs });
     expect(result.errors).toBe(1);
     expect(result.firstError).toBe('warm-up: 500 from /token');
+  });
+});
+
+const PINGS = 200_000;
+
+describe('the CPU of the store servers (Redis + PostgreSQL backends)', () => {
+  it("counts each window's store CPU per operation apart from the server's, and not as other load", async () => {
+    // every operation: 1 ms on the server's main thread, 3 ms in Redis or PostgreSQL; the machine saw both
+    const server = fakeServer(() => 1);
+    let store = 0;
+    const workload: Workload = {
+      ...server.workload,
+      op: async (vu) => {
+        store += 3;
+        await server.workload.op(vu);
+      },
+    };
+    const machine = () => {
+      const busy = server.serverCpuMs().main + store;
+      return { busy, total: 100 * busy + 1000 };
+    };
+    const options = { warmupMs: 0, durationMs: 60, serverCpuMs: server.serverCpuMs, machineCpuMs: machine };
+
+    const without = await runLoad(workload, options);
+    expect(without.storeCpuMs).toBeNaN();
+    const withStore = await runLoad(workload, { ...options, storeCpuMs: () => store });
+    expect(withStore.storeCpuMs / withStore.ops).toBe(3);
+    expect(withStore.serverCpuMs / withStore.ops).toBe(1);
+    // the store's CPU is no longer taken for other processes' (the load generator's own CPU is real: at most that)
+    expect(withStore.otherCpuShare).toBeLessThan(without.otherCpuShare);
+    expect(withStore.otherCpuShare).toBe(0);
+  });
+
+  it("reads the Redis server's CPU from /proc", async () => {
+    await requireRedis();
+    const redis = createClient({ url: redisUrl });
+    await redis.connect();
+    try {
+      const before = storeServersCpuMs();
+      const start = Date.now();
+      for (let i = 0; i < PINGS / 200; i++)
+        await Promise.all(Array.from({ length: 200 }, () => redis.ping()));
+      const used = storeServersCpuMs() - before;
+      // about 1 µs of Redis's CPU per pipelined ping (measured: 40 ms for 40,000), counted in clock ticks (10 ms);
+      // idle, Redis uses a few milliseconds a second
+      expect(used).toBeGreaterThanOrEqual(100);
+      expect(used).toBeLessThanOrEqual((Date.now() - start) * os.availableParallelism());
+    } finally {
+      await redis.quit();
+    }
   });
 });
