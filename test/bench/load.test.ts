@@ -1,8 +1,10 @@
 import os from 'node:os';
+import pg from 'pg';
 import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { runLoad, warmUp, WARM_SETTLED_SHARE, type Workload } from '../../bench/load.js';
 import { storeServersCpuMs } from '../../bench/server.js';
+import { POSTGRES_ADMIN_URL } from '../helpers/postgres.js';
 import { redisUrl, requireRedis } from '../helpers/redis.js';
 
 /**
@@ -130,5 +132,19 @@ describe('the CPU of the store servers (Redis + PostgreSQL backends)', () => {
     } finally {
       await redis.quit();
     }
+  });
+
+  it("keeps a PostgreSQL backend's CPU after its connection closed", async () => {
+    const before = storeServersCpuMs();
+    const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+    await client.connect();
+    const start = Date.now();
+    for (let i = 0; i < 60; i++) await client.query('SELECT sum(i) FROM generate_series(1, 20000) AS i');
+    await client.end();
+    // the backend has gone: its CPU is now the postmaster's, counted with its ended children
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const used = storeServersCpuMs() - before;
+    expect(used).toBeGreaterThanOrEqual(100);
+    expect(used).toBeLessThanOrEqual((Date.now() - start) * os.availableParallelism());
   });
 });
