@@ -624,17 +624,23 @@ async function main(): Promise<void> {
         log(
           `audit (embedded): appending signin.password events in this process, ${phases}, then verifying ...`,
         );
-        audit = await auditAppends(env.loaded, duration('audit'), machineCpuMs);
+        audit = await auditAppends(env.loaded, duration('audit'), { machineCpuMs });
         if (audit.verify.ok && audit.verify.events !== audit.appended)
           failed ??= `audit: ${audit.appended} events appended, but verify found ${audit.verify.events}`;
       } else if (backend === 'scaled') {
         log(`audit (redis+postgres): appending in this process, ${phases}, then verifying ...`);
-        auditScaled = await auditAppends((await scaled()).loaded, duration('audit'), machineCpuMs);
+        auditScaled = await auditAppends((await scaled()).loaded, duration('audit'), {
+          machineCpuMs,
+          storeCpuMs: storeServersCpuMs,
+        });
       } else {
         log(
           `audit (two nodes): two stores opened side by side in this process, each appending one at a time for ${duration('audit') / 1000} s, then verifying ...`,
         );
-        auditNodes = await auditAppendsFromNodes((await scaled()).loaded, 2, duration('audit'), machineCpuMs);
+        auditNodes = await auditAppendsFromNodes((await scaled()).loaded, 2, duration('audit'), {
+          machineCpuMs,
+          storeCpuMs: storeServersCpuMs,
+        });
       }
       const result = backend === 'embedded' ? audit : backend === 'scaled' ? auditScaled : auditNodes;
       if (result && !result.verify.ok) {
@@ -817,7 +823,9 @@ async function main(): Promise<void> {
       "  store CPU: the Redis and PostgreSQL servers' processes (on the embedded store, SQLite is in the server's CPU);",
     );
     out.push('  gen CPU: this load generator;');
-    out.push('  other load: CPU of other processes during the window, share of all cores.');
+    out.push(
+      '  other load: CPU of other processes during the window (not the store servers), share of all cores.',
+    );
     const warmed = reports.filter((r) => r.warmUp !== undefined);
     if (warmed.length > 0) {
       out.push('');
@@ -892,6 +900,7 @@ async function main(): Promise<void> {
     fmt(p.elapsedMs / 1000, 2),
     fmt(p.rate, 0),
     fmt(p.cpuUsPerAppend, 1),
+    fmt(p.storeCpuUsPerAppend, 1),
     fmt(p.p50Us, 0),
     fmt(p.p99Us, 0),
     `${fmt(p.otherCpuShare * 100, 0)}%`,
@@ -902,6 +911,7 @@ async function main(): Promise<void> {
     's',
     'appends/s',
     'CPU µs/append',
+    'store CPU µs',
     'p50 µs',
     'p99 µs',
     'other load',
@@ -922,8 +932,9 @@ async function main(): Promise<void> {
       ]),
     );
     out.push(
-      "  CPU: this process (process.cpuUsage; not PostgreSQL's); p50/p99: wall time of one await (an append, or a batch);",
+      "  CPU: this process (process.cpuUsage); store CPU: Redis's and PostgreSQL's per append; p50/p99: wall time of one",
     );
+    out.push('  await (an append, or a batch);');
     out.push(auditVerifyLine(result.verify, result.appended, result.verifyMs));
     auditPhases.push(result.sequential, result.concurrent);
   }
@@ -1362,6 +1373,7 @@ function appendJson(p: AppendPhase) {
     seconds: round(p.elapsedMs / 1000, 2),
     perSecond: round(p.rate),
     cpuUsPerAppend: round(p.cpuUsPerAppend, 2),
+    storeCpuUsPerAppend: round(p.storeCpuUsPerAppend, 2),
     p50Us: round(p.p50Us, 1),
     p99Us: round(p.p99Us, 1),
     otherCpuShare: round(p.otherCpuShare, 2),

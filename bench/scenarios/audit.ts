@@ -19,7 +19,9 @@ export interface AppendPhase {
   /** wall time of one await (one append, or one batch), in microseconds */
   p50Us: number;
   p99Us: number;
-  /** CPU the rest of the machine used meanwhile, as a share of all cores */
+  /** CPU of the Redis and PostgreSQL servers per append, in microseconds; NaN where not measured (embedded) */
+  storeCpuUsPerAppend: number;
+  /** CPU the rest of the machine used meanwhile (the store servers left out where measured), as a share of all cores */
   otherCpuShare: number;
 }
 
@@ -82,7 +84,11 @@ function signInEvents(): AuditEventInput[] {
   });
 }
 
-type MachineCpu = () => { busy: number; total: number };
+/** What a phase reads around itself: the machine's CPU, and the store servers' (Redis, PostgreSQL) where they work. */
+export interface Meters {
+  machineCpuMs: () => { busy: number; total: number };
+  storeCpuMs?: () => number;
+}
 
 /**
  * Measures one phase: `run` appends until `deadline`, pushing the wall time of each await (an append, or a batch)
@@ -92,17 +98,19 @@ type MachineCpu = () => { busy: number; total: number };
 async function measuredPhase(
   appenders: number,
   durationMs: number,
-  machineCpuMs: MachineCpu,
+  meters: Meters,
   run: (deadline: number, times: number[]) => Promise<number>,
 ): Promise<AppendPhase> {
   const times: number[] = [];
-  const machineBefore = machineCpuMs();
+  const machineBefore = meters.machineCpuMs();
+  const storeBefore = meters.storeCpuMs?.() ?? NaN;
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   const appends = await run(start + durationMs, times);
   const elapsedMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuBefore);
-  const machineAfter = machineCpuMs();
+  const storeMs = (meters.storeCpuMs?.() ?? NaN) - storeBefore;
+  const machineAfter = meters.machineCpuMs();
   const ownMs = (cpu.user + cpu.system) / 1000;
   times.sort((a, b) => a - b);
   return {
@@ -113,8 +121,9 @@ async function measuredPhase(
     cpuUsPerAppend: (ownMs * 1000) / appends,
     p50Us: percentile(times, 50) * 1000,
     p99Us: percentile(times, 99) * 1000,
+    storeCpuUsPerAppend: (storeMs * 1000) / appends,
     otherCpuShare:
-      Math.max(0, machineAfter.busy - machineBefore.busy - ownMs) /
+      Math.max(0, machineAfter.busy - machineBefore.busy - ownMs - (Number.isFinite(storeMs) ? storeMs : 0)) /
       (machineAfter.total - machineBefore.total),
   };
 }
@@ -125,10 +134,10 @@ function appendPhase(
   events: readonly AuditEventInput[],
   appenders: number,
   durationMs: number,
-  machineCpuMs: MachineCpu,
+  meters: Meters,
   counter: { next: number },
 ): Promise<AppendPhase> {
-  return measuredPhase(appenders, durationMs, machineCpuMs, async (deadline, times) => {
+  return measuredPhase(appenders, durationMs, meters, async (deadline, times) => {
     let appends = 0;
     const batch = new Array<Promise<unknown>>(appenders);
     while (performance.now() < deadline) {
@@ -153,7 +162,7 @@ function appendPhase(
 export async function auditAppends(
   loaded: LoadedConfig,
   durationMs: number,
-  machineCpuMs: MachineCpu,
+  meters: Meters,
 ): Promise<AuditResult> {
   const services = await openServices(loaded);
   try {
@@ -161,16 +170,9 @@ export async function auditAppends(
     const append = (input: AuditEventInput) => audit.append(input);
     const events = signInEvents();
     const counter = { next: 0 };
-    await appendPhase(append, events, 1, WARMUP_MS, machineCpuMs, counter);
-    const sequential = await appendPhase(append, events, 1, durationMs, machineCpuMs, counter);
-    const concurrent = await appendPhase(
-      append,
-      events,
-      CONCURRENT_APPENDERS,
-      durationMs,
-      machineCpuMs,
-      counter,
-    );
+    await appendPhase(append, events, 1, WARMUP_MS, meters, counter);
+    const sequential = await appendPhase(append, events, 1, durationMs, meters, counter);
+    const concurrent = await appendPhase(append, events, CONCURRENT_APPENDERS, durationMs, meters, counter);
     const t = performance.now();
     const verify = await audit.verify();
     const verifyMs = performance.now() - t;
@@ -185,10 +187,10 @@ function nodesPhase(
   appends: ReadonlyArray<(input: AuditEventInput) => Promise<unknown>>,
   events: readonly AuditEventInput[],
   durationMs: number,
-  machineCpuMs: MachineCpu,
+  meters: Meters,
   counter: { next: number },
 ): Promise<AppendPhase> {
-  return measuredPhase(appends.length, durationMs, machineCpuMs, async (deadline, times) => {
+  return measuredPhase(appends.length, durationMs, meters, async (deadline, times) => {
     await Promise.all(
       appends.map(async (append) => {
         while (performance.now() < deadline) {
@@ -211,15 +213,15 @@ export async function auditAppendsFromNodes(
   loaded: LoadedConfig,
   nodes: number,
   durationMs: number,
-  machineCpuMs: MachineCpu,
+  meters: Meters,
 ): Promise<{ phase: AppendPhase; appended: number; verify: VerifyReport; verifyMs: number }> {
   const opened = await Promise.all(Array.from({ length: nodes }, () => openServices(loaded)));
   try {
     const appends = opened.map((s) => (input: AuditEventInput) => s.audit.append(input));
     const events = signInEvents();
     const counter = { next: 0 };
-    await nodesPhase(appends, events, WARMUP_MS, machineCpuMs, counter);
-    const phase = await nodesPhase(appends, events, durationMs, machineCpuMs, counter);
+    await nodesPhase(appends, events, WARMUP_MS, meters, counter);
+    const phase = await nodesPhase(appends, events, durationMs, meters, counter);
     const t = performance.now();
     const verify = await opened[0]!.audit.verify();
     return { phase, appended: counter.next, verify, verifyMs: performance.now() - t };
