@@ -1,11 +1,13 @@
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type LoadedConfig } from '../src/config/load.js';
 import { openServices } from '../src/server/services.js';
+import { freePort } from './free-port.js';
+
+export { freePort };
 
 /** The built server entry point, next to this file in dist/. */
 const SERVER_MAIN = fileURLToPath(new URL('../src/server/main.js', import.meta.url));
@@ -42,17 +44,6 @@ const BENCH_SP_METADATA =
 
 export const BENCH_PASSWORD = 'bench correct horse battery staple';
 export const benchUsername = (i: number) => `bench${i}`;
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A temp folder with the bench configuration, and the environment the server runs with. */
 export interface BenchEnvironment {

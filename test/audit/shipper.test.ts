@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
+import { freePort } from '../../bench/free-port.js';
 import { AuditShipper, backoffDelay, createAuditShipper } from '../../src/audit/shipper.js';
 import { sinkSchema, type WebhookSinkConfig } from '../../src/audit/sinks/config.js';
 import { FileSink } from '../../src/audit/sinks/file.js';
@@ -17,17 +17,6 @@ import {
   waitFor,
   type AuditFixture,
 } from './sinks/fixture.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 interface Doc {
   event: { id: string; sequence: number };

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -7,19 +6,10 @@ import type { LoadedConfig } from '../../src/config/load.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { GrantType } from '../../src/clients/clients.js';
 import { startServer, type RunningServer } from '../../src/server/server.js';
+import { freePort } from '../../bench/free-port.js';
 import { provisionBackend, withStorage, type ProvisionedBackend } from './backend.js';
 
-/** A free TCP port on loopback. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function tempDir(prefix = 'poort-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

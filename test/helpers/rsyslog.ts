@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../../bench/free-port.js';
 
 export const RSYSLOGD = '/usr/sbin/rsyslogd';
 const PROBE = 'poort-rsyslog-probe';
@@ -20,28 +21,6 @@ export interface Rsyslog {
   /** Waits until at least `count` messages arrived on the input; returns them all. */
   waitForMessages(input: RsyslogInput, count: number, timeoutMs?: number): Promise<string[]>;
   stop(): Promise<void>;
-}
-
-async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const socket = dgram.createSocket('udp4');
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => {
-      const { port } = socket.address();
-      socket.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,8 +52,8 @@ export async function startRsyslog(): Promise<Rsyslog> {
     throw new Error(`${RSYSLOGD} is missing: apt-get install rsyslog`);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'poort-rsyslog-'));
-  const udpPort = await freeUdpPort();
-  const tcpPort = await freeTcpPort();
+  const udpPort = await freePort('udp');
+  const tcpPort = await freePort('tcp');
   const out = (input: RsyslogInput) => path.join(dir, `${input}.log`);
   const conf = path.join(dir, 'rsyslog.conf');
   const pidFile = path.join(dir, 'rsyslogd.pid');
