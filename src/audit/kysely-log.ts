@@ -325,12 +325,18 @@ export abstract class KyselyAuditLog implements AuditLog {
     return row?.seq ?? 0;
   }
 
+  /**
+   * Moves a sink's cursor forward, never back: a node that delivered a batch after another node took over shipping
+   * (a long pause) must not send the sink back over what the other node delivered since.
+   */
   async setCursor(sink: string, seq: number): Promise<void> {
     const updated_at = new Date().toISOString();
     await this.db
       .insertInto('audit_cursors')
       .values({ sink, seq, updated_at })
-      .onConflict((oc) => oc.column('sink').doUpdateSet({ seq, updated_at }))
+      .onConflict((oc) =>
+        oc.column('sink').doUpdateSet({ seq, updated_at }).where('audit_cursors.seq', '<', seq),
+      )
       .execute();
   }
 }

@@ -1,9 +1,13 @@
 import type { Logger } from '../log/logger.js';
+import type { Lease } from '../store/lease.js';
 import type { StoredAuditEvent } from './event.js';
 import type { AuditLog } from './log.js';
 import type { SinkConfig } from './sinks/config.js';
 import { createSink, type CreateSinkOptions } from './sinks/index.js';
 import { errorMessage, type Sink } from './sinks/sink.js';
+
+/** The key of the lease that lets one node of several ship the trail. */
+export const AUDIT_SHIPPING_LEASE = 'audit-shipping:lease';
 
 export interface SinkStatus {
   name: string;
@@ -33,6 +37,11 @@ export interface AuditShipperOptions {
    * its own costs a trail read, a send and a cursor write each, which under load costs the sign-ins themselves.
    */
   gatherMs?: number;
+  /**
+   * Several nodes on one trail: only the node holding this lease ships, the others stand by and take over when it
+   * stops or dies. Without it, every node would deliver every event to every sink.
+   */
+  lease?: Pick<Lease, 'hold' | 'release'>;
 }
 
 /** The wait before retry number `attempt` (1, 2, …): initial·2^(attempt−1), capped at max, ±20 % jitter. */
@@ -63,14 +72,13 @@ interface SinkState {
   loop?: Promise<void>;
 }
 
-const PROBE_PAGE = 1000;
-
 /**
  * Ships the audit trail to every sink, each from its own durable cursor: read the events after the cursor, deliver
- * them, move the cursor. A sink loop wakes on every append in this process and on a one-second poll (the CLI appends
- * from other processes). Failures are retried with exponential backoff, never skipping or reordering an event.
- * Appends never wait for a sink: the append listener only flips a flag. Delivery is at-least-once: a crash between
- * delivery and the cursor update sends the batch again, and receivers de-duplicate by event id.
+ * them, move the cursor. A sink loop wakes on every append in this process and on a one-second poll (the CLI and
+ * other nodes append from other processes). Failures are retried with exponential backoff, never skipping or
+ * reordering an event. Appends never wait for a sink: the append listener only flips a flag. Delivery is
+ * at-least-once: a crash between delivery and the cursor update sends the batch again, and receivers de-duplicate by
+ * event id. With a lease (several nodes), one node ships and reads the cursors again whenever it takes over.
  */
 export class AuditShipper {
   readonly #audit: AuditLog;
@@ -90,6 +98,10 @@ export class AuditShipper {
   #pollTimer?: NodeJS.Timeout;
   #unsubscribe?: () => void;
   #stopped?: Promise<void>;
+  readonly #lease?: Pick<Lease, 'hold' | 'release'>;
+  /** whether this node ships (always, without a lease) */
+  #leading: boolean;
+  #checking?: Promise<boolean>;
 
   constructor(options: AuditShipperOptions) {
     const names = new Set<string>();
@@ -105,6 +117,8 @@ export class AuditShipper {
     this.#maxMs = options.retry?.maxMs ?? 30_000;
     this.#stopTimeoutMs = options.stopTimeoutMs ?? 5000;
     this.#gatherMs = options.gatherMs ?? 500;
+    this.#lease = options.lease;
+    this.#leading = !options.lease;
     const batchSize = options.batchSize ?? 100;
     this.#states = options.sinks.map((sink) => ({
       sink,
@@ -148,7 +162,12 @@ export class AuditShipper {
     return this.#stopped;
   }
 
-  /** Per sink: cursor, lag, whether it is failing and why. */
+  /** Whether this node ships the trail now: always without a lease, else while it holds the lease. */
+  get shipping(): boolean {
+    return this.#leading;
+  }
+
+  /** Per sink: cursor, lag, whether it is failing and why (as this node knows them: current where it ships). */
   status(): SinkStatus[] {
     return this.#states.map((s) => ({
       name: s.sink.name,
@@ -191,9 +210,47 @@ export class AuditShipper {
           ),
       ),
     );
+    if (this.#leading && this.#lease) {
+      this.#leading = false;
+      await this.#lease
+        .release()
+        .catch((err: unknown) =>
+          this.#logger.warn({ error: errorMessage(err) }, 'could not give up the audit shipping lease'),
+        );
+    }
     if (this.#started && this.#states.length > 0) {
       this.#logger.info({ event: 'audit.shipping.stopped' }, 'audit shipping stopped');
     }
+  }
+
+  /**
+   * Whether this node ships now. With a lease: holds it (taking it when free, renewing it in time), and on taking it
+   * over reads every sink's cursor again first, since another node may have moved it. Concurrent callers share one
+   * check, so no loop reads before the cursors are current.
+   */
+  #ships(): Promise<boolean> {
+    if (!this.#lease) return Promise.resolve(true);
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  async #check(): Promise<boolean> {
+    const held = await this.#lease!.hold();
+    if (held && !this.#leading) {
+      try {
+        for (const state of this.#states) {
+          state.cursor = Math.max(state.cursor, await this.#audit.cursor(state.sink.name));
+        }
+      } catch (err) {
+        this.#logger.debug({ error: errorMessage(err) }, 'audit shipper could not read the sink cursors');
+        return false;
+      }
+      this.#logger.info({ event: 'audit.shipping.taken' }, 'this node ships the audit trail');
+    } else if (!held && this.#leading) {
+      this.#logger.info({ event: 'audit.shipping.handed' }, 'another node ships the audit trail');
+    }
+    this.#leading = held;
+    return held;
   }
 
   #appended(event: StoredAuditEvent): void {
@@ -207,17 +264,17 @@ export class AuditShipper {
     this.#gatherTimer.unref();
   }
 
-  /** Finds events appended by other processes and wakes the sinks that are behind. */
+  /**
+   * Finds events appended by other processes (the newest one's seq: one row, however many there are) and wakes the
+   * sinks that are behind; with a lease, keeps it or takes it over first, and stands by without it.
+   */
   async #poll(): Promise<void> {
     if (this.#polling || this.#stopping) return;
     this.#polling = true;
     try {
-      for (;;) {
-        const rows = await this.#audit.readAfter(this.#head, PROBE_PAGE);
-        const last = rows[rows.length - 1];
-        if (last && last.seq > this.#head) this.#head = last.seq;
-        if (rows.length < PROBE_PAGE || this.#stopping) break;
-      }
+      if (!(await this.#ships())) return;
+      const [newest] = await this.#audit.query({ limit: 1 });
+      if (newest && newest.seq > this.#head) this.#head = newest.seq;
     } catch (err) {
       this.#logger.debug({ error: errorMessage(err) }, 'audit shipper could not read the trail head');
     } finally {
@@ -232,6 +289,10 @@ export class AuditShipper {
     const name = state.sink.name;
     while (!this.#stopping) {
       state.dirty = false;
+      if (!(await this.#ships())) {
+        await this.#wait(state, 'idle');
+        continue;
+      }
       let batch: StoredAuditEvent[];
       try {
         batch = await this.#audit.readAfter(state.cursor, state.batchSize);

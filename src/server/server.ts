@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { LoadedConfig } from '../config/load.js';
 import { AuditMaintenance } from '../audit/maintenance.js';
-import { createAuditShipper, type AuditShipper } from '../audit/shipper.js';
+import { AUDIT_SHIPPING_LEASE, createAuditShipper, type AuditShipper } from '../audit/shipper.js';
+import { Lease } from '../store/lease.js';
 import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
 import { preloadGeo } from '../policy/source.js';
@@ -116,7 +117,11 @@ export async function startServer(
   maintenance.start();
   let shipper: AuditShipper;
   try {
-    shipper = createAuditShipper(services.audit, config.audit.sinks, log, { own });
+    // Every node ships from the shared cursors, one at a time: the lease's holder; the others take over when it stops.
+    shipper = createAuditShipper(services.audit, config.audit.sinks, log, {
+      own,
+      lease: new Lease(services.kv, AUDIT_SHIPPING_LEASE),
+    });
   } catch (err) {
     await maintenance.stop();
     await services.close();

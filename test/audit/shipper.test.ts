@@ -4,11 +4,18 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
 import { freePort } from '../../bench/free-port.js';
-import { AuditShipper, backoffDelay, createAuditShipper } from '../../src/audit/shipper.js';
+import {
+  AUDIT_SHIPPING_LEASE,
+  AuditShipper,
+  backoffDelay,
+  createAuditShipper,
+} from '../../src/audit/shipper.js';
 import { sinkSchema, type WebhookSinkConfig } from '../../src/audit/sinks/config.js';
 import { FileSink } from '../../src/audit/sinks/file.js';
 import type { Sink } from '../../src/audit/sinks/sink.js';
 import { WebhookSink } from '../../src/audit/sinks/webhook.js';
+import { Lease } from '../../src/store/lease.js';
+import { openTestKeyValueStore } from '../helpers/backend.js';
 import {
   memoryLogger,
   openAuditFixture,
@@ -319,6 +326,69 @@ describe('audit shipper', () => {
     await waitFor('all', () => seen.flat().length === 30);
     expect(seen.map((b) => b.length)).toEqual([7, 7, 7, 7, 2]);
     expect(seen.flat()).toEqual(appended.map((e) => e.seq));
+  });
+
+  it('ships each event once from two nodes: the lease holder ships, the other takes over when it dies', async () => {
+    const kv = await openTestKeyValueStore(path.join(fx.dir, 'lease-kv'));
+    cleanup.push(() => kv.close());
+    const other = await fx.openOther();
+    cleanup.push(() => other.close());
+    await fx.audit.setCursor('siem', await headSeq());
+    // Each node has the same configuration: a sink of the same name, its own instance.
+    const delivered: Array<{ node: string; seq: number }> = [];
+    const node = (name: 'A' | 'B', audit: typeof fx.audit) => {
+      const lease = new Lease(kv, AUDIT_SHIPPING_LEASE, { ttlSeconds: 1, holder: name });
+      const sink: Sink = {
+        name: 'siem',
+        async deliver(batch) {
+          for (const e of batch) delivered.push({ node: name, seq: e.seq });
+        },
+        async close() {},
+      };
+      // A node that dies does not give the lease up: `release` does nothing, the lease runs out.
+      return new AuditShipper({
+        audit,
+        sinks: [sink],
+        logger: silentLogger,
+        pollIntervalMs: 50,
+        gatherMs: 20,
+        lease: { hold: () => lease.hold(), release: async () => {} },
+      });
+    };
+    const a = node('A', fx.audit);
+    await a.start();
+    cleanup.push(() => a.stop());
+    await waitFor('A holding the lease', () => a.shipping);
+    const b = node('B', other.audit);
+    await b.start();
+    cleanup.push(() => b.stop());
+
+    const appended: StoredAuditEvent[] = [];
+    for (let i = 0; i < 20; i++) {
+      appended.push(await fx.audit.append(sampleEvent(i)));
+      appended.push(await other.audit.append(sampleEvent(i)));
+    }
+    await waitFor('the events of both nodes', () => delivered.length >= appended.length, 10_000);
+    expect(delivered.map((d) => d.seq)).toEqual(appended.map((e) => e.seq));
+    expect(new Set(delivered.map((d) => d.node))).toEqual(new Set(['A']));
+    expect(b.shipping).toBe(false);
+
+    // A dies; B takes over once the lease ran out (1 s) and goes on from the shared cursor.
+    await a.stop();
+    const later: StoredAuditEvent[] = [];
+    for (let i = 0; i < 5; i++) later.push(await other.audit.append(sampleEvent(i)));
+    await waitFor('B shipping', () => delivered.length >= appended.length + later.length, 10_000);
+    expect(b.shipping).toBe(true);
+    expect(delivered.map((d) => d.seq)).toEqual([...appended, ...later].map((e) => e.seq));
+    expect(delivered.slice(appended.length).every((d) => d.node === 'B')).toBe(true);
+    expect(await fx.audit.cursor('siem')).toBe(later[4]!.seq);
+  });
+
+  it('never moves a cursor back: a node that delivered late does not undo the newer one', async () => {
+    await fx.audit.setCursor('late', 10);
+    await fx.audit.setCursor('late', 25);
+    await fx.audit.setCursor('late', 18);
+    expect(await fx.audit.cursor('late')).toBe(25);
   });
 
   it('refuses two sinks with one name', () => {

@@ -15,7 +15,7 @@ import {
   verifiedLogoutToken,
 } from '../helpers/oidc.js';
 import { freePort, tempDir } from '../helpers/poort.js';
-import { startReceiver } from '../helpers/receiver.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { deleteKeysUnder, redisUrl, requireRedis, testPrefix } from '../helpers/redis.js';
 
@@ -42,6 +42,8 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
   let balancer: Balancer | undefined;
   let nodes: NodeProcess[] = [];
   let app: oidc.Configuration;
+  /** the SIEM both nodes are configured to ship the audit trail to */
+  let siem: Receiver | undefined;
 
   const cli = (args: string[], input?: string): Promise<CliResult> =>
     runCli(args, { cwd: dir, env: { ...env, POORT_DATA_DIR: path.join(dir, 'data-cli') }, input });
@@ -101,6 +103,7 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
     prefix = testPrefix();
     dir = tempDir('poort-multinode-');
     keysDir = path.join(dir, 'keys');
+    siem = await startReceiver();
     const config = path.join(dir, 'poort.yaml');
     fs.writeFileSync(
       config,
@@ -110,7 +113,8 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
         `keys: { activation_delay: 5s }\n` +
         'throttle:\n' +
         `  account: { free_attempts: ${FREE_ATTEMPTS}, base_delay: 30s, max_delay: 1m, window: 5m }\n` +
-        '  ip: { free_attempts: 1000, base_delay: 1s, max_delay: 1s, window: 1m }\n',
+        '  ip: { free_attempts: 1000, base_delay: 1s, max_delay: 1s, window: 1m }\n' +
+        `audit: { sinks: [{ type: webhook, name: siem, url: '${siem.url('/siem')}' }] }\n`,
     );
     const ports = [await freePort(), await freePort()];
     balancer = await startBalancer([
@@ -156,6 +160,7 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
   afterAll(async () => {
     await Promise.all(nodes.map((n) => n.stop()));
     await balancer?.close();
+    await siem?.close();
     await database?.drop();
     if (prefix) await deleteKeysUnder(prefix);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
@@ -404,5 +409,21 @@ describe('two Poort nodes on one Redis, one PostgreSQL and one keys folder', { t
     expect(report.ok).toBe(true);
     // Twelve sign-ins alone record more than 36 events (password, code, token); the rest of this file adds more.
     expect(report.events).toBeGreaterThan(36);
+  });
+
+  it('ships the audit trail to the SIEM from one node: every event once, in order', async () => {
+    const [newest] = (await cliOk(['audit', 'search', '--limit', '1', '--json'])).trim().split('\n');
+    const head = (JSON.parse(newest!) as { event: { sequence: number } }).event.sequence;
+    const received = () =>
+      siem!.requests.flatMap(
+        (r) => (JSON.parse(r.body) as { events: Array<{ event: { id: string; sequence: number } }> }).events,
+      );
+    const deadline = Date.now() + 15_000;
+    while (!received().some((d) => d.event.sequence >= head) && Date.now() < deadline) await sleep(100);
+    // the node that does not ship reads the trail every second too: give it time to send again, which it must not
+    await sleep(2000);
+    const sequences = received().map((d) => d.event.sequence);
+    expect(sequences.slice(0, head)).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    expect(new Set(received().map((d) => d.event.id)).size).toBe(sequences.length);
   });
 });
