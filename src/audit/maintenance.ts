@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Logger } from '../log/logger.js';
 import type { KeyStore } from '../keys/keystore.js';
 import type { Db } from '../store/database.js';
+import type { Lease } from '../store/lease.js';
 import { archiveAndPrune, type ArchiveSummary } from './archive.js';
 import type { AuditLog } from './log.js';
 
@@ -10,7 +11,8 @@ const DAY_MS = 86_400_000;
 /**
  * The server's housekeeping of the trail: sign the head every `checkpointInterval` seconds while events arrive
  * (and once more at shutdown), and once a day archive and prune what is older than the retention period —
- * never past what every SIEM sink has delivered.
+ * never past what every SIEM sink has delivered. Of several nodes, only the one holding `lease` (the one that ships
+ * the trail) does either, so that one archive holds each pruned event and one checkpoint signs each head.
  */
 export class AuditMaintenance {
   #checkpointTimer: NodeJS.Timeout | undefined;
@@ -27,7 +29,13 @@ export class AuditMaintenance {
       sinkNames: string[];
     },
     private readonly logger: Logger,
+    private readonly lease?: Pick<Lease, 'hold'>,
   ) {}
+
+  /** Whether this node does the housekeeping now: always without a lease. */
+  async #mine(): Promise<boolean> {
+    return this.lease ? this.lease.hold() : true;
+  }
 
   start(): void {
     this.#checkpointTimer = setInterval(
@@ -41,6 +49,10 @@ export class AuditMaintenance {
   }
 
   async checkpoint(): Promise<void> {
+    if (await this.#mine()) await this.#sign();
+  }
+
+  async #sign(): Promise<void> {
     try {
       await this.log.checkpoint();
     } catch (err) {
@@ -49,7 +61,7 @@ export class AuditMaintenance {
   }
 
   async applyRetention(now = Date.now()): Promise<ArchiveSummary | undefined> {
-    if (this.settings.retention <= 0) return undefined;
+    if (this.settings.retention <= 0 || !(await this.#mine())) return undefined;
     try {
       const cursors = await Promise.all(this.settings.sinkNames.map((name) => this.log.cursor(name)));
       const before = new Date(now - this.settings.retention * 1000).toISOString();
@@ -86,6 +98,7 @@ export class AuditMaintenance {
   async stop(): Promise<void> {
     clearInterval(this.#checkpointTimer);
     clearInterval(this.#retentionTimer);
-    await this.checkpoint();
+    // once more at shutdown on every node: a signature of the head is harmless twice, and the lease may be given up
+    await this.#sign();
   }
 }

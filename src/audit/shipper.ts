@@ -6,8 +6,8 @@ import type { SinkConfig } from './sinks/config.js';
 import { createSink, type CreateSinkOptions } from './sinks/index.js';
 import { errorMessage, type Sink } from './sinks/sink.js';
 
-/** The key of the lease that lets one node of several ship the trail. */
-export const AUDIT_SHIPPING_LEASE = 'audit-shipping:lease';
+/** The key of the lease that lets one node of several ship and keep the trail (checkpoints, retention). */
+export const AUDIT_LEASE = 'audit:lease';
 
 export interface SinkStatus {
   name: string;

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type Provider from 'oidc-provider';
 import type { LoadedConfig } from '../config/load.js';
 import { AuditMaintenance } from '../audit/maintenance.js';
-import { AUDIT_SHIPPING_LEASE, createAuditShipper, type AuditShipper } from '../audit/shipper.js';
+import { AUDIT_LEASE, createAuditShipper, type AuditShipper } from '../audit/shipper.js';
 import { Lease } from '../store/lease.js';
 import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
@@ -102,6 +102,8 @@ export async function startServer(
   const notices = config.notifications.security_changes || config.notifications.new_sign_ins;
   const own: Sink[] = [await endedEverywhere(services, () => provider, log)];
   if (notices) own.push(await securityNotices(services, config, log));
+  // One node of several ships the trail and keeps it (checkpoints, retention): the holder of this lease.
+  const auditLease = new Lease(services.kv, AUDIT_LEASE);
   const maintenance = new AuditMaintenance(
     services.audit,
     services.db,
@@ -113,15 +115,12 @@ export async function startServer(
       sinkNames: [...config.audit.sinks.map((s) => s.name), ...own.map((s) => s.name)],
     },
     log,
+    auditLease,
   );
   maintenance.start();
   let shipper: AuditShipper;
   try {
-    // Every node ships from the shared cursors, one at a time: the lease's holder; the others take over when it stops.
-    shipper = createAuditShipper(services.audit, config.audit.sinks, log, {
-      own,
-      lease: new Lease(services.kv, AUDIT_SHIPPING_LEASE),
-    });
+    shipper = createAuditShipper(services.audit, config.audit.sinks, log, { own, lease: auditLease });
   } catch (err) {
     await maintenance.stop();
     await services.close();

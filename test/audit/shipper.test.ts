@@ -4,12 +4,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredAuditEvent } from '../../src/audit/event.js';
 import { freePort } from '../../bench/free-port.js';
-import {
-  AUDIT_SHIPPING_LEASE,
-  AuditShipper,
-  backoffDelay,
-  createAuditShipper,
-} from '../../src/audit/shipper.js';
+import { AUDIT_LEASE, AuditShipper, backoffDelay, createAuditShipper } from '../../src/audit/shipper.js';
 import { sinkSchema, type WebhookSinkConfig } from '../../src/audit/sinks/config.js';
 import { FileSink } from '../../src/audit/sinks/file.js';
 import type { Sink } from '../../src/audit/sinks/sink.js';
@@ -337,7 +332,7 @@ describe('audit shipper', () => {
     // Each node has the same configuration: a sink of the same name, its own instance.
     const delivered: Array<{ node: string; seq: number }> = [];
     const node = (name: 'A' | 'B', audit: typeof fx.audit) => {
-      const lease = new Lease(kv, AUDIT_SHIPPING_LEASE, { ttlSeconds: 1, holder: name });
+      const lease = new Lease(kv, AUDIT_LEASE, { ttlSeconds: 1, holder: name });
       const sink: Sink = {
         name: 'siem',
         async deliver(batch) {
