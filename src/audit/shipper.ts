@@ -210,7 +210,8 @@ export class AuditShipper {
           ),
       ),
     );
-    if (this.#leading && this.#lease) {
+    if (this.#lease) {
+      // also when another part of this process (the housekeeping) took the lease since the last check
       this.#leading = false;
       await this.#lease
         .release()

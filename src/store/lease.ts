@@ -49,6 +49,7 @@ export class Lease {
   #validUntil = 0;
   #renewAt = 0;
   #asking?: Promise<boolean>;
+  #released = false;
 
   constructor(kv: Pick<KeyValueStore, 'update'>, key: string, options: LeaseOptions = {}) {
     this.#kv = kv;
@@ -69,6 +70,7 @@ export class Lease {
    * holds it. Callers at the same moment share one request. A store that cannot be reached counts as not held.
    */
   hold(): Promise<boolean> {
+    if (this.#released) return Promise.resolve(false);
     const now = this.#clock();
     if (now < this.#renewAt) return Promise.resolve(true);
     this.#asking ??= this.#ask(now).finally(() => (this.#asking = undefined));
@@ -90,8 +92,12 @@ export class Lease {
     return mine;
   }
 
-  /** Gives the lease up (at a clean stop), so that another node takes over at once. */
+  /**
+   * Gives the lease up for good (at a clean stop), so that another node takes over at once: this process does not
+   * take it again. Does nothing to a lease another node holds.
+   */
   async release(): Promise<void> {
+    this.#released = true;
     await this.#asking;
     this.#validUntil = 0;
     this.#renewAt = 0;

@@ -379,6 +379,45 @@ describe('audit shipper', () => {
     expect(await fx.audit.cursor('siem')).toBe(later[4]!.seq);
   });
 
+  it('hands shipping over at once when the node that ships stops cleanly', async () => {
+    const kv = await openTestKeyValueStore(path.join(fx.dir, 'handover-kv'));
+    cleanup.push(() => kv.close());
+    const other = await fx.openOther();
+    cleanup.push(() => other.close());
+    await fx.audit.setCursor('handover', await headSeq());
+    const delivered: number[] = [];
+    const sink: Sink = {
+      name: 'handover',
+      async deliver(batch) {
+        delivered.push(...batch.map((e) => e.seq));
+      },
+      async close() {},
+    };
+    // the default lease of 15 s: only a release lets B take over within the test's wait
+    const node = (audit: typeof fx.audit) =>
+      new AuditShipper({
+        audit,
+        sinks: [sink],
+        logger: silentLogger,
+        pollIntervalMs: 50,
+        gatherMs: 20,
+        lease: new Lease(kv, AUDIT_LEASE),
+      });
+    const a = node(fx.audit);
+    await a.start();
+    await waitFor('A shipping', () => a.shipping);
+    const b = node(other.audit);
+    await b.start();
+    cleanup.push(() => b.stop());
+    const first = await other.audit.append(sampleEvent(1));
+    await waitFor('A delivering', () => delivered.length === 1);
+    await a.stop();
+    const second = await other.audit.append(sampleEvent(2));
+    await waitFor('B delivering', () => delivered.length === 2, 3000);
+    expect(delivered).toEqual([first.seq, second.seq]);
+    expect(b.shipping).toBe(true);
+  });
+
   it('never moves a cursor back: a node that delivered late does not undo the newer one', async () => {
     await fx.audit.setCursor('late', 10);
     await fx.audit.setCursor('late', 25);

@@ -64,8 +64,14 @@ describe('Lease on the shared key-value store', () => {
     expect(await b.hold()).toBe(true);
     expect(await a.hold()).toBe(false);
     // releasing a lease one does not hold leaves it with its holder
-    await a.release();
+    const c = new Lease(kv, 'lease:test', { holder: 'c' });
+    await c.release();
+    expect(await b.hold()).toBe(true);
+    // and a process that gave it up (stopping) does not take it again, even when it is free
+    await b.release();
     expect(await a.hold()).toBe(false);
+    expect(await c.hold()).toBe(false);
+    expect(await new Lease(kv, 'lease:test', { holder: 'd' }).hold()).toBe(true);
   });
 
   it('passes to another node when its holder stops renewing it (a node that died)', async () => {
