@@ -43,15 +43,15 @@ import {
 } from './scenarios/signin-sink.js';
 import { signInLdapComparison, type LdapComparison } from './scenarios/signin-ldap.js';
 import { measureSteps, type StepsResult } from './scenarios/steps.js';
+import { freePort } from './free-port.js';
 import { createScaledStore } from './scaled.js';
 import {
   clockTicksPerSecond,
-  freePort,
   machineCpuMs,
-  storeServersCpuMs,
   prepareEnvironment,
   seed,
   startServer,
+  storeServersCpuMs,
   type BenchEnvironment,
   type ProcessCpu,
   type RunningBenchServer,

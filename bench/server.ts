@@ -7,8 +7,6 @@ import { loadConfig, type LoadedConfig } from '../src/config/load.js';
 import { openServices } from '../src/server/services.js';
 import { freePort } from './free-port.js';
 
-export { freePort };
-
 /** The built server entry point, next to this file in dist/. */
 const SERVER_MAIN = fileURLToPath(new URL('../src/server/main.js', import.meta.url));
 // A server with a SAML service provider compiles the SAML schema validator before it listens: seconds on a busy machine.

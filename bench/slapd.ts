@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Attribute, Change, Client } from 'ldapts';
 import os from 'node:os';
-import { freePort } from './server.js';
+import { freePort } from './free-port.js';
 
 export const SLAPD = '/usr/sbin/slapd';
 export const BASE_DN = 'dc=poort,dc=test';

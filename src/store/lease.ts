@@ -9,14 +9,17 @@ export interface LeaseRecord {
   since: number;
 }
 
-/** Take the lease when it is free, renew it when `holder` has it already; leave another holder's alone. */
+/**
+ * Take the lease when it is free, renew it when `holder` has it already; leave another holder's alone. A record that
+ * is not a lease (written by hand, perhaps without a TTL) counts as free: it must not keep every node from the task.
+ */
 export function claimLease(
   current: LeaseRecord | undefined,
   holder: string,
   now: number,
   ttlSeconds: number,
 ): Update<LeaseRecord, boolean> {
-  if (current === undefined) return { value: { holder, since: now }, ttlSeconds, result: true };
+  if (typeof current?.holder !== 'string') return { value: { holder, since: now }, ttlSeconds, result: true };
   if (current.holder === holder) return { value: current, ttlSeconds, result: true };
   return { value: current, result: false };
 }

@@ -323,12 +323,18 @@ describe('audit shipper', () => {
     expect(seen.flat()).toEqual(appended.map((e) => e.seq));
   });
 
-  it('ships each event once from two nodes: the lease holder ships, the other takes over when it dies', async () => {
-    const kv = await openTestKeyValueStore(path.join(fx.dir, 'lease-kv'));
+  /** A second node's handle on the trail and a key-value store the two nodes share; `sink`'s cursor at the head. */
+  async function twoNodes(sink: string) {
+    const kv = await openTestKeyValueStore(path.join(fx.dir, `${sink}-kv`));
     cleanup.push(() => kv.close());
     const other = await fx.openOther();
     cleanup.push(() => other.close());
-    await fx.audit.setCursor('siem', await headSeq());
+    await fx.audit.setCursor(sink, await headSeq());
+    return { kv, other };
+  }
+
+  it('ships each event once from two nodes: the lease holder ships, the other takes over when it dies', async () => {
+    const { kv, other } = await twoNodes('siem');
     // Each node has the same configuration: a sink of the same name, its own instance.
     const delivered: Array<{ node: string; seq: number }> = [];
     const node = (name: 'A' | 'B', audit: typeof fx.audit) => {
@@ -380,11 +386,7 @@ describe('audit shipper', () => {
   });
 
   it('hands shipping over at once when the node that ships stops cleanly', async () => {
-    const kv = await openTestKeyValueStore(path.join(fx.dir, 'handover-kv'));
-    cleanup.push(() => kv.close());
-    const other = await fx.openOther();
-    cleanup.push(() => other.close());
-    await fx.audit.setCursor('handover', await headSeq());
+    const { kv, other } = await twoNodes('handover');
     const delivered: number[] = [];
     const sink: Sink = {
       name: 'handover',

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { KeyValueStore } from '../../src/store/kv.js';
-import { claimLease, Lease, releaseLease } from '../../src/store/lease.js';
+import { claimLease, Lease, releaseLease, type LeaseRecord } from '../../src/store/lease.js';
 import { openTestKeyValueStore } from '../helpers/backend.js';
 import { tempDir } from '../helpers/poort.js';
 
@@ -25,6 +25,16 @@ describe('claimLease and releaseLease, the decisions', () => {
       value: { holder: 'b', since: 5 },
       result: false,
     });
+  });
+
+  it('takes over a record that is not a lease (a hand-written value, perhaps without a TTL)', () => {
+    for (const junk of ['x', 42, null, {}, { holder: 7 }] as unknown as LeaseRecord[]) {
+      expect(claimLease(junk, 'a', 1000, 15)).toEqual({
+        value: { holder: 'a', since: 1000 },
+        ttlSeconds: 15,
+        result: true,
+      });
+    }
   });
 
   it('gives up only its own lease', () => {
@@ -53,9 +63,12 @@ describe('Lease on the shared key-value store', () => {
 
   it('is held by one node at a time; released, the other takes it at once', async () => {
     const kv = await store();
-    const a = new Lease(kv, 'lease:test', { holder: 'a' });
-    const b = new Lease(kv, 'lease:test', { holder: 'b' });
-    expect(await Promise.all([a.hold(), b.hold()])).toEqual([true, false]);
+    const first = new Lease(kv, 'lease:test', { holder: 'a' });
+    const second = new Lease(kv, 'lease:test', { holder: 'b' });
+    // asked at the same moment: exactly one gets it (which one is the store's order)
+    const got = await Promise.all([first.hold(), second.hold()]);
+    expect(got.filter(Boolean)).toHaveLength(1);
+    const [a, b] = got[0] ? [first, second] : [second, first];
     expect(await b.hold()).toBe(false);
     expect(a.held()).toBe(true);
     expect(b.held()).toBe(false);
