@@ -72,30 +72,38 @@ export class HttpClient {
 }
 
 /**
- * The load balancer of the two-node runs: each request goes to the next node in turn, so the steps of one sign-in
- * land on different nodes. `port` is the first node's.
+ * The load balancer of the two-node runs, as HAProxy's `leastconn` or nginx's `least_conn`: each request goes to the
+ * node with the fewest requests in flight, and among those to the next in turn, so the steps of one sign-in land on
+ * different nodes while each node carries an even share of the load at every moment. (Plain turns, request by
+ * request, let the share drift: at times one node has most of the virtual users' requests and the other waits.)
+ * `port` is the first node's.
  */
-export class RoundRobinHttpClient extends HttpClient {
-  readonly #nodes: HttpClient[];
+export class BalancedHttpClient extends HttpClient {
+  readonly #nodes: { client: HttpClient; inFlight: number }[];
   #next = 0;
 
   constructor(ports: readonly number[], hostHeader: string, maxSockets: number) {
     super(ports[0]!, hostHeader, 1);
     this.#nodes = ports.map((port) => {
-      const node = new HttpClient(port, hostHeader, maxSockets);
-      node.onResponse = (method, path) => this.onResponse?.(method, path);
-      return node;
+      const client = new HttpClient(port, hostHeader, maxSockets);
+      client.onResponse = (method, path) => this.onResponse?.(method, path);
+      return { client, inFlight: 0 };
     });
   }
 
-  override request(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse> {
-    const node = this.#nodes[this.#next]!;
-    this.#next = (this.#next + 1) % this.#nodes.length;
-    return node.request(method, path, options);
+  override async request(method: string, path: string, options: RequestOptions = {}): Promise<HttpResponse> {
+    const node = pickLeastBusy(this.#nodes, this.#next);
+    this.#next = (this.#nodes.indexOf(node) + 1) % this.#nodes.length;
+    node.inFlight += 1;
+    try {
+      return await node.client.request(method, path, options);
+    } finally {
+      node.inFlight -= 1;
+    }
   }
 
   override close(): void {
-    for (const node of this.#nodes) node.close();
+    for (const node of this.#nodes) node.client.close();
     super.close();
   }
 }
@@ -175,4 +183,14 @@ export function expectJson<T>(step: string, res: HttpResponse): T {
   } catch {
     throw new BenchError(step, 'not JSON', res);
   }
+}
+
+/** The node with the fewest requests in flight; of several, the first from `next` on (turns among equals). */
+export function pickLeastBusy<T extends { inFlight: number }>(nodes: readonly T[], next: number): T {
+  let best = nodes[next % nodes.length]!;
+  for (let i = 1; i < nodes.length; i++) {
+    const node = nodes[(next + i) % nodes.length]!;
+    if (node.inFlight < best.inFlight) best = node;
+  }
+  return best;
 }

@@ -11,7 +11,7 @@
  *     [--backend embedded|scaled|two-nodes|two-apart|two-split]...
  */
 import os from 'node:os';
-import { HttpClient, RoundRobinHttpClient } from './http.js';
+import { HttpClient, BalancedHttpClient } from './http.js';
 import {
   mergeLoadResults,
   runLoad,
@@ -205,8 +205,9 @@ const USAGE = `usage: node dist/bench/run.js [--duration S] [--concurrency N] [-
   --backend NAME    run the server scenarios (signin, cc, refresh, healthz, discovery) and audit on NAME only;
                     repeat or separate with commas (default all five): embedded (SQLite, one node),
                     scaled (Redis + PostgreSQL, one node: a database and a key prefix of the bench's own,
-                    created and dropped by it), two-nodes (the same store, two server processes, requests
-                    taking turns between them, twice the virtual users: as many per node as one node gets),
+                    created and dropped by it), two-nodes (the same store, two server processes, each request
+                    to the one with fewer in flight, as a least-connections balancer, in turn where even;
+                    twice the virtual users: as many per node as one node gets),
                     two-apart (the control: two server processes each on a store of its own, each virtual
                     user staying with one, as many per node; no audit scenario) and two-split (two nodes on
                     the same store sharing one node's virtual users: each half as busy; no audit scenario).
@@ -519,7 +520,7 @@ async function main(): Promise<void> {
               const http =
                 nodes.length === 1
                   ? new HttpClient(a.port, a.hostHeader, concurrency)
-                  : new RoundRobinHttpClient(
+                  : new BalancedHttpClient(
                       nodes.map((n) => n.port),
                       a.hostHeader,
                       concurrency,
