@@ -324,6 +324,8 @@ interface ScenarioReport extends LoadResult {
   clientCpuMsPerOp: number;
   /** the load scenarios' warm-up before the measured windows */
   warmUp?: WarmUpResult;
+  /** server CPU per operation of each measured window, in the order they ran: how far the machine drifted */
+  windowsCpuMsPerOp?: number[];
 }
 
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
@@ -578,7 +580,11 @@ async function main(): Promise<void> {
           if (withArgon2) argon2 = mergeArgon2Results(verifies);
           for (const m of measured) {
             const result = mergeLoadResults(m.windows);
-            reports.push({ ...toReport(name, m.backend, m.concurrency, result), warmUp: m.warm });
+            reports.push({
+              ...toReport(name, m.backend, m.concurrency, result),
+              warmUp: m.warm,
+              windowsCpuMsPerOp: m.windows.map((w) => w.serverCpuMs / w.ops),
+            });
             if (result.errors > 0) {
               failed ??= `${name} (${BACKEND_LABELS[m.backend]}): ${result.errors} error(s); first: ${result.firstError}\n--- server output (tail) ---\n${output(m.nodes)}`;
             }
@@ -1272,6 +1278,7 @@ async function main(): Promise<void> {
             settled: r.warmUp.settled,
             mainThreadMsPerOp: r.warmUp.mainMsPerOp.map((ms) => round(ms, 3)),
           },
+          windowsCpuMsPerOp: r.windowsCpuMsPerOp?.map((ms) => round(ms, 3)),
         },
       ]),
     ),
