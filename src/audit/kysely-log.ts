@@ -16,6 +16,7 @@ import {
   type AuditFilter,
   type AuditLog,
   type Checkpoint,
+  type SinkCursor,
   type VerifyReport,
 } from './log.js';
 
@@ -323,6 +324,15 @@ export abstract class KyselyAuditLog implements AuditLog {
       .where('sink', '=', sink)
       .executeTakeFirst();
     return row?.seq ?? 0;
+  }
+
+  async cursors(): Promise<SinkCursor[]> {
+    const rows = await this.db
+      .selectFrom('audit_cursors')
+      .select(['sink', 'seq', 'updated_at'])
+      .orderBy('sink')
+      .execute();
+    return rows.map((r) => ({ sink: r.sink, seq: Number(r.seq), updatedAt: r.updated_at }));
   }
 
   /**

@@ -52,6 +52,15 @@ export interface Checkpoint {
   signature: string;
 }
 
+/** How far a sink has taken the trail. */
+export interface SinkCursor {
+  sink: string;
+  /** the last event it took */
+  seq: number;
+  /** when that moved forward last */
+  updatedAt: string;
+}
+
 /**
  * The tamper-evident audit trail. `append` is part of the step that emits it: when it throws, the step must fail.
  * Sinks do not hold events in memory: each reads forward from its own durable cursor.
@@ -68,6 +77,8 @@ export interface AuditLog {
   verify(): Promise<VerifyReport>;
   cursor(sink: string): Promise<number>;
   setCursor(sink: string, seq: number): Promise<void>;
+  /** every sink's cursor, by name: how far it has delivered and when that last moved */
+  cursors(): Promise<SinkCursor[]>;
   /** called after every append in this process */
   onAppend(listener: (event: StoredAuditEvent) => void): () => void;
 }

@@ -1,7 +1,9 @@
 import type { Logger } from '../log/logger.js';
+import type { KeyValueStore } from '../store/kv.js';
 import type { Lease } from '../store/lease.js';
 import type { StoredAuditEvent } from './event.js';
 import type { AuditLog } from './log.js';
+import { SINK_FAILURE_TTL_SECONDS, sinkFailureKey, type SinkFailure } from './sink-failures.js';
 import type { SinkConfig } from './sinks/config.js';
 import { createSink, type CreateSinkOptions } from './sinks/index.js';
 import { errorMessage, type Sink } from './sinks/sink.js';
@@ -42,6 +44,11 @@ export interface AuditShipperOptions {
    * stops or dies. Without it, every node would deliver every event to every sink.
    */
   lease?: Pick<Lease, 'hold' | 'release'>;
+  /**
+   * Where a failing sink is recorded for operators on every node (`poort audit shipping`), and cleared once it takes
+   * events again; `node` names this process there (the lease's holder name).
+   */
+  failures?: { kv: Pick<KeyValueStore, 'set' | 'delete'>; node?: string };
 }
 
 /** The wait before retry number `attempt` (1, 2, …): initial·2^(attempt−1), capped at max, ±20 % jitter. */
@@ -63,6 +70,10 @@ interface SinkState {
   lastError?: string;
   /** failed attempts in a row */
   attempts: number;
+  /** when this run of failures began */
+  failingSince?: string;
+  /** a failure record may be in the store (this node's, or one left by another node or an earlier run) */
+  recorded: boolean;
   /** set by appends; an empty read while it is set reads again instead of waiting */
   dirty: boolean;
   waiting?: 'idle' | 'backoff';
@@ -102,6 +113,7 @@ export class AuditShipper {
   /** whether this node ships (always, without a lease) */
   #leading: boolean;
   #checking?: Promise<boolean>;
+  readonly #failures?: AuditShipperOptions['failures'];
 
   constructor(options: AuditShipperOptions) {
     const names = new Set<string>();
@@ -126,8 +138,10 @@ export class AuditShipper {
       cursor: 0,
       failing: false,
       attempts: 0,
+      recorded: true,
       dirty: false,
     }));
+    this.#failures = options.failures;
   }
 
   /** Loads the cursors and starts one loop per sink; resolves once they run. */
@@ -241,6 +255,8 @@ export class AuditShipper {
       try {
         for (const state of this.#states) {
           state.cursor = Math.max(state.cursor, await this.#audit.cursor(state.sink.name));
+          // the node before may have left a failure record: the next delivery clears it
+          state.recorded = true;
         }
       } catch (err) {
         this.#logger.debug({ error: errorMessage(err) }, 'audit shipper could not read the sink cursors');
@@ -325,6 +341,8 @@ export class AuditShipper {
       state.failing = false;
       state.attempts = 0;
       state.lastError = undefined;
+      state.failingSince = undefined;
+      if (state.recorded) await this.#clearFailure(state);
       this.#logger.debug({ sink: name, from, to, count: batch.length }, 'audit events shipped');
     }
   }
@@ -343,7 +361,38 @@ export class AuditShipper {
     };
     if (state.attempts === 1) this.#logger.error(fields, 'audit sink delivery failed');
     else this.#logger.warn(fields, 'audit sink delivery failed again');
+    await this.#recordFailure(state);
     await this.#wait(state, 'backoff', delay);
+  }
+
+  /** Tells operators on every node (a record in the shared store); a store that cannot be reached leaves the log. */
+  async #recordFailure(state: SinkState): Promise<void> {
+    if (!this.#failures) return;
+    const now = new Date().toISOString();
+    state.failingSince ??= now;
+    const failure: SinkFailure = {
+      since: state.failingSince,
+      attempts: state.attempts,
+      error: state.lastError ?? 'unknown error',
+      at: now,
+      ...(this.#failures.node !== undefined ? { node: this.#failures.node } : {}),
+    };
+    state.recorded = true;
+    try {
+      await this.#failures.kv.set(sinkFailureKey(state.sink.name), failure, SINK_FAILURE_TTL_SECONDS);
+    } catch (err) {
+      this.#logger.debug({ error: errorMessage(err) }, 'could not record the audit sink failure');
+    }
+  }
+
+  async #clearFailure(state: SinkState): Promise<void> {
+    if (!this.#failures) return;
+    try {
+      await this.#failures.kv.delete(sinkFailureKey(state.sink.name));
+      state.recorded = false;
+    } catch (err) {
+      this.#logger.debug({ error: errorMessage(err) }, 'could not clear the audit sink failure');
+    }
   }
 
   /** Until woken (an append, the poll, stop) or, for a backoff, until the delay passed; only stop ends a backoff early. */

@@ -6,6 +6,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { AuditMaintenance } from '../audit/maintenance.js';
 import { AUDIT_LEASE, createAuditShipper, type AuditShipper } from '../audit/shipper.js';
 import { Lease } from '../store/lease.js';
+import { securityNoticesOn, shippedSinkNames } from './sink-names.js';
 import { ConfigError } from '../config/load.js';
 import { createApp } from '../http/app.js';
 import { preloadGeo } from '../policy/source.js';
@@ -99,9 +100,8 @@ export async function startServer(
   keyWatch.unref();
 
   // Poort's own sinks (applications told of a sign-out everywhere; security notices), beside the configured ones
-  const notices = config.notifications.security_changes || config.notifications.new_sign_ins;
   const own: Sink[] = [await endedEverywhere(services, () => provider, log)];
-  if (notices) own.push(await securityNotices(services, config, log));
+  if (securityNoticesOn(config)) own.push(await securityNotices(services, config, log));
   // One node of several ships the trail and keeps it (checkpoints, retention): the holder of this lease.
   const auditLease = new Lease(services.kv, AUDIT_LEASE);
   const maintenance = new AuditMaintenance(
@@ -112,7 +112,7 @@ export async function startServer(
       checkpointInterval: config.audit.checkpoint_interval,
       retention: config.audit.retention,
       archiveDir: path.join(config.storage.data_dir, 'audit-archive'),
-      sinkNames: [...config.audit.sinks.map((s) => s.name), ...own.map((s) => s.name)],
+      sinkNames: shippedSinkNames(config),
     },
     log,
     auditLease,
@@ -120,7 +120,11 @@ export async function startServer(
   maintenance.start();
   let shipper: AuditShipper;
   try {
-    shipper = createAuditShipper(services.audit, config.audit.sinks, log, { own, lease: auditLease });
+    shipper = createAuditShipper(services.audit, config.audit.sinks, log, {
+      own,
+      lease: auditLease,
+      failures: { kv: services.kv, node: auditLease.holder },
+    });
   } catch (err) {
     await maintenance.stop();
     await services.close();

@@ -4,10 +4,11 @@ import { archiveAndPrune, verifyArchive } from '../../audit/archive.js';
 import { auditCsv } from '../../audit/csv.js';
 import { toEcs } from '../../audit/ecs.js';
 import type { AuditFilter } from '../../audit/log.js';
+import type { ShippingStatus } from '../../audit/shipping-status.js';
 import { isValidCidr } from '../../http/cidr.js';
 import { cliActor } from '../actor.js';
-import { CliError, usageError, withServices } from '../context.js';
-import { print, printJson, printTable } from '../io.js';
+import { CliError, durationArgument, usageError, withServices } from '../context.js';
+import { print, printFields, printJson, printTable } from '../io.js';
 
 /** `2026-12-01`, `2026-12-01T08:00:00Z`, or relative: `15m`, `24h`, `7d` ago. */
 function parseTime(value: string): string {
@@ -121,6 +122,34 @@ export function registerAuditCommands(program: Command): void {
     });
 
   audit
+    .command('shipping')
+    .description('show how far each sink has taken the trail, which node ships it, and sinks that fail')
+    .option('--json', 'print the status as JSON')
+    .option(
+      '--max-late <duration>',
+      'exit 1 when a sink has not taken an event older than this (a check for monitoring)',
+      durationArgument({ max: 30 * 86400, example: 'a duration such as 90s, 15m or 1h' }),
+    )
+    .action(async (opts: { json?: boolean; maxLate?: number }, cmd: Command) => {
+      await withServices(cmd, async (services) => {
+        // loaded only now: the sinks' modules, like the store's, are not needed for help and usage errors
+        const { shippingStatus } = await import('../../audit/shipping-status.js');
+        const { shippedSinkNames } = await import('../../server/sink-names.js');
+        const status = await shippingStatus(services.audit, services.kv, shippedSinkNames(services.config));
+        if (opts.json) printJson(status);
+        else printShipping(status);
+        const limit = opts.maxLate;
+        if (limit === undefined) return;
+        const late = status.sinks.filter((s) => s.configured && s.lateSeconds > limit);
+        if (late.length > 0) {
+          throw new CliError(
+            `${late.map((s) => `sink ${s.sink} is ${lateText(s.lateSeconds)} late`).join('; ')} (at most ${lateText(limit)})`,
+          );
+        }
+      });
+    });
+
+  audit
     .command('archive')
     .description('export events older than a time as signed JSON lines, then prune them from the database')
     .requiredOption(
@@ -162,4 +191,45 @@ export function registerAuditCommands(program: Command): void {
         );
       });
     });
+}
+
+/** 45s, 12m, 3h, 2d: how long ago, to the largest whole unit. */
+export function lateText(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 172_800) return `${Math.floor(seconds / 3600)}h`;
+  return `${Math.floor(seconds / 86400)}d`;
+}
+
+function printShipping(status: ShippingStatus): void {
+  printFields([
+    [
+      'Trail head',
+      status.head ? `event ${status.head.seq}, ${status.head.time}` : 'none (the trail is empty)',
+    ],
+    [
+      'Shipping node',
+      status.shipper
+        ? `${status.shipper.node}, since ${status.shipper.since}`
+        : status.ephemeralError !== undefined
+          ? `unknown: the key-value store could not be read (${status.ephemeralError})`
+          : 'none: no server runs, or the one that shipped stopped less than 15 s ago',
+    ],
+  ]);
+  print();
+  printTable(
+    ['SINK', 'DELIVERED', 'BEHIND', 'LATE', 'STATE'],
+    status.sinks.map((s) => [
+      s.sink,
+      String(s.delivered),
+      String(s.behind),
+      s.behind > 0 ? lateText(s.lateSeconds) : '-',
+      !s.configured
+        ? 'no longer configured'
+        : s.failure
+          ? `failing since ${s.failure.since}, ${s.failure.attempts} attempt${s.failure.attempts === 1 ? '' : 's'}: ${s.failure.error}`
+          : 'ok',
+    ]),
+    'No sinks.',
+  );
 }
