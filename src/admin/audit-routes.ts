@@ -1,5 +1,7 @@
 import { auditCsv } from '../audit/csv.js';
 import { AUDIT_ACTIONS, type StoredAuditEvent } from '../audit/event.js';
+import { shippingStatus } from '../audit/shipping-status.js';
+import { shippedSinkNames } from '../server/sink-names.js';
 import { ADMIN, adminForm, type AdminConsole } from './console.js';
 import { AUDIT_EXPORT_LIMIT, auditFilterOf } from './audit-filter.js';
 
@@ -31,13 +33,13 @@ function withParam(params: URLSearchParams, name: string, value: string): string
 }
 
 /**
- * The trail for auditors and security officers: a search by user, action, outcome, address and time, and a check
- * of the chain. Reading the trail is itself recorded (`audit.searched`, `audit.verified`): who looked at what is
+ * The trail for auditors and security officers: a search by user, action, outcome, address and time, a check of the
+ * chain, and how far each sink has taken it. Reading the trail is itself recorded (`audit.searched`, `audit.verified`): who looked at what is
  * evidence too.
  */
 export function auditRoutes(console: AdminConsole): void {
   const { router } = console;
-  const { audit } = console.deps.services;
+  const { audit, kv, config } = console.deps.services;
 
   router.get(AUDIT, async (req, res) => {
     const v = await console.visit(req, res, 'audit.read', false);
@@ -47,6 +49,8 @@ export function auditRoutes(console: AdminConsole): void {
     const events = errors.length === 0 ? await audit.query(filter) : [];
     const searchParams = new URLSearchParams(Object.entries(query).filter(([, value]) => value !== ''));
     const full = events.length === filter.limit;
+    // how far each sink (the SIEM) has taken the trail, and which node ships it
+    const shipping = await shippingStatus(audit, kv, shippedSinkNames(config));
     if (errors.length === 0) {
       const { limit: _limit, ...searched } = filter;
       await console.record(req, v, {
@@ -72,6 +76,7 @@ export function auditRoutes(console: AdminConsole): void {
         newest: filter.before ? `${AUDIT}?${searchParams.toString()}` : undefined,
         verify: `${AUDIT}/verify`,
         csv: errors.length === 0 ? `${AUDIT}.csv?${searchParams.toString()}` : undefined,
+        shipping,
       },
       errors.length > 0 ? 400 : 200,
     );

@@ -1,6 +1,9 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_CLIENT_ID } from '../../src/admin/client.js';
+import { sinkFailureKey } from '../../src/audit/sink-failures.js';
 import type { AuditEvent } from '../../src/audit/event.js';
 import { EnrolmentCodes } from '../../src/mfa/enrolment-codes.js';
 import { newTotpSecret } from '../../src/mfa/totp.js';
@@ -42,6 +45,8 @@ async function submit(browser: Browser, page: Page, id: string, extra: Record<st
 describe('the administration console (/admin)', { timeout: 120_000 }, () => {
   let poort: TestPoort;
   let smtp: TestSmtpServer;
+  /** a SIEM that refuses every delivery */
+  let siem: http.Server;
   let app: oidc.Configuration;
   const ids: Record<string, string> = {};
   const totp: Record<string, string> = {};
@@ -80,10 +85,19 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
 
   beforeAll(async () => {
     smtp = await startSmtpServer();
+    siem = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(503).end());
+    });
+    await new Promise<void>((resolve) => siem.listen(0, '127.0.0.1', resolve));
+    const siemPort = (siem.address() as AddressInfo).port;
     poort = await startPoort(`passwords:
   argon2: { memory_kib: 8192, iterations: 1 }
   reset:
     email: { type: smtp, host: 127.0.0.1, port: ${smtp.port}, security: none, from: helpdesk@acme.example }
+audit:
+  sinks:
+    - { type: webhook, name: siem, url: "http://127.0.0.1:${siemPort}/ingest" }
 `);
     await poort.addClient({ clientId: 'wiki', secret: SECRET, redirectUris: [REDIRECT] });
     app = await relyingParty(poort, 'wiki', SECRET);
@@ -98,6 +112,8 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
   afterAll(async () => {
     await poort?.stop();
     await smtp?.close();
+    siem?.closeAllConnections();
+    await new Promise<void>((resolve) => (siem ? siem.close(() => resolve()) : resolve()));
   });
 
   it('sends a visitor to a fresh sign-in that asks for a second factor, and opens with the roles of the groups', async () => {
@@ -486,6 +502,31 @@ describe('the administration console (/admin)', { timeout: 120_000 }, () => {
       outcome: 'success',
       actor: { name: 'sofie' },
     });
+  });
+
+  it('shows how far each sink has taken the trail, which server ships it, and why a sink fails', async () => {
+    // an event for the sink to take: opening the trail is recorded
+    await open('arjen', '/admin/audit');
+    const deadline = Date.now() + 10_000;
+    while (!(await poort.services.kv.get(sinkFailureKey('siem')))) {
+      if (Date.now() > deadline) throw new Error('the SIEM sink never recorded a failure');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const { browser, page } = await open('arjen', '/admin/audit');
+    expect(page.status).toBe(200);
+    const shown = text(page);
+    expect(shown).toContain('Shipping to other systems');
+    expect(shown).toMatch(/Shipped by server \S+:\d+:[0-9a-f]{8}, since \S.* UTC \./);
+    expect(shown).toMatch(
+      /siem 0 \d+ .+ UTC Failing since .+ UTC, (one attempt|\d+ attempts in a row): webhook: HTTP 503 Service Unavailable/,
+    );
+    expect(shown).toMatch(/oidc-sessions-ended \d+ \d+ /);
+    const dutch = await browser.request(`${poort.issuer}/admin/audit`, {
+      headers: { 'accept-language': 'nl' },
+    });
+    expect(text(dutch)).toMatch(
+      /Mislukt sinds .+ UTC, (één poging|\d+ pogingen achter elkaar): webhook: HTTP 503/,
+    );
   });
 
   it('lets the auditor read accounts, the policy and the trail, and change nothing', async () => {
