@@ -34,8 +34,8 @@ function withParam(params: URLSearchParams, name: string, value: string): string
 
 /**
  * The trail for auditors and security officers: a search by user, action, outcome, address and time, a check of the
- * chain, and how far each sink has taken it. Reading the trail is itself recorded (`audit.searched`, `audit.verified`): who looked at what is
- * evidence too.
+ * chain, and how far each sink has taken it. Reading the trail is itself recorded (`audit.searched`,
+ * `audit.verified`): who looked at what is evidence too.
  */
 export function auditRoutes(console: AdminConsole): void {
   const { router } = console;

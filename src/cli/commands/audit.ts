@@ -228,7 +228,9 @@ function printShipping(status: ShippingStatus): void {
         ? 'no longer configured'
         : s.failure
           ? `failing since ${s.failure.since}, ${s.failure.attempts} attempt${s.failure.attempts === 1 ? '' : 's'}: ${s.failure.error}`
-          : 'ok',
+          : s.behind > 0
+            ? 'catching up'
+            : 'ok',
     ]),
     'No sinks.',
   );
