@@ -5,10 +5,10 @@ import { countryName, translator, type Language, type Translate } from '../http/
 import type { Logger } from '../log/logger.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { personParams } from './message-params.js';
+import { SECURITY_NOTICES_SINK } from './security-notices-sink.js';
 import type { Message, MessageSender } from './sender.js';
 
-/** The name of the notices' cursor on the audit trail. */
-export const SECURITY_NOTICES_SINK = 'security-notices';
+export { SECURITY_NOTICES_SINK };
 /** Changes a person should hear about when someone else may have made them. */
 const NOTICED = new Set([
   'password.changed',

@@ -7,9 +7,9 @@ import type { Logger } from '../log/logger.js';
 import type { KeyValueStore } from '../store/kv.js';
 import { accountSessions, type StoredSession } from './adapter.js';
 import { endOidcSession } from './end-session.js';
+import { ENDED_EVERYWHERE_SINK } from './ended-everywhere-sink.js';
 
-/** The name of this sink's cursor on the audit trail. */
-export const ENDED_EVERYWHERE_SINK = 'oidc-sessions-ended';
+export { ENDED_EVERYWHERE_SINK };
 /** How long a sign-out followed and a session ended are remembered, so that no other node does so again. */
 const CLAIM_SECONDS = 24 * 3600;
 

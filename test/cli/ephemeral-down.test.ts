@@ -53,6 +53,18 @@ describe('poort while Redis is unreachable', { timeout: 120_000 }, () => {
     expect(client.code).toBe(0);
   });
 
+  it('shows the audit shipping from PostgreSQL, and says that Redis (which knows the shipping node) is away', async () => {
+    const result = await box.run(['audit', 'shipping']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Trail head: +event \d+, /m);
+    expect(result.stdout).toContain(
+      `unknown: the key-value store could not be read (cannot connect to Redis at ${redisUrl}`,
+    );
+    expect(result.stdout).toMatch(/^Shipping node: +unknown: /m);
+    expect(result.stdout).toMatch(/^oidc-sessions-ended +0 +\d+ /m);
+  });
+
   it('still fails cleanly, naming Redis, for a command that needs the ephemeral store', async () => {
     const result = await box.run([
       'policy',
