@@ -50,9 +50,11 @@ type PendingWrite =
 
 function pendingWrite(o: BatchOp, now: number): PendingWrite {
   const expiresAt = o.ttlSeconds !== undefined ? now + o.ttlSeconds * 1000 : null;
-  return o.op === 'set'
-    ? { op: 'set', key: o.key, text: JSON.stringify(o.value), expiresAt }
-    : { op: 'indexAdd', index: o.index, member: o.member, expiresAt };
+  if (o.op === 'indexAdd') return { op: 'indexAdd', index: o.index, member: o.member, expiresAt };
+  const text = JSON.stringify(o.value) as string | undefined;
+  // refused here, for this caller alone, rather than failing the whole group commit
+  if (text === undefined) throw new TypeError(`cannot store ${typeof o.value} under ${o.key}`);
+  return { op: 'set', key: o.key, text, expiresAt };
 }
 
 /**
@@ -183,7 +185,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
     return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
-  set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
+  async set(key: string, value: unknown, ttlSeconds?: number): Promise<void> {
     return this.enqueue([pendingWrite({ op: 'set', key, value, ttlSeconds }, Date.now())]);
   }
 
@@ -196,7 +198,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
     return this.#updateTx.immediate(key, fn as (c: unknown, now: number) => Update<unknown, unknown>) as R;
   }
 
-  indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void> {
+  async indexAdd(index: string, member: string, ttlSeconds?: number): Promise<void> {
     return this.enqueue([pendingWrite({ op: 'indexAdd', index, member, ttlSeconds }, Date.now())]);
   }
 
@@ -210,7 +212,7 @@ export class SqliteKeyValueStore implements KeyValueStore {
     return this.#stmt.liveIndexMembers.all(index, Date.now()).map((r) => r.member);
   }
 
-  batch(ops: BatchOp[]): Promise<void> {
+  async batch(ops: BatchOp[]): Promise<void> {
     const now = Date.now();
     return this.enqueue(ops.map((o) => pendingWrite(o, now)));
   }

@@ -116,6 +116,16 @@ describe('the SQLite key-value store', () => {
       expect(await kv.get('v')).toEqual({ n: 1 });
     });
 
+    it('refuses a value that is not JSON to its caller alone; the writes beside it are stored', async () => {
+      const beside = kv.set('beside', 1);
+      await expect(kv.set('nothing', undefined)).rejects.toThrow('cannot store undefined under nothing');
+      await expect(kv.batch([{ op: 'set', key: 'fn', value: () => 1 }])).rejects.toThrow(
+        'cannot store function under fn',
+      );
+      await beside;
+      expect(committed()).toEqual([{ key: 'beside', value: '1' }]);
+    });
+
     it('commits what waits before a read-modify-write of the same key', async () => {
       void kv.set('n', 1);
       expect(await kv.update<number, number>('n', (c) => ({ value: c! + 1, result: c! + 1 }))).toBe(2);
