@@ -8,7 +8,6 @@ import { personParams } from './message-params.js';
 import { SECURITY_NOTICES_SINK } from './security-notices-sink.js';
 import type { Message, MessageSender } from './sender.js';
 
-export { SECURITY_NOTICES_SINK };
 /** Changes a person should hear about when someone else may have made them. */
 const NOTICED = new Set([
   'password.changed',

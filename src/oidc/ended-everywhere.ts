@@ -9,7 +9,6 @@ import { accountSessions, type StoredSession } from './adapter.js';
 import { endOidcSession } from './end-session.js';
 import { ENDED_EVERYWHERE_SINK } from './ended-everywhere-sink.js';
 
-export { ENDED_EVERYWHERE_SINK };
 /** How long a sign-out followed and a session ended are remembered, so that no other node does so again. */
 const CLAIM_SECONDS = 24 * 3600;
 

@@ -17,8 +17,10 @@ import { createProvider, type ProviderPages } from '../oidc/provider.js';
 import { openServices, type Services } from './services.js';
 import { securityNoticesOn, shippedSinkNames } from './sink-names.js';
 import { resetLinkSender } from '../account/password-reset-message.js';
-import { SECURITY_NOTICES_SINK, SecurityNoticeSink } from '../notify/security-notices.js';
-import { ENDED_EVERYWHERE_SINK, EndedEverywhereSink } from '../oidc/ended-everywhere.js';
+import { SecurityNoticeSink } from '../notify/security-notices.js';
+import { SECURITY_NOTICES_SINK } from '../notify/security-notices-sink.js';
+import { EndedEverywhereSink } from '../oidc/ended-everywhere.js';
+import { ENDED_EVERYWHERE_SINK } from '../oidc/ended-everywhere-sink.js';
 import type { Sink } from '../audit/sinks/sink.js';
 import { warmSchemaValidator } from '../saml/inbound.js';
 
